@@ -1,0 +1,32 @@
+# Two set-up commands (see README): `make run` and `make test`. Everything else is a helper.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install data train serve bench clean
+
+# Reinstall only when the dependency declarations change.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Main job on the embedded default: data -> validation -> training -> registry -> API.
+run: $(STAMP)
+	$(BIN)/opm-ml run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+data: $(STAMP)
+	$(BIN)/opm-ml data generate
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/generate.py
+
+clean:
+	rm -rf var mlflow.db mlartifacts .pytest_cache

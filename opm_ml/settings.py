@@ -1,0 +1,41 @@
+"""All configuration in one object, read from `OPM_ML_*` environment variables (or `.env`).
+
+Defaults give the embedded set-up: data and an SQLite MLflow store inside the project folder.
+Point `OPM_ML_MLFLOW_TRACKING_URI` at a tracking server to share runs and the registry.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Runtime settings; every field can be overridden with `OPM_ML_<FIELD>`."""
+
+    model_config = SettingsConfigDict(env_prefix="OPM_ML_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(PROJECT_ROOT / "var" / "history", description="generated history")
+    default_projects: int = Field(5000, ge=10, description="projects `make run` generates")
+    default_seed: int = 42
+    mlflow_tracking_uri: str = Field(
+        f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}", description="embedded SQLite store by default"
+    )
+    mlflow_artifact_root: Path = Field(PROJECT_ROOT / "mlartifacts")
+    mlflow_experiment: str = "opm-ml"
+    model_delay: str = "opm-delay"
+    model_overrun: str = "opm-overrun"
+    model_resource: str = "opm-resource-demand"
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own `Settings(...)`)."""
+    return Settings()
