@@ -1,0 +1,190 @@
+"""The `opm-ml` command line: data, metrics, training and serving in one tool.
+
+Commands are thin: they parse options, call the library and print with rich. Heavy imports
+(MLflow, LightGBM) happen inside the commands that need them so `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from opm_ml.settings import get_settings
+
+app = typer.Typer(help="Forecasts and OPM metrics for project portfolios.", no_args_is_help=True)
+data_app = typer.Typer(help="Generate, validate and summarise project history.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a user-facing error (no stack trace) and return the Exit to raise."""
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+@data_app.command("generate")
+def data_generate(
+    projects: Annotated[Optional[int], typer.Option(min=10, help="number of projects")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="random seed (same seed, same data)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="output folder")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+) -> None:
+    """Write a realistic synthetic project history (projects, snapshots, resource usage)."""
+    from opm_ml.synthetic import generate_history, write_history
+
+    settings = get_settings()
+    if fmt not in ("parquet", "csv"):
+        raise fail(f"--format must be parquet or csv, got {fmt!r}")
+    out = out or settings.data_dir
+    n = projects or settings.default_projects
+    with console.status(f"generating {n:,} projects"):
+        history = generate_history(n, seed=settings.default_seed if seed is None else seed)
+        paths = write_history(history, out, fmt=fmt)
+    for path in paths:
+        console.print(f"wrote {path}")
+    console.print(
+        f"{len(history.projects):,} projects, {len(history.snapshots):,} snapshots, "
+        f"{len(history.resource_usage):,} resource-usage rows"
+    )
+
+
+@data_app.command("validate")
+def data_validate(
+    path: Annotated[Path, typer.Argument(help="a history folder, or one CSV/Parquet table")],
+    table: Annotated[
+        Optional[str], typer.Option(help="projects, snapshots or resource_usage (for a file)")
+    ] = None,
+    report_out: Annotated[
+        Optional[Path], typer.Option(help="write the rejected-rows report (CSV or Parquet)")
+    ] = None,
+) -> None:
+    """Validate data against the contract and print every rejected row with its reason."""
+    from opm_ml import validation
+
+    try:
+        rejections, counts = _validate(path, table)
+    except validation.ContractError as exc:
+        raise fail(str(exc)) from None
+    for name, (n_rows, n_bad) in counts.items():
+        console.print(f"{name}: {n_rows:,} rows, {n_rows - n_bad:,} valid, {n_bad:,} rejected")
+    if len(rejections):
+        console.print(validation.rejection_report_table(rejections))
+    if report_out is not None:
+        validation.write_rejections(rejections, report_out)
+        console.print(f"rejection report written to {report_out}")
+    if len(rejections):
+        raise typer.Exit(1)
+
+
+def _validate(path: Path, table: str | None):
+    """Validate a folder (all tables, cross-checked) or one file; returns report and counts."""
+    from opm_ml import validation
+
+    if path.is_dir():
+        history = validation.load_history(path)
+        counts = {}
+        for name in ("projects", "snapshots", "resource_usage"):
+            n_bad = _rejected_rows(history.rejections, name)
+            counts[name] = (len(getattr(history, name)) + n_bad, n_bad)
+        return history.rejections, counts
+    table = table or path.stem
+    result = validation.load_table(path, table)
+    return result.rejections, {table: (result.n_rows, result.n_rejected_rows)}
+
+
+def _rejected_rows(rejections, table: str) -> int:
+    return int(rejections.loc[rejections["table"] == table, "row"].nunique())
+
+
+@data_app.command("summary")
+def data_summary(
+    path: Annotated[Optional[Path], typer.Argument(help="history folder")] = None,
+) -> None:
+    """Print projects by type and the cost/schedule overrun distribution percentiles."""
+    from opm_ml import validation
+    from opm_ml.summary import portfolio_summary
+
+    try:
+        history = validation.load_history(path or get_settings().data_dir)
+    except validation.ContractError as exc:
+        raise fail(str(exc)) from None
+    console.print(summary_table(portfolio_summary(history.projects)))
+
+
+def summary_table(summary) -> Table:
+    """Render `portfolio_summary` output as a rich table."""
+    table = Table(title="Portfolio history: overrun in % of plan (completed projects)")
+    table.add_column("type")
+    for column in summary.columns:
+        table.add_column(column.replace("_pct", " %").replace("_", " "), justify="right")
+    for kind, row in summary.iterrows():
+        cells = [f"{v:,.0f}" if k in ("projects", "completed") else f"{v:.2f}" if k ==
+                 "late_share" else f"{v:.1f}" for k, v in row.items()]
+        table.add_row(str(kind), *cells)
+    return table
+
+
+@data_app.command("schema")
+def data_schema() -> None:
+    """Print the data contract as Markdown (the table published in data/README.md)."""
+    from opm_ml.contract import schema_markdown
+
+    print(schema_markdown())
+
+
+@app.command("evm")
+def evm(
+    bac: Annotated[float, typer.Option(help="budget at completion")],
+    pv: Annotated[float, typer.Option(help="planned value to date")],
+    ev: Annotated[float, typer.Option(help="earned value to date")],
+    ac: Annotated[float, typer.Option(help="actual cost to date")],
+    start: Annotated[str, typer.Option(help="start date, YYYY-MM-DD")],
+    duration: Annotated[int, typer.Option(help="planned duration in days")],
+    status_date: Annotated[str, typer.Option(help="status date, YYYY-MM-DD")],
+) -> None:
+    """Earned-value and earned-schedule metrics of one project at one status date."""
+    from opm_ml.opm_metrics import evm_single
+
+    try:
+        result = evm_single(
+            bac=bac, pv=pv, ev=ev, ac=ac, start_date=_date(start, "--start"),
+            planned_duration_days=duration, status_date=_date(status_date, "--status-date"),
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    table = Table(title="OPM metrics")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("note")
+    for name, value in result.as_dict().items():
+        shown = "—" if value is None else value if isinstance(value, (str, date)) else f"{value:,.4g}"
+        table.add_row(name, str(shown), result.reasons.get(name, ""))
+    console.print(table)
+
+
+def _date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise fail(f"{option} must be a date YYYY-MM-DD, got {text!r}") from None
+
+
+@app.command("run")
+def run() -> None:
+    """The main job on the embedded default: data -> validation -> summary."""
+    settings = get_settings()
+    if not (settings.data_dir / "projects.parquet").exists():
+        data_generate(projects=None, seed=None, out=settings.data_dir, fmt="parquet")
+    else:
+        console.print(f"using existing history in {settings.data_dir}")
+    data_summary(settings.data_dir)
+
+
+if __name__ == "__main__":
+    app()
