@@ -69,15 +69,15 @@ def data_validate(
 
     try:
         rejections, counts = _validate(path, table)
+        for name, (n_rows, n_bad) in counts.items():
+            console.print(f"{name}: {n_rows:,} rows, {n_rows - n_bad:,} valid, {n_bad:,} rejected")
+        if len(rejections):
+            console.print(validation.rejection_report_table(rejections))
+        if report_out is not None:
+            validation.write_rejections(rejections, report_out)
+            console.print(f"rejection report written to {report_out}")
     except validation.ContractError as exc:
         raise fail(str(exc)) from None
-    for name, (n_rows, n_bad) in counts.items():
-        console.print(f"{name}: {n_rows:,} rows, {n_rows - n_bad:,} valid, {n_bad:,} rejected")
-    if len(rejections):
-        console.print(validation.rejection_report_table(rejections))
-    if report_out is not None:
-        validation.write_rejections(rejections, report_out)
-        console.print(f"rejection report written to {report_out}")
     if len(rejections):
         raise typer.Exit(1)
 
@@ -93,9 +93,19 @@ def _validate(path: Path, table: str | None):
             n_bad = _rejected_rows(history.rejections, name)
             counts[name] = (len(getattr(history, name)) + n_bad, n_bad)
         return history.rejections, counts
-    table = table or path.stem
+    table = table or _table_from_name(path)
     result = validation.load_table(path, table)
     return result.rejections, {table: (result.n_rows, result.n_rejected_rows)}
+
+
+def _table_from_name(path: Path) -> str:
+    """Guess the table from a file name such as `bad_projects.csv`; `--table` overrides."""
+    from opm_ml.contract import TABLES
+
+    matches = [name for name in TABLES if path.stem.endswith(name)]
+    if not matches:
+        raise fail(f"cannot tell the table from {path.name!r}: pass --table ({', '.join(TABLES)})")
+    return max(matches, key=len)
 
 
 def _rejected_rows(rejections, table: str) -> int:

@@ -1,0 +1,476 @@
+"""Validate and load contract tables: every row is either kept or reported, never dropped silently.
+
+The pandera schemas are built from `opm_ml.contract.TABLES`, so the contract stays the one source
+of truth. Type coercion and cross-field/cross-table rules are vectorised pandas (pandera cannot say
+*which* cell failed to parse, nor phrase a two-column rule); all problems share one report format:
+`row, column, value, reason`, where `row` is the 1-based data row as a person counts it in the file.
+
+Output dtypes: dates `datetime64[ns]`, ids and categories `str` (plain strings, not Categorical, so
+tables concatenate and round-trip freely), ints `int64`, floats `float64`; nullable contract
+columns use `Int64` / `Float64` (missing = `pd.NA`) and `datetime64[ns]` (missing = `NaT`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from rich.table import Table
+
+from opm_ml.contract import OUTCOME_COLUMNS, ROLE_SHARE_COLUMNS, TABLES, Column
+
+REPORT_COLUMNS = ("row", "column", "value", "reason")
+ROLE_SHARE_TOLERANCE = 0.01
+# EV/PV are often computed as BAC * fraction; allow float rounding, not real overshoot.
+BAC_RELATIVE_TOLERANCE = 1e-9
+_DUPLICATE_KEYS = {"snapshots": ("project_id", "status_date"),
+                   "resource_usage": ("project_id", "month_index")}
+
+
+class ContractError(ValueError):
+    """A whole-file problem (missing columns, unreadable file): no per-row report is possible."""
+
+
+@dataclass
+class ValidationResult:
+    """Good rows (index = source row number, named `row`) and one rejection per problem found."""
+
+    table: str
+    good: pd.DataFrame
+    rejections: pd.DataFrame
+    extra_columns: tuple[str, ...] = field(default=())  # not in the contract: kept, not checked
+
+    @property
+    def n_rejected_rows(self) -> int:
+        return int(self.rejections["row"].nunique())
+
+    @property
+    def n_rows(self) -> int:
+        """Rows read: good plus rejected, so nothing can go missing unnoticed."""
+        return len(self.good) + self.n_rejected_rows
+
+    @property
+    def ok(self) -> bool:
+        return self.rejections.empty
+
+    def raise_if_empty(self) -> None:
+        """Raise ContractError when no good row is left (training on nothing helps no-one)."""
+        if self.good.empty:
+            why = (f"all {self.n_rows} rows were rejected; see the rejection report"
+                   if self.n_rows else "it has no data rows")
+            raise ContractError(f"no valid {self.table} rows: {why}")
+
+
+@dataclass
+class History:
+    """A validated project history: good rows of each table (fresh RangeIndex) plus every
+    rejection, by table (row numbers refer to the files read)."""
+
+    projects: pd.DataFrame
+    snapshots: pd.DataFrame
+    resource_usage: pd.DataFrame
+    rejections: pd.DataFrame  # table, row, column, value, reason
+
+
+def contract_schema(table: str) -> pa.DataFrameSchema:
+    """The pandera schema of one contract table, for frames already coerced by `validate_frame`.
+
+    Check `error` texts are message fragments that `_pandera_rejections` turns into reasons.
+    """
+    columns = {}
+    for col in _columns(table):
+        checks = []
+        if col.min is not None:
+            checks.append(pa.Check.ge(col.min, error=f"must be >= {col.min:g}"))
+        if col.max is not None:
+            checks.append(pa.Check.le(col.max, error=f"must be <= {col.max:g}"))
+        if col.categories:
+            checks.append(pa.Check.isin(col.categories,
+                                        error="allowed: " + ", ".join(col.categories)))
+        unique = table == "projects" and col.name == "project_id"
+        columns[col.name] = pa.Column(_checking_dtype(col), checks, nullable=col.nullable,
+                                      unique=unique, report_duplicates="all")
+    keys = _DUPLICATE_KEYS.get(table)
+    return pa.DataFrameSchema(columns, unique=list(keys) if keys else None,
+                              report_duplicates="all")
+
+
+def validate_frame(df: pd.DataFrame, table: str) -> ValidationResult:
+    """Coerce `df` to the contract's types and check every row; rows are numbered from 1.
+
+    Raises ContractError if contract columns are missing; everything else is a per-row rejection.
+    """
+    cols = _columns(table)
+    missing = [c.name for c in cols if c.name not in df.columns]
+    if missing:
+        raise ContractError(f"{table} is missing required column(s): {', '.join(missing)}")
+    repeated = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    if repeated:
+        raise ContractError(f"{table} has repeated column(s): {', '.join(repeated)}")
+    names = [c.name for c in cols]
+    extra = [c for c in df.columns if c not in names]
+    raw = df.set_axis(pd.RangeIndex(1, len(df) + 1, name="row"))
+
+    coerced, parse_failed = {}, {}
+    for col in cols:
+        coerced[col.name], parse_failed[col.name] = _coerce(raw[col.name], col)
+    typed = pd.DataFrame(coerced, index=raw.index)
+    failed = pd.DataFrame(parse_failed, index=raw.index)
+    blank = typed.isna().all(axis=1) & ~failed.any(axis=1)
+
+    checked = typed[~blank]
+    parts = [
+        _blank_rejections(blank),
+        _parse_rejections(raw, failed, cols),
+        _pandera_rejections(checked, table, raw, failed),
+    ]
+    if table == "projects":
+        parts += _project_rule_rejections(checked, raw, failed)
+    rejections = _sorted(pd.concat(parts, ignore_index=True))
+
+    good = typed[~typed.index.isin(rejections["row"])]
+    good = pd.concat([_output_types(good, cols), raw.loc[good.index, extra]], axis=1)
+    return ValidationResult(table, good, rejections, tuple(str(c) for c in extra))
+
+
+def load_table(path: str | Path, table: str) -> ValidationResult:
+    """Read a CSV (every cell as text, so bad cells become rejections) or Parquet file; validate."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    _columns(table)  # an unknown table name fails before the file is read
+    if suffix not in (".csv", ".parquet"):
+        raise ContractError(f"cannot read {path}: expected a .csv or .parquet file")
+    try:
+        if suffix == ".csv":
+            df = _read_csv_text(path)
+        else:
+            df = pd.read_parquet(path)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ContractError(f"cannot read {path}: {exc}") from exc
+    return validate_frame(df, table)
+
+
+def _read_csv_text(path: Path) -> pd.DataFrame:
+    """Every cell as text; blank lines kept (and reported) so row numbers match the file.
+
+    The Arrow parser is several times faster than the C one on millions of rows, and strict: a
+    line with the wrong number of fields fails the whole file, its message quoting that line.
+    """
+    return pd.read_csv(path, dtype=str, skip_blank_lines=False, engine="pyarrow")
+
+
+def load_history(directory: str | Path) -> History:
+    """Load projects, snapshots and (optional) resource_usage from `directory` and cross-check them.
+
+    Each table is `<name>.parquet` or `<name>.csv` (Parquet wins if both exist). Snapshot and usage
+    rows whose project is unknown or rejected are rejected too, as are snapshots with EV or PV above
+    the project's BAC or a status_date before its start_date.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ContractError(f"history folder {directory} does not exist")
+    results = {}
+    for table in TABLES:
+        path = _table_file(directory, table)
+        if path is None:
+            if table != "resource_usage":
+                raise ContractError(f"{directory} has no {table}.parquet or {table}.csv")
+            results[table] = validate_frame(pd.DataFrame(columns=_names(table)), table)
+        else:
+            results[table] = load_table(path, table)
+
+    projects = results["projects"].good
+    snapshots, snap_rejections = _cross_table(results["snapshots"].good, projects, "snapshots")
+    usage, usage_rejections = _cross_table(results["resource_usage"].good, projects,
+                                           "resource_usage")
+    per_table = {
+        "projects": results["projects"].rejections,
+        "snapshots": _sorted(pd.concat([results["snapshots"].rejections, snap_rejections])),
+        "resource_usage": _sorted(pd.concat([results["resource_usage"].rejections,
+                                             usage_rejections])),
+    }
+    rejections = pd.concat([r.assign(table=t) for t, r in per_table.items()], ignore_index=True)
+    return History(
+        projects.reset_index(drop=True),
+        snapshots.reset_index(drop=True),
+        usage.reset_index(drop=True),
+        rejections[["table", *REPORT_COLUMNS]],
+    )
+
+
+def rejection_report_table(rejections: pd.DataFrame, limit: int = 50) -> Table:
+    """A rich table of the first `limit` rejections, for the CLI to print."""
+    shown = rejections.head(limit)
+    n_rows = rejections[["table", "row"]].drop_duplicates() if "table" in rejections else (
+        rejections["row"].drop_duplicates())
+    report = Table(title=f"{len(rejections)} problem(s) in {len(n_rows)} rejected row(s)")
+    columns = [c for c in ("table", *REPORT_COLUMNS) if c in rejections.columns]
+    for name in columns:
+        report.add_column(name, justify="right" if name == "row" else "left",
+                          overflow="fold", max_width=60 if name == "reason" else 30)
+    for record in shown[columns].itertuples(index=False):  # at most `limit` rows
+        report.add_row(*(str(v) for v in record))
+    if len(rejections) > limit:
+        report.caption = f"showing the first {limit} of {len(rejections)}; write all to a file"
+    return report
+
+
+def write_rejections(rejections: pd.DataFrame, path: str | Path) -> Path:
+    """Write the rejection report as CSV or Parquet (by suffix); returns the path written."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise ContractError(f"cannot write {path}: expected a .csv or .parquet file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        rejections.to_csv(path, index=False)
+    else:
+        rejections.to_parquet(path, index=False)
+    return path
+
+
+# --- coercion ----------------------------------------------------------------------------------
+
+
+def _coerce(values: pd.Series, col: Column) -> tuple[pd.Series, pd.Series]:
+    """Convert one column to its checking dtype; also return where a present value failed."""
+    is_text = values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+    if is_text:
+        values = values.astype("str").str.strip().replace("", np.nan)
+    present = values.notna()
+    if col.kind in ("str", "category"):
+        parsed = values.astype("str")
+    elif col.kind == "date":
+        parsed = _to_dates(values, is_text)
+    else:
+        numbers = _to_numbers(values) if is_text else values.astype("Float64")
+        finite = numbers.notna() & np.isfinite(numbers.fillna(0).to_numpy(dtype=float))
+        if col.kind == "int":
+            finite &= (numbers.fillna(0) % 1 == 0).to_numpy(dtype=bool)
+        parsed = numbers.where(finite, pd.NA)
+        if col.kind == "int":
+            parsed = parsed.astype("Int64")
+    return parsed, present & parsed.isna()
+
+
+def _to_numbers(text: pd.Series) -> pd.Series:
+    """Text to Float64; unparseable cells become NA (found later as present-but-missing)."""
+    try:
+        return text.astype("Float64")  # fast path: one Arrow cast when every cell parses
+    except (ValueError, TypeError):
+        return pd.to_numeric(text, errors="coerce").astype("Float64")
+
+
+def _to_dates(values: pd.Series, is_text: bool) -> pd.Series:
+    """Dates as datetime64[ns]; text must be ISO; years outside 1678-2261 (ns range) fail too."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        dates = values.dt.tz_convert(None) if getattr(values.dtype, "tz", None) else values
+    elif is_text:
+        # ISO8601 parsing also accepts "2021" or "2021-03"; a full date has >= 10 characters.
+        full_date = (values.str.len() >= len("YYYY-MM-DD")).fillna(False).astype(bool)
+        dates = pd.to_datetime(values.where(full_date), format="ISO8601", errors="coerce")
+    else:  # numbers are not dates: every present value fails
+        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    in_range = (dates >= pd.Timestamp.min) & (dates <= pd.Timestamp.max)
+    return dates.where(in_range).astype("datetime64[ns]")
+
+
+def _checking_dtype(col: Column) -> str:
+    return {"str": "str", "category": "str", "date": "datetime64[ns]", "int": "Int64",
+            "float": "Float64"}[col.kind]
+
+
+def _output_types(good: pd.DataFrame, cols: tuple[Column, ...]) -> pd.DataFrame:
+    dtypes = {}
+    for col in cols:
+        if col.kind == "int":
+            dtypes[col.name] = "Int64" if col.nullable else "int64"
+        elif col.kind == "float":
+            dtypes[col.name] = "Float64" if col.nullable else "float64"
+    return good.astype(dtypes)
+
+
+# --- per-row problems --------------------------------------------------------------------------
+
+
+def _blank_rejections(blank: pd.Series) -> pd.DataFrame:
+    rows = blank.index[blank]
+    return _report(rows, "", "", "empty row")
+
+
+def _parse_rejections(raw: pd.DataFrame, failed: pd.DataFrame, cols) -> pd.DataFrame:
+    parts = []
+    for col in cols:
+        rows = failed.index[failed[col.name].to_numpy()]
+        if len(rows) == 0:
+            continue
+        reason = {"date": "not a date (expected YYYY-MM-DD)",
+                  "int": "not a whole number", "float": "not a number"}[col.kind]
+        parts.append(_report(rows, col.name, _text(raw.loc[rows, col.name]), reason))
+    return pd.concat(parts) if parts else _report([], "", "", "")
+
+
+def _pandera_rejections(typed: pd.DataFrame, table: str, raw: pd.DataFrame,
+                        failed: pd.DataFrame) -> pd.DataFrame:
+    """Run the contract schema and phrase its failure cases as report rows."""
+    try:
+        contract_schema(table).validate(typed, lazy=True)
+        return _report([], "", "", "")
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    cases = cases[cases["index"].notna() & cases["column"].notna()]
+    key = _DUPLICATE_KEYS.get(table, ("", ""))[-1]
+    # Multi-column uniqueness lists every key column; one report line (on the last key) is enough.
+    cases = cases[(cases["check"] != "multiple_fields_uniqueness") | (cases["column"] == key)]
+    parts = []
+    for (column, check), group in cases.groupby(["column", "check"], sort=False):
+        rows = pd.Index(group["index"].astype("int64"))
+        rows = rows[~failed.loc[rows, column].to_numpy()]  # parse failures are reported already
+        value = _text(raw.loc[rows, column])
+        parts.append(_report(rows, column, value, _phrase(table, column, check, value, rows)))
+    return pd.concat(parts) if parts else _report([], "", "", "")
+
+
+def _phrase(table: str, column: str, check: str, value: pd.Series, rows: pd.Index):
+    """Turn one pandera check name (our `error` text or a built-in name) into reasons."""
+    if check == "not_nullable":
+        return "required value is missing"
+    if check.startswith("must be"):
+        return column + " " + check + ", got " + value
+    if check.startswith("allowed:"):
+        return "unknown " + column + " '" + value + "'; " + check
+    if check == "field_uniqueness":
+        by_value = pd.Series(rows, index=rows).groupby(value.to_numpy())
+        first = by_value.transform("min").astype(str).to_numpy()
+        count = by_value.transform("size").astype(str).to_numpy()
+        return ("duplicate " + column + " '" + value + "': on " + count + " rows (first row "
+                + first + "); every copy is rejected")
+    if check == "multiple_fields_uniqueness":
+        keys = " and ".join(_DUPLICATE_KEYS[table])
+        return f"duplicate row: another row has the same {keys}; every copy is rejected"
+    return f"{column} fails check {check}"
+
+
+def _project_rule_rejections(typed: pd.DataFrame, raw: pd.DataFrame,
+                             failed: pd.DataFrame) -> list[pd.DataFrame]:
+    """Rules that need two or more project columns: dates, role shares, risks, outcomes."""
+    parts = []
+    start, finish = typed["start_date"], typed["actual_finish_date"]
+    rows = typed.index[(finish < start).fillna(False).to_numpy(dtype=bool)]
+    parts.append(_report(rows, "actual_finish_date", _text(raw.loc[rows, "actual_finish_date"]),
+                         "actual_finish_date " + _text(finish[rows]) + " is before start_date "
+                         + _text(start[rows])))
+
+    share_sum = typed[list(ROLE_SHARE_COLUMNS)].sum(axis=1, skipna=False)
+    off = (share_sum - 1).abs() > ROLE_SHARE_TOLERANCE
+    rows = typed.index[off.fillna(False).to_numpy(dtype=bool)]
+    total = _text(share_sum[rows].round(6))  # 0.9, not 0.9000000000000001
+    parts.append(_report(rows, "role_share_*", total, "role shares sum to " + total
+                         + f", must sum to 1 (± {ROLE_SHARE_TOLERANCE:g})"))
+
+    risks, severity = typed["num_identified_risks"], typed["mean_risk_severity"]
+    no_risk = ((risks == 0) & (severity != 0)).fillna(False).to_numpy(dtype=bool)
+    rows = typed.index[no_risk]
+    parts.append(_report(rows, "mean_risk_severity", _text(raw.loc[rows, "mean_risk_severity"]),
+                         "mean_risk_severity must be 0 when num_identified_risks is 0, got "
+                         + _text(raw.loc[rows, "mean_risk_severity"])))
+    rows = typed.index[((risks > 0) & (severity == 0)).fillna(False).to_numpy(dtype=bool)]
+    parts.append(_report(rows, "mean_risk_severity", _text(raw.loc[rows, "mean_risk_severity"]),
+                         "mean_risk_severity must be > 0 when "
+                         "num_identified_risks is " + _text(risks[rows])))
+
+    # A cell that failed to parse was given, so it counts as present here.
+    present = typed[list(OUTCOME_COLUMNS)].notna() | failed.loc[typed.index, list(OUTCOME_COLUMNS)]
+    n_present = present.sum(axis=1)
+    partial = present[(n_present > 0) & (n_present < len(OUTCOME_COLUMNS))]
+    for name in OUTCOME_COLUMNS:
+        rows = partial.index[~partial[name].to_numpy()]
+        parts.append(_report(rows, name, "", "missing outcome value: a finished project needs "
+                             "actual_finish_date, actual_cost and every actual_effort_*_hours"))
+    return parts
+
+
+# --- cross-table problems ----------------------------------------------------------------------
+
+
+def _cross_table(good: pd.DataFrame, projects: pd.DataFrame,
+                 table: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reject rows of `table` whose project is unknown/rejected or that contradict the project."""
+    # One hash lookup gives each row its project's position (-1 = unknown or rejected).
+    position = pd.Index(projects["project_id"]).get_indexer(good["project_id"])
+    unknown = position < 0
+    parts = [_report(good.index[unknown], "project_id", _text(good["project_id"][unknown]),
+                     "unknown project_id (or the project was rejected)")]
+    if table == "snapshots":
+        linked = good[~unknown]
+        bac = projects["budget_at_completion"].to_numpy()[position[~unknown]]
+        start = projects["start_date"].to_numpy()[position[~unknown]]
+        for name in ("ev", "pv"):
+            over = linked[name].to_numpy() > bac * (1 + BAC_RELATIVE_TOLERANCE)
+            amount = _text(linked[name][over])
+            parts.append(_report(linked.index[over], name, amount, name + " " + amount
+                                 + " exceeds the project's budget_at_completion "
+                                 + _text(pd.Series(bac[over], index=amount.index))))
+        early = linked["status_date"].to_numpy() < start
+        date = _text(linked["status_date"][early])
+        parts.append(_report(linked.index[early], "status_date", date, "status_date " + date
+                             + " is before the project's start_date "
+                             + _text(pd.Series(start[early], index=date.index))))
+    rejections = _sorted(pd.concat(parts, ignore_index=True))
+    return good[~good.index.isin(rejections["row"])], rejections
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _columns(table: str) -> tuple[Column, ...]:
+    try:
+        return TABLES[table]
+    except KeyError:
+        expected = ", ".join(TABLES)
+        raise ContractError(f"unknown table {table!r}; expected one of {expected}") from None
+
+
+def _names(table: str) -> list[str]:
+    return [c.name for c in _columns(table)]
+
+
+def _table_file(directory: Path, table: str) -> Path | None:
+    for suffix in (".parquet", ".csv"):
+        if (directory / f"{table}{suffix}").is_file():
+            return directory / f"{table}{suffix}"
+    return None
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Cells as report text: dates as YYYY-MM-DD, numbers without a trailing `.0`, missing as ''."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        has_time = (values.dropna() != values.dropna().dt.normalize()).any()
+        text = values.dt.strftime("%Y-%m-%d %H:%M:%S" if has_time else "%Y-%m-%d")
+    elif pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+            values.dtype):
+        text = values.astype("float64").map(_number, na_action="ignore")
+    else:
+        text = values.astype("str")
+    return text.fillna("").astype("str")
+
+
+def _number(x: float) -> str:
+    return np.format_float_positional(x, trim="-") if np.isfinite(x) else str(x)
+
+
+def _report(rows, column, value, reason) -> pd.DataFrame:
+    rows = np.asarray(rows, dtype="int64")
+    frame = pd.DataFrame({"row": rows, "column": column, "value": "", "reason": ""},
+                         columns=list(REPORT_COLUMNS))
+    # Series arguments hold one value per entry of `rows`, in that order; scalars broadcast.
+    frame["value"] = np.asarray(value, dtype=object) if isinstance(value, pd.Series) else value
+    frame["reason"] = np.asarray(reason, dtype=object) if isinstance(reason, pd.Series) else reason
+    return frame.astype({"column": "str", "value": "str", "reason": "str"})
+
+
+def _sorted(rejections: pd.DataFrame) -> pd.DataFrame:
+    return rejections.sort_values("row", kind="stable").reset_index(drop=True)
