@@ -124,20 +124,27 @@ def data_summary(
         history = validation.load_history(path or get_settings().data_dir)
     except validation.ContractError as exc:
         raise fail(str(exc)) from None
-    console.print(summary_table(portfolio_summary(history.projects)))
+    for table in summary_tables(portfolio_summary(history.projects)):
+        console.print(table)
 
 
-def summary_table(summary) -> Table:
-    """Render `portfolio_summary` output as a rich table."""
-    table = Table(title="Portfolio history: overrun in % of plan (completed projects)")
-    table.add_column("type")
-    for column in summary.columns:
-        table.add_column(column.replace("_pct", " %").replace("_", " "), justify="right")
-    for kind, row in summary.iterrows():
-        cells = [f"{v:,.0f}" if k in ("projects", "completed") else f"{v:.2f}" if k ==
-                 "late_share" else f"{v:.1f}" for k, v in row.items()]
-        table.add_row(str(kind), *cells)
-    return table
+def summary_tables(summary) -> list[Table]:
+    """Render `portfolio_summary` as two narrow tables: cost and schedule overrun by type."""
+    tables = []
+    for name, label in (("cost", "Cost overrun"), ("schedule", "Schedule overrun")):
+        table = Table(title=f"{label}, % of plan (completed projects)")
+        for header in ("type", "projects", "done", "P10", "P50", "P90", "mean"):
+            table.add_column(header, justify="left" if header == "type" else "right")
+        if name == "schedule":
+            table.add_column(">10% late", justify="right")
+        for kind, row in summary.iterrows():
+            cells = [str(kind), f"{row['projects']:,.0f}", f"{row['completed']:,.0f}"]
+            cells += [f"{row[f'{name}_overrun_{q}_pct']:.1f}" for q in ("p10", "p50", "p90", "mean")]
+            if name == "schedule":
+                cells.append(f"{row['late_share']:.0%}")
+            table.add_row(*cells)
+        tables.append(table)
+    return tables
 
 
 @data_app.command("schema")
@@ -159,7 +166,7 @@ def evm(
     status_date: Annotated[str, typer.Option(help="status date, YYYY-MM-DD")],
 ) -> None:
     """Earned-value and earned-schedule metrics of one project at one status date."""
-    from opm_ml.opm_metrics import evm_single
+    from opm_ml.opm_metrics import METRIC_COLUMNS, evm_single
 
     try:
         result = evm_single(
@@ -172,8 +179,10 @@ def evm(
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("note")
-    for name, value in result.as_dict().items():
-        shown = "—" if value is None else value if isinstance(value, (str, date)) else f"{value:,.4g}"
+    for name in METRIC_COLUMNS:
+        value = getattr(result, name)
+        shown = ("—" if value is None else value if isinstance(value, date)
+                 else f"{value:,.0f}" if abs(value) >= 100 else f"{value:.4g}")
         table.add_row(name, str(shown), result.reasons.get(name, ""))
     console.print(table)
 
