@@ -6,8 +6,10 @@ schema table in `data/README.md` (`opm-ml data schema`) are all derived from the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+import pandas as pd
 
 Stage = Literal["id", "intake", "outcome", "snapshot", "usage"]
 Kind = Literal["str", "category", "date", "int", "float"]
@@ -132,6 +134,28 @@ ACTUAL_EFFORT_COLUMNS = tuple(f"actual_effort_{r}_hours" for r in ROLES)
 USAGE_HOUR_COLUMNS = tuple(f"hours_{r}" for r in ROLES)
 INTAKE_COLUMNS = tuple(c.name for c in PROJECT_COLUMNS if c.stage == "intake")
 OUTCOME_COLUMNS = tuple(c.name for c in PROJECT_COLUMNS if c.stage == "outcome")
+
+
+REJECTION_COLUMNS = ("table", "row", "column", "value", "reason")
+
+
+def _no_rejections() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype="int64" if name == "row" else "str")
+                         for name in REJECTION_COLUMNS})
+
+
+@dataclass
+class History:
+    """One portfolio history: the three contract tables, plus the rows rejected on loading.
+
+    `rejections` (table, row, column, value, reason) is empty for generated data; row numbers
+    refer to the files that were read.
+    """
+
+    projects: pd.DataFrame
+    snapshots: pd.DataFrame
+    resource_usage: pd.DataFrame
+    rejections: pd.DataFrame = field(default_factory=_no_rejections)
 
 
 def column(table: str, name: str) -> Column:

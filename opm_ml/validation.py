@@ -20,7 +20,7 @@ import pandas as pd
 import pandera.pandas as pa
 from rich.table import Table
 
-from opm_ml.contract import OUTCOME_COLUMNS, ROLE_SHARE_COLUMNS, TABLES, Column
+from opm_ml.contract import OUTCOME_COLUMNS, ROLE_SHARE_COLUMNS, TABLES, Column, History
 
 REPORT_COLUMNS = ("row", "column", "value", "reason")
 ROLE_SHARE_TOLERANCE = 0.01
@@ -62,17 +62,6 @@ class ValidationResult:
             why = (f"all {self.n_rows} rows were rejected; see the rejection report"
                    if self.n_rows else "it has no data rows")
             raise ContractError(f"no valid {self.table} rows: {why}")
-
-
-@dataclass
-class History:
-    """A validated project history: good rows of each table (fresh RangeIndex) plus every
-    rejection, by table (row numbers refer to the files read)."""
-
-    projects: pd.DataFrame
-    snapshots: pd.DataFrame
-    resource_usage: pd.DataFrame
-    rejections: pd.DataFrame  # table, row, column, value, reason
 
 
 def contract_schema(table: str) -> pa.DataFrameSchema:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from opm_ml import cli
 
 from opm_ml.cli import app
-from opm_ml.contract import TABLES
+from opm_ml.contract import TABLES, schema_markdown
 
 runner = CliRunner()
 BAD_HISTORY = Path(__file__).resolve().parents[1] / "data" / "examples" / "bad_history"
@@ -90,3 +90,11 @@ def test_evm_prints_textbook_values():
                                  "--status-date", "2024-02-20"])
     assert result.exit_code == 0, result.output
     assert "112,500" in result.output and "0.8889" in result.output
+
+
+def test_published_contract_table_matches_the_code():
+    readme = (Path(__file__).resolve().parents[1] / "data" / "README.md").read_text()
+    start = readme.index("<!-- contract table: opm-ml data schema -->\n")
+    end = readme.index("<!-- end contract table -->")
+    published = readme[start:end].split("\n", 1)[1]
+    assert published == schema_markdown()
