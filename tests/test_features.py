@@ -1,0 +1,116 @@
+"""The single feature function: values, routing, stable categories and clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from opm_ml.contract import INTAKE_COLUMNS, PROJECT_TYPES
+from opm_ml.features import (
+    FEATURE_SETS,
+    STATUS_FEATURES,
+    FeatureBuilder,
+    build_features,
+    has_status,
+)
+from opm_ml.model_loading import to_model_input
+from opm_ml.synthetic import generate_history
+
+
+@pytest.fixture(scope="module")
+def projects() -> pd.DataFrame:
+    return generate_history(60, seed=3).projects
+
+
+def _with_status(projects: pd.DataFrame) -> pd.DataFrame:
+    """Half-way status: PV 50 % of BAC, EV 40 %, AC 50 %, status at 60 % of planned duration."""
+    bac = projects["budget_at_completion"]
+    days = np.round(projects["planned_duration_days"] * 0.6).astype(int)
+    return projects.assign(
+        pv=bac * 0.5, ev=bac * 0.4, ac=bac * 0.5, percent_complete=45.0,
+        status_date=projects["start_date"] + pd.to_timedelta(days, unit="D"),
+    )
+
+
+def test_intake_features_are_computed_from_the_contract_columns(projects):
+    X = build_features(projects, "intake")
+    assert list(X.columns) == list(FEATURE_SETS["intake"])
+    assert len(X) == len(projects)
+    effort = projects["planned_effort_hours"].to_numpy()
+    days = projects["planned_duration_days"].to_numpy()
+    team = projects["planned_team_size"].to_numpy()
+    np.testing.assert_allclose(X["hours_per_day"], effort / days)
+    np.testing.assert_allclose(X["team_utilisation"], effort / (team * days * 40 / 7))
+    np.testing.assert_allclose(X["log_budget"], np.log(projects["budget_at_completion"]))
+    np.testing.assert_allclose(X["risk_exposure"],
+                               projects["num_identified_risks"] * projects["mean_risk_severity"])
+    assert (X["start_month"] == projects["start_date"].dt.month).all()
+
+
+def test_status_features_match_the_evm_definitions(projects):
+    rows = _with_status(projects)
+    X = build_features(rows, "inflight")
+    assert list(X.columns) == list(FEATURE_SETS["inflight"])
+    np.testing.assert_allclose(X["spi"], 0.4 / 0.5)
+    np.testing.assert_allclose(X["cpi"], 0.4 / 0.5)
+    np.testing.assert_allclose(X["eac_cpi_ratio"], 1 / 0.8)  # EAC = BAC / CPI, over BAC
+    np.testing.assert_allclose(X["ev_fraction"], 0.4)
+    np.testing.assert_allclose(X["progress_gap"], 0.45 - 0.4)
+    elapsed = (rows["status_date"] - rows["start_date"]).dt.days / rows["planned_duration_days"]
+    np.testing.assert_allclose(X["elapsed_fraction"], elapsed)
+    # Earned schedule is behind the calendar when EV lags PV: SPI(t) < 1 and IEAC(t) > plan.
+    assert (X["spi_t"] < 1).all() and (X["ieac_t_ratio"] > 1).all()
+    np.testing.assert_allclose(X["ieac_t_ratio"], 1 / X["spi_t"])
+
+
+def test_category_codes_do_not_depend_on_the_batch(projects):
+    one_type = projects[projects["project_type"] == projects["project_type"].iloc[0]]
+    codes_all = build_features(projects, "intake")["project_type"].cat.categories
+    codes_one = build_features(one_type, "intake")["project_type"].cat.categories
+    assert list(codes_all) == list(codes_one) == list(PROJECT_TYPES)
+
+
+def test_unknown_category_is_an_error_naming_the_column(projects):
+    bad = projects.assign(region=projects["region"].where(projects.index > 0, "atlantis"))
+    with pytest.raises(ValueError, match=r"region has unknown value\(s\) \['atlantis'\]"):
+        build_features(bad, "intake")
+
+
+def test_missing_intake_column_is_an_error(projects):
+    with pytest.raises(ValueError, match="missing intake column.*complexity"):
+        build_features(projects.drop(columns=["complexity"]), "intake")
+
+
+def test_routing_by_status_and_partial_status_is_an_error(projects):
+    rows = _with_status(projects)
+    mixed = pd.concat([projects.head(3), rows.head(2)], ignore_index=True)
+    assert has_status(mixed).tolist() == [False, False, False, True, True]
+    assert not has_status(projects).any()
+    partial = rows.head(3).assign(ac=[1.0, np.nan, 2.0])
+    with pytest.raises(ValueError, match="partial status snapshot.*row 1, missing ac"):
+        has_status(partial)
+    with pytest.raises(ValueError, match="in-flight features need"):
+        build_features(mixed, "inflight")
+
+
+def test_feature_builder_excludes_features_and_rejects_unknown_names(projects):
+    builder = FeatureBuilder("inflight", exclude=("start_month", "tcpi_bac")).fit(projects)
+    X = builder.transform(_with_status(projects))
+    assert "start_month" not in X.columns and "tcpi_bac" not in X.columns
+    assert len(X.columns) == len(FEATURE_SETS["inflight"]) - 2
+    assert set(STATUS_FEATURES) - {"tcpi_bac"} <= set(X.columns)
+    with pytest.raises(ValueError, match="unknown intake feature"):
+        FeatureBuilder("intake", exclude=("spi",)).fit(projects)
+
+
+def test_model_input_has_schema_types_and_gives_the_same_features(projects):
+    rows = _with_status(projects)
+    served = to_model_input(rows)
+    assert list(served.columns) == [*INTAKE_COLUMNS, "status_date", "pv", "ev", "ac",
+                                    "percent_complete"]
+    assert served["start_date"].iloc[0] == rows["start_date"].iloc[0].strftime("%Y-%m-%d")
+    assert served["planned_duration_days"].dtype == np.float64
+    # ISO text in, same features out: serving and training cannot drift apart.
+    pd.testing.assert_frame_equal(build_features(served, "inflight"),
+                                  build_features(rows.reset_index(drop=True), "inflight"))

@@ -1,0 +1,121 @@
+"""Fast unit tests of training pieces: conformal offsets, role profiles, spec parsing."""
+
+from __future__ import annotations
+
+import tomllib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from opm_ml.contract import PROJECT_TYPES, ROLES, USAGE_HOUR_COLUMNS
+from training.datasets import time_split
+from training.estimators import conformal_offsets
+from training.evaluation import expected_calibration_error, pinball
+from training.profiles import RoleProfile
+from training.specs import SPEC_DIR, SPEC_FILES, load_spec, parse_spec
+
+
+def test_conformal_offsets_restore_coverage_of_too_narrow_quantiles():
+    rng = np.random.default_rng(0)
+    levels = (0.1, 0.5, 0.9)
+
+    def sample(n):
+        x = rng.uniform(0, 10, n)
+        y = x + rng.normal(0, 1, n)
+        raw = np.column_stack([x - 0.3, x + 0.4, x + 0.3])  # too narrow and a biased median
+        return y, raw
+
+    y_cal, raw_cal = sample(4000)
+    offsets = conformal_offsets(raw_cal, y_cal, levels)
+    y_new, raw_new = sample(20000)
+    q = raw_new + offsets
+    assert np.mean(y_new <= q[:, 0]) == pytest.approx(0.1, abs=0.01)
+    assert np.mean(y_new <= q[:, 1]) == pytest.approx(0.5, abs=0.015)
+    assert np.mean(y_new <= q[:, 2]) == pytest.approx(0.9, abs=0.01)
+    assert np.mean((y_new >= q[:, 0]) & (y_new <= q[:, 2])) == pytest.approx(0.8, abs=0.015)
+    # Gaussian noise: the calibrated P10/P90 sit near -/+1.2816 around x.
+    np.testing.assert_allclose(offsets, [-1.2816 + 0.3, -0.4, 1.2816 - 0.3], atol=0.08)
+
+
+def test_pinball_and_ece_match_hand_computed_values():
+    actual = np.exp(np.array([0.0, 1.0]))
+    q = np.exp(np.array([[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]))
+    # diffs: -0.5 and +0.5; losses 0.9*0.5/0.5*0.5/0.1*0.5 for -0.5 and 0.1/0.5/0.9 * 0.5 for +0.5
+    expected = np.mean([0.45, 0.25, 0.05, 0.05, 0.25, 0.45])
+    assert pinball(actual, q) == pytest.approx(expected)
+    y = np.array([0, 1, 1, 1])
+    p = np.array([0.05, 0.95, 0.55, 0.55])  # bins: 0 -> gap .05, 9 -> .05, 5 -> |1.1-2| = .9
+    assert expected_calibration_error(y, p) == pytest.approx((0.05 + 0.05 + 0.9) / 4)
+
+
+def _usage(project_ids, months: int, hours_by_month: dict[str, np.ndarray]) -> pd.DataFrame:
+    rows = []
+    for pid in project_ids:
+        for m in range(months):
+            rows.append({"project_id": pid, "month_index": m,
+                         **{f"hours_{r}": float(hours_by_month.get(r, np.zeros(months))[m])
+                            for r in ROLES}})
+    return pd.DataFrame(rows, columns=["project_id", "month_index", *USAGE_HOUR_COLUMNS])
+
+
+def test_role_profile_learns_the_phase_shape_and_spreads_hours_exactly():
+    front = np.array([10.0] * 5 + [0.0] * 5)  # management works the first half only
+    flat = np.full(10, 3.0)
+    usage = _usage(["a", "b"], 10, {"management": front, "build": flat})
+    projects = pd.DataFrame({"project_id": ["a", "b"], "project_type": ["rnd", "rnd"]})
+    profile = RoleProfile(bins=10).fit(usage, projects)
+    shape = profile.shapes_[PROJECT_TYPES.index("rnd")]
+    np.testing.assert_allclose(shape[ROLES.index("management")], [0.2] * 5 + [0] * 5)
+    np.testing.assert_allclose(shape[ROLES.index("build")], np.full(10, 0.1))
+    # A role never booked gets a flat shape; a type never seen gets the all-types shape.
+    np.testing.assert_allclose(shape[ROLES.index("testing")], np.full(10, 0.1))
+    np.testing.assert_allclose(profile.shapes_[PROJECT_TYPES.index("construction")], shape)
+    # Five planned months: management's hours land in the first 2.5 months.
+    fractions = profile.monthly_fractions("rnd", 5)
+    np.testing.assert_allclose(fractions[ROLES.index("management")], [0.4, 0.4, 0.2, 0, 0])
+    role_hours = np.arange(1, len(ROLES) + 1, dtype=float)[None, :] * 100
+    (out,) = profile.monthly_hours(["rnd"], [5 * 365.25 / 12 - 3], role_hours)
+    assert out["months"] == 5
+    for r, role in enumerate(ROLES):
+        assert sum(out["hours"][role]) == pytest.approx(role_hours[0, r])
+
+
+def test_time_split_orders_by_start_date_and_needs_enough_projects():
+    frame = pd.DataFrame({"project_id": [f"p{i}" for i in range(10)],
+                          "start_date": pd.date_range("2020-01-01", periods=10)[::-1]})
+    ids = time_split(frame, (0.6, 0.2, 0.2))
+    assert list(ids["test"]) == ["p1", "p0"]  # the newest two
+    assert len(ids["train"]) == 6 and "p9" in ids["train"]
+    with pytest.raises(ValueError, match="too few"):
+        time_split(frame.head(2), (0.6, 0.2, 0.2))
+
+
+@pytest.mark.parametrize("family", list(SPEC_FILES))
+def test_shipped_specs_load(family):
+    spec = load_spec(family)
+    assert spec.family == family and spec.quantiles == (0.1, 0.5, 0.9)
+    assert spec.params_for("inflight")["num_leaves"] <= spec.params_for("intake")["num_leaves"]
+    assert spec.inflight_anchor in ("ieac_t_ratio", "eac_cpi_ratio")
+
+
+def _raw(family="delay") -> dict:
+    with (SPEC_DIR / SPEC_FILES[family]).open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda r: r["promotion"].update(margin=1.5), r"promotion.margin is a relative"),
+    (lambda r: r["promotion"].update(colour="red"), r"promotion.colour is not a spec field"),
+    (lambda r: r["objective"].update(quantiles=[0.9, 0.5, 0.1]), r"objective.quantiles needs"),
+    (lambda r: r["target"].update(name="log_cost_ratio"), r"the delay family predicts"),
+    (lambda r: r["split"].update(test=0.5), r"split train, calibration and test must"),
+    (lambda r: r["features"].update(exclude=["warp_speed"]), r"unknown feature\(s\)"),
+    (lambda r: r["objective"].update(inflight_anchor="complexity"), r"must be a status feature"),
+    (lambda r: r["target"].pop("late_threshold"), r"target.late_threshold is missing"),
+])
+def test_bad_specs_are_errors_naming_the_field(edit, message):
+    raw = _raw()
+    edit(raw)
+    with pytest.raises(ValueError, match=message):
+        parse_spec(raw, source="delay.toml")

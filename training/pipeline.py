@@ -1,0 +1,223 @@
+"""`opm-ml train` end to end: one MLflow parent run, a nested run per model family.
+
+Per family: read the spec, build targets, the time-ordered project split and in-flight examples,
+fit the intake and in-flight pipelines (fit on train, calibrate on calibration), evaluate on
+the held-out newest projects against the baselines, log everything, register the model as
+`challenger` if it beats its baselines and run the champion gate.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from opm_ml.contract import INTAKE_COLUMNS
+from opm_ml.features import STATUS_INPUT_COLUMNS
+from opm_ml.model_loading import registered_name
+from opm_ml.settings import Settings, get_settings
+from training import tracking
+from training.datasets import ROLE_SHARE_TARGETS, SPLITS, TrainingData, build_training_data
+from training.estimators import fit_stage, make_stage_pipeline
+from training.evaluation import Check, Evaluation, evaluate_family, heldout_frame
+from training.family import QUANTITIES, STAGES, FamilyModel
+from training.profiles import RoleProfile
+from training.registry import Decision, log_decision, register_and_gate
+from training.specs import FAMILIES, ModelSpec, load_spec
+
+Progress = Callable[[str, str], None]
+
+
+@dataclass
+class FamilyResult:
+    family: str
+    run_id: str
+    metrics: dict[str, float]
+    checks: list[Check]
+    decision: Decision
+    seconds: float
+    model_uri: str  # the logged pyfunc (registered or not)
+    model: FamilyModel = field(repr=False)
+    data: TrainingData = field(repr=False)
+
+
+@dataclass
+class TrainingResult:
+    parent_run_id: str
+    experiment_id: str
+    results: list[FamilyResult]
+    n_rejected_rows: int
+
+
+def train_family(spec: ModelSpec, history, seed: int) -> tuple[FamilyModel, TrainingData]:
+    """Fit one family's intake and in-flight pipelines (no MLflow)."""
+    data = build_training_data(history.projects, history.snapshots, spec)
+    targets = [spec.target, *(["late"] if spec.classifier else []),
+               *(ROLE_SHARE_TARGETS if spec.role_shares else [])]
+    stages = {}
+    for stage in STAGES:
+        part = data.intake if stage == "intake" else data.inflight
+        if len(part.train) == 0 or len(part.calibration) == 0:
+            raise ValueError(f"{spec.family}: no {stage} examples to train or calibrate on")
+        stages[stage] = fit_stage(make_stage_pipeline(stage, spec, seed), part.train,
+                                  part.calibration, targets)
+    profile = None
+    if spec.role_shares:
+        train_projects = data.intake.train[["project_id", "project_type"]]
+        profile = RoleProfile(spec.profile_bins).fit(history.resource_usage, train_projects)
+    model = FamilyModel(spec.family, spec.target, stages, spec.late_threshold, profile)
+    return model, data
+
+
+def train_models(history, families=FAMILIES, seed: int = 42, settings: Settings | None = None,
+                 data_source: str = "", spec_dir: Path | None = None,
+                 specs: dict[str, ModelSpec] | None = None,
+                 progress: Progress | None = None) -> TrainingResult:
+    """Train, evaluate, log and gate the given families on a validated `History`.
+
+    `specs` overrides the spec files per family (tests, benchmarks); `progress(family, step)`
+    is called as work advances.
+    """
+    settings = settings or get_settings()
+    progress = progress or (lambda family, step: None)
+    unknown = sorted(set(families) - set(FAMILIES))
+    if unknown:
+        raise ValueError(f"unknown model famil(ies) {unknown}; expected {', '.join(FAMILIES)}")
+    experiment_id = tracking.setup_experiment(settings)
+    results = []
+    with mlflow.start_run(experiment_id=experiment_id, run_name="train") as parent:
+        mlflow.set_tags({**tracking.git_tags(), "opm_ml.kind": "train"})
+        mlflow.log_params({"seed": seed, "families": ",".join(families),
+                           "data_source": data_source or "in-memory"})
+        for table in ("projects", "snapshots", "resource_usage"):
+            frame = getattr(history, table)
+            tracking.log_dataset(frame, table, data_source, context="history")
+            mlflow.log_metric(f"data/{table}_rows", len(frame))
+        rejected = history.rejections
+        mlflow.log_metric("data/rejected_rows", len(rejected))
+        tracking.log_rejections(rejected)
+        for family in families:
+            spec = (specs or {}).get(family) or load_spec(family, spec_dir)
+            results.append(_run_family(spec, history, seed, settings, experiment_id,
+                                       data_source, progress))
+    return TrainingResult(parent.info.run_id, experiment_id, results, len(rejected))
+
+
+def _run_family(spec: ModelSpec, history, seed: int, settings: Settings, experiment_id: str,
+                data_source: str, progress: Progress) -> FamilyResult:
+    started = time.perf_counter()
+    with mlflow.start_run(experiment_id=experiment_id, run_name=spec.family,
+                          nested=True) as run:
+        mlflow.set_tags({**tracking.git_tags(), "opm_ml.family": spec.family})
+        progress(spec.family, "fitting")
+        model, data = train_family(spec, history, seed)
+        fit_seconds = time.perf_counter() - started
+        progress(spec.family, "evaluating")
+        evaluation = evaluate_family(model, spec, data)
+        progress(spec.family, "logging")
+        _log_run(spec, model, data, evaluation, seed, data_source, fit_seconds)
+        model_info = tracking.log_family_model(model, _example_rows(data))
+        progress(spec.family, "promotion gate")
+        heldout = heldout_frame(data.intake.test, data.inflight.test)
+        failed = [f"{c.name} ({c.metric} {c.model:.4g} vs {c.baseline:.4g})"
+                  for c in evaluation.checks if not c.passed]
+        score = evaluation.metrics[f"heldout/{spec.promotion_metric}"]
+        decision = register_and_gate(model_info.model_uri, registered_name(spec.family, settings),
+                                     spec, heldout, score, failed)
+        log_decision(decision, spec.promotion_metric)
+        seconds = time.perf_counter() - started
+        mlflow.log_metric("time/total_seconds", seconds)
+    return FamilyResult(spec.family, run.info.run_id, evaluation.metrics, evaluation.checks,
+                        decision, seconds, model_info.model_uri, model, data)
+
+
+def _log_run(spec: ModelSpec, model: FamilyModel, data: TrainingData, evaluation: Evaluation,
+             seed: int, data_source: str, fit_seconds: float) -> None:
+    mlflow.log_params({
+        "seed": seed, "target": spec.target, "quantiles": ",".join(map(str, spec.quantiles)),
+        "late_threshold": spec.late_threshold, "calibration": spec.calibration,
+        "split": f"{spec.train_fraction}/{spec.calibration_fraction}/{spec.test_fraction}",
+        "progress_points": ",".join(f"{p:g}" for p in spec.progress_points),
+        "progress_tolerance": spec.progress_tolerance,
+        "promotion_metric": spec.promotion_metric, "promotion_margin": spec.margin,
+        "early_stopping_rounds": spec.early_stopping_rounds,
+        **{f"lgbm.{stage}.{k}": v for stage in STAGES for k, v in spec.params_for(stage).items()},
+    })
+    for stage in STAGES:
+        regressor = model.stages[stage].named_steps["model"].regressor_
+        for level, booster in zip(("p10", "p50", "p90"), regressor.models_):
+            mlflow.log_metric(f"trees/{stage}_{level}", booster.booster_.num_trees())
+    if spec.source:
+        mlflow.log_artifact(spec.source, artifact_path="spec")
+    for split in SPLITS:
+        projects = data.intake[split]
+        tracking.log_dataset(projects[[*INTAKE_COLUMNS, "project_id"]], f"{split}_projects",
+                             data_source, context=split)
+        mlflow.log_metric(f"data/{split}_projects", len(projects))
+        mlflow.log_metric(f"data/{split}_inflight_examples", len(data.inflight[split]))
+    mlflow.log_metric("data/inflight_projects_not_trained", data.n_inflight_projects)
+    mlflow.log_metric("time/fit_seconds", fit_seconds)
+    mlflow.log_metrics({k: v for k, v in evaluation.metrics.items()
+                        if np.isfinite(v) and _reported(spec, k)})
+    mlflow.log_metrics({f"check/{_slug(c.name)}": float(c.passed) for c in evaluation.checks})
+    mlflow.log_dict([{"check": c.name, "metric": c.metric, "model": c.model,
+                      "baseline": c.baseline, "passed": c.passed} for c in evaluation.checks],
+                    "baseline_checks.json")
+    _log_plots(spec, model, data, evaluation)
+
+
+def _log_plots(spec: ModelSpec, model: FamilyModel, data: TrainingData,
+               evaluation: Evaluation) -> None:
+    _, qty, actual_col = QUANTITIES[spec.family]
+    unit = {"delay": "days", "overrun": "currency", "resource": "hours"}[spec.family]
+    residuals, late = {}, {}
+    for stage in STAGES:
+        test = data.intake.test if stage == "intake" else data.inflight.test
+        if not len(test):
+            continue
+        pipe = model.stages[stage]
+        sample = test.iloc[tracking._sample(len(test))]
+        X = pipe[:-1].transform(sample)
+        regressor = pipe.named_steps["model"].regressor_
+        tracking.log_figure(tracking.shap_summary_figure(
+            regressor.contributions(X), X,
+            f"SHAP summary: {spec.family} {stage}, P50 of {spec.target}"),
+            f"plots/shap_summary_{stage}.png")
+        tracking.log_figure(tracking.importance_figure(
+            regressor.models_[1].booster_, f"Feature importance: {spec.family} {stage} (P50)"),
+            f"plots/feature_importance_{stage}.png")
+        out = evaluation.predictions[stage]
+        residuals[stage] = (out[f"{qty}_p50"].to_numpy(float), test[actual_col].to_numpy(float))
+        if spec.classifier:
+            late[stage] = (test["late"].to_numpy(int), out["probability_late"].to_numpy(float))
+    tracking.log_figure(tracking.residual_figure(
+        residuals, f"Residuals vs forecast: {spec.family} (held-out projects)", unit),
+        "plots/residuals_vs_prediction.png")
+    if late:
+        tracking.log_figure(tracking.calibration_figure(
+            late, f"Calibration of P(late > {spec.late_threshold:.0%}) on held-out projects"),
+            "plots/calibration_curve.png")
+
+
+def _example_rows(data: TrainingData) -> pd.DataFrame:
+    """Two intake and two in-flight held-out rows: the logged input example."""
+    inflight = data.inflight.test.head(2)
+    intake = data.intake.test.head(2)
+    cols = [*INTAKE_COLUMNS, *STATUS_INPUT_COLUMNS]
+    return pd.concat([intake, inflight], ignore_index=True).reindex(columns=cols)
+
+
+def _reported(spec: ModelSpec, key: str) -> bool:
+    """Log a metric if the spec reports its kind; counts, baselines and the gate's always."""
+    kind = key.rsplit("/", 1)[-1].split("_")[0]
+    return (kind in spec.report or kind == "n" or "/baseline_" in key
+            or key == f"heldout/{spec.promotion_metric}")
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in text).strip("_")

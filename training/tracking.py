@@ -1,0 +1,206 @@
+"""MLflow logging: experiment set-up, lineage (git commit, dataset digests), plots, the model.
+
+Everything needed to reproduce a run is logged with it: the git commit (and whether the tree
+was dirty), the model spec file, the seed and hyper-parameters, and every input table as an
+`mlflow.data` dataset (source path + content digest). Plots are matplotlib figures (Agg) with
+titles, units and labelled axes, logged with `mlflow.log_figure`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import tempfile
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from mlflow.models import infer_signature  # noqa: E402
+from mlflow.types.schema import ColSpec, Schema  # noqa: E402
+
+from opm_ml.features import CATEGORICAL_COLUMNS, STATUS_INPUT_COLUMNS  # noqa: E402
+from opm_ml.model_loading import MODEL_ARTIFACT, FamilyPyfunc, to_model_input, use_tracking  # noqa: E402
+from opm_ml.settings import PROJECT_ROOT, Settings  # noqa: E402
+
+PLOT_ROWS = 2000  # SHAP/residual plots use a sample: enough to see the shape, fast to draw
+_REQUIREMENTS = ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "scipy", "joblib",
+                 "pydantic", "pydantic-settings", "pyarrow")
+
+
+def setup_experiment(settings: Settings) -> str:
+    """Use the configured store; create the experiment with artifacts under the project folder."""
+    use_tracking(settings)
+    experiment = mlflow.get_experiment_by_name(settings.mlflow_experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    root = Path(settings.mlflow_artifact_root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return mlflow.create_experiment(settings.mlflow_experiment, artifact_location=root.as_uri())
+
+
+def git_tags() -> dict[str, str]:
+    """Commit and dirty flag of the project's git tree ("unknown" outside a repository)."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True,
+                                  text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain")
+    return {"mlflow.source.git.commit": commit or "unknown",
+            "git_commit": commit or "unknown",
+            "git_dirty": "unknown" if status is None else str(bool(status)).lower()}
+
+
+def log_dataset(frame: pd.DataFrame, name: str, source: str, context: str) -> str:
+    """Log a table as an mlflow.data dataset (lineage with digest); returns the digest.
+
+    `source` is the history folder; anything else (in-memory data) is logged without a path.
+    """
+    path = source if source and Path(source).exists() else None
+    plain = _plain(frame)
+    with warnings.catch_warnings():
+        # MLflow warns that a path source "can be interpreted in multiple ways" (both local).
+        warnings.simplefilter("ignore")
+        dataset = mlflow.data.from_pandas(plain, source=path, name=name,
+                                          digest=content_digest(frame))
+        # MLflow infers the schema from every value (~10 s for 2 M snapshots); a sample has
+        # the same column types. `schema` is a cached_property: setting it skips the scan.
+        dataset.__dict__["schema"] = mlflow.data.from_pandas(plain.head(1000), digest="-").schema
+        mlflow.log_input(dataset, context=context)
+    return dataset.digest
+
+
+def content_digest(frame: pd.DataFrame) -> str:
+    """Hash of every row and column (MLflow's own digest only samples the first rows)."""
+    rows = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    header = "|".join(map(str, frame.columns)).encode()
+    return hashlib.sha256(header + rows.tobytes()).hexdigest()[:16]
+
+
+def log_rejections(rejections: pd.DataFrame) -> None:
+    """The rejected-rows report (table, row, column, value, reason) as a CSV artifact."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rejected_rows.csv"
+        rejections.to_csv(path, index=False)
+        mlflow.log_artifact(str(path))
+
+
+def log_family_model(model, example_rows: pd.DataFrame):
+    """Log the family's pyfunc with signature and input example; returns MLflow's ModelInfo."""
+    import joblib
+
+    example = to_model_input(example_rows)
+    output = model.predict(example)
+    # Param `shap` (default true): callers that need only forecasts skip the SHAP values.
+    signature = infer_signature(example, output, params={"shap": True})
+    # Status columns are optional: a row without them is scored at intake.
+    signature.inputs = Schema([
+        ColSpec(c.type, c.name, required=c.name not in STATUS_INPUT_COLUMNS)
+        for c in signature.inputs.inputs
+    ])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{MODEL_ARTIFACT}.joblib"
+        joblib.dump(model, path)
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=FamilyPyfunc(),
+            artifacts={MODEL_ARTIFACT: str(path)},
+            code_paths=[str(PROJECT_ROOT / "opm_ml"), str(PROJECT_ROOT / "training")],
+            signature=signature,
+            input_example=example,
+            pip_requirements=[f"{p}=={version(p)}" for p in _REQUIREMENTS],
+        )
+
+
+def shap_summary_figure(contrib: np.ndarray, X: pd.DataFrame, title: str):
+    """SHAP beeswarm of the P50 model (categories shown by their contract code)."""
+    import shap
+
+    shown = X.copy()
+    for col in CATEGORICAL_COLUMNS:
+        if col in shown.columns:
+            shown[col] = shown[col].cat.codes.astype(float)
+    shap.summary_plot(contrib[:, :-1], shown, max_display=15, show=False, plot_size=(9, 7))
+    fig = plt.gcf()
+    fig.axes[0].set_title(title)
+    fig.axes[0].set_xlabel("SHAP value (impact on log(actual / planned))")
+    fig.tight_layout()
+    return fig
+
+
+def importance_figure(booster, title: str, top: int = 20):
+    gain = pd.Series(booster.feature_importance("gain"), index=booster.feature_name())
+    gain = gain.sort_values().tail(top)
+    fig, ax = plt.subplots(figsize=(8, 0.3 * len(gain) + 1.5))
+    ax.barh(gain.index, gain.to_numpy() / gain.sum() * 100)
+    ax.set_xlabel("share of total split gain (%)")
+    ax.set_ylabel("feature")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def residual_figure(parts: dict[str, tuple[np.ndarray, np.ndarray]], title: str, unit: str):
+    """Residual (log actual - log P50) against the P50 forecast, one colour per stage."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for stage, (pred, actual) in parts.items():
+        keep = _sample(len(pred))
+        ax.scatter(pred[keep], np.log(actual[keep]) - np.log(pred[keep]), s=6, alpha=0.4,
+                   label=stage)
+    ax.axhline(0, color="black", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"P50 forecast ({unit}, log scale)")
+    ax.set_ylabel("residual: log(actual / P50)")
+    ax.set_title(title)
+    ax.legend(title="stage")
+    fig.tight_layout()
+    return fig
+
+
+def calibration_figure(parts: dict[str, tuple[np.ndarray, np.ndarray]], title: str):
+    """Reliability curve of P(late): observed late share against the forecast, per stage."""
+    from sklearn.calibration import calibration_curve
+
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfectly calibrated")
+    for stage, (y, p) in parts.items():
+        observed, forecast = calibration_curve(y, p, n_bins=10, strategy="quantile")
+        ax.plot(forecast, observed, marker="o", label=stage)
+    ax.set_xlabel("forecast probability of finishing late")
+    ax.set_ylabel("observed share of late projects")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def log_figure(fig, name: str) -> None:
+    mlflow.log_figure(fig, name)
+    plt.close(fig)
+
+
+def _sample(n: int) -> np.ndarray:
+    return np.random.default_rng(0).permutation(n)[:PLOT_ROWS]
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Dataset schema inference wants plain dtypes: text as object, nullable numbers as float."""
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_string_dtype(out[col]) and not pd.api.types.is_object_dtype(out[col]):
+            out[col] = out[col].astype(object)
+        elif pd.api.types.is_extension_array_dtype(out[col]) and pd.api.types.is_numeric_dtype(
+                out[col]):
+            out[col] = out[col].astype("float64")
+    return out
