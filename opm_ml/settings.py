@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     model_resource: str = "opm-resource-demand"
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+    # serving
+    api_key: SecretStr | None = Field(
+        None, description="key for /v1/admin/* (header X-API-Key); admin endpoints off when unset"
+    )
+    max_batch: int = Field(10_000, ge=1, description="most projects in one batch request")
+    max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="largest request body")
+    registry_poll_seconds: float = Field(
+        60.0, ge=0, description="how often to check the registry for a new alias; 0 = never"
+    )
+    cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS")
+    serve_alias: str = Field("champion", description="registry alias of the models to serve")
 
 
 @lru_cache

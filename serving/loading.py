@@ -1,0 +1,68 @@
+"""Load the served model set from the MLflow registry: alias -> version -> pyfunc -> predictor.
+
+Each alias is resolved to a version first and that exact version is loaded, so the set reports
+precisely what it serves even if the alias moves meanwhile (the poller then loads the new one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+
+from opm_ml.settings import Settings
+from serving.model_store import TASKS, ModelSet, ServedModel, registered_names
+from serving.predictor import FamilyPredictor
+
+
+def load_model_set(settings: Settings) -> ModelSet:
+    """The three families' models the serving alias points to, compiled for serving."""
+    import mlflow.pyfunc
+    from mlflow import MlflowClient
+
+    from opm_ml.model_loading import use_tracking
+
+    use_tracking(settings)
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri,
+                          registry_uri=settings.mlflow_tracking_uri)
+    alias = settings.serve_alias
+    models = {}
+    for task, name in registered_names(settings).items():
+        version = client.get_model_version_by_alias(name, alias)
+        pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
+        family_model = pyfunc.unwrap_python_model().model
+        if family_model.family != TASKS[task]:
+            raise ValueError(f"{name} v{version.version} is a {family_model.family} model, "
+                             f"expected {TASKS[task]}")
+        run = client.get_run(version.run_id) if version.run_id else None
+        datasets = _datasets(run)
+        models[task] = ServedModel(
+            task=task, name=name, version=str(version.version), alias=alias,
+            predictor=FamilyPredictor(family_model),
+            trained_at=_iso(run.info.end_time or run.info.start_time) if run else None,
+            metrics=dict(run.data.metrics) if run else {},
+            lineage_digest=_digest(datasets) if datasets else None,
+            datasets=tuple(datasets),
+            run_id=version.run_id,
+        )
+    return ModelSet(models)
+
+
+def _datasets(run) -> list[dict[str, str]]:
+    """The run's logged input datasets (name, context, digest), sorted for a stable digest."""
+    if run is None or run.inputs is None:
+        return []
+    found = []
+    for item in run.inputs.dataset_inputs:
+        context = next((t.value for t in item.tags if t.key == "mlflow.data.context"), "")
+        found.append({"name": item.dataset.name, "context": context,
+                      "digest": item.dataset.digest})
+    return sorted(found, key=lambda d: (d["context"], d["name"], d["digest"]))
+
+
+def _digest(datasets: list[dict[str, str]]) -> str:
+    text = "\n".join(f"{d['context']}:{d['name']}:{d['digest']}" for d in datasets)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _iso(millis: int) -> str:
+    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc).isoformat(timespec="seconds")

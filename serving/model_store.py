@@ -1,0 +1,193 @@
+"""The served model set: loaded in the background, swapped atomically, refreshed from the registry.
+
+A `ModelSet` is immutable and replaced as a whole by one reference assignment, so a request that
+took the set at its start finishes on it, and no request ever sees a half-loaded set. A failed
+load keeps the set in use. A polling thread reloads when a registry alias moves.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from opm_ml.settings import Settings
+from serving.errors import ModelsNotReady
+
+log = logging.getLogger("opm_ml.serving")
+
+# URL name of each task -> its model family (`opm_ml.model_loading.FAMILIES`).
+TASKS = {"delay": "delay", "overrun": "overrun", "resource-demand": "resource"}
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded model with what /v1/models reports about it."""
+
+    task: str
+    name: str
+    version: str
+    alias: str
+    predictor: Any
+    trained_at: str | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    lineage_digest: str | None = None
+    datasets: tuple[dict[str, str], ...] = ()
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """The three models served together; replaced as a whole, never edited in place."""
+
+    models: Mapping[str, ServedModel]
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def versions(self) -> dict[str, str]:
+        return {task: m.version for task, m in self.models.items()}
+
+
+def registered_names(settings: Settings) -> dict[str, str]:
+    """Task -> registered model name, from settings."""
+    from opm_ml.model_loading import registered_name
+
+    return {task: registered_name(family, settings) for task, family in TASKS.items()}
+
+
+def registry_versions(settings: Settings) -> dict[str, str]:
+    """Task -> model version the serving alias points to now (one registry call per model)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri,
+                          registry_uri=settings.mlflow_tracking_uri)
+    return {
+        task: str(client.get_model_version_by_alias(name, settings.serve_alias).version)
+        for task, name in registered_names(settings).items()
+    }
+
+
+class ModelStore:
+    """Holds the model set in use; loads, reloads and polls the MLflow registry in the background.
+
+    Listeners added with `on_load` hear of every load, swapped or failed.
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._current: ModelSet | None = None
+        self._reason = "models are not loaded yet"
+        self.last_error: str | None = None
+        self._load_lock = threading.Lock()  # one load at a time; readers never take it
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._listeners: list[Callable[[ModelSet | None, str | None], None]] = []
+
+    @property
+    def current(self) -> ModelSet | None:
+        return self._current
+
+    @property
+    def reason(self) -> str:
+        """Why no model set is ready (meaningful while `current` is None)."""
+        return self._reason
+
+    def on_load(self, listener: Callable[[ModelSet | None, str | None], None]) -> None:
+        """Call `listener(model_set, None)` after each swap, `(None, error)` after a failure.
+
+        Called at once with the set in use, if any, so late subscribers start in sync.
+        """
+        self._listeners.append(listener)
+        if self._current is not None:
+            listener(self._current, None)
+
+    def require(self) -> ModelSet:
+        """The set in use, or ModelsNotReady with the reason."""
+        current = self._current
+        if current is None:
+            raise ModelsNotReady(self._reason)
+        return current
+
+    def reload(self, wait: bool = True) -> bool:
+        """Load the models the alias points to and swap them in.
+
+        With `wait`, blocks until done and returns whether the swap happened (a failure keeps
+        the old set and is logged). Without, starts a background load and returns False if
+        one is already running.
+        """
+        if wait:
+            with self._load_lock:
+                return self._load_and_swap()
+        if self._load_lock.locked():
+            return False
+        self._spawn(self._locked_reload, "opm-model-reload")
+        return True
+
+    def check_registry(self) -> bool:
+        """Reload if the alias now points at other versions; returns whether it reloaded."""
+        try:
+            wanted = registry_versions(self.settings)
+        except Exception as exc:  # a registry outage must not kill the poller
+            log.warning("registry check failed: %s", _first_line(exc))
+            return False
+        current = self._current
+        if current is not None and wanted == current.versions():
+            return False
+        log.info("registry alias %r moved to %s; reloading", self.settings.serve_alias, wanted)
+        return self.reload(wait=True)
+
+    def start(self) -> None:
+        """Initial background load (unless loaded) and, if configured, the registry poller."""
+        self._stop.clear()
+        if self._current is None:
+            self.reload(wait=False)
+        if self.settings.registry_poll_seconds > 0:
+            self._spawn(self._poll, "opm-registry-poll")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def _spawn(self, target: Callable[[], Any], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _locked_reload(self) -> None:
+        with self._load_lock:
+            self._load_and_swap()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.settings.registry_poll_seconds):
+            self.check_registry()
+
+    def _load_and_swap(self) -> bool:
+        if self._current is None:
+            self._reason = "models are loading"
+        from serving.loading import load_model_set  # it imports this module
+
+        try:
+            new = load_model_set(self.settings)
+        except Exception as exc:
+            log.exception("loading the model set failed; keeping the set in use")
+            self.last_error = _first_line(exc)
+            if self._current is None:
+                self._reason = f"loading the models failed: {self.last_error}"
+            for listener in self._listeners:
+                listener(None, self.last_error)
+            return False
+        self._current = new  # the atomic swap: one reference assignment
+        self.last_error = None
+        log.info("serving model set %s", new.versions())
+        for listener in self._listeners:
+            listener(new, None)
+        return True
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"

@@ -1,0 +1,1 @@
+"""Thin routers: parse (schemas), call the library or the model set, shape the answer."""

@@ -1,0 +1,91 @@
+"""POST /v1/metrics/evm: earned-value and earned-schedule metrics, one snapshot or a batch.
+
+A batch goes through `evm_frame` once (vectorised), one snapshot through `evm_single`; every row
+is its own project, exactly as a single request treats it, so batch and single answers agree.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+import numpy as np
+from fastapi import APIRouter, Body, HTTPException
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from serving.dependencies import SettingsDep
+from serving.rows import metric_dicts, opm_metrics
+from serving.schemas import (
+    EXAMPLE_EVM,
+    EvmBatchResult,
+    EvmBody,
+    EvmRequest,
+    EvmResult,
+    ErrorResponse,
+)
+
+router = APIRouter(prefix="/v1/metrics", tags=["OPM metrics"])
+
+EXAMPLES = {
+    "single": {"summary": "one project", "value": EXAMPLE_EVM},
+    "batch": {
+        "summary": "a batch (list)",
+        "value": [EXAMPLE_EVM, {**EXAMPLE_EVM, "project_id": "PRJ-2025-0043", "ac": 0.0}],
+    },
+}
+ERRORS = {413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+
+
+def check_batch_size(n: int, limit: int) -> None:
+    """413 when a batch exceeds the configured limit (OPM_ML_MAX_BATCH)."""
+    if n > limit:
+        raise HTTPException(413, f"batch of {n:,} items exceeds the limit of {limit:,} "
+                                 "(OPM_ML_MAX_BATCH); split it into smaller requests")
+
+
+def inconsistent_input(exc: ValueError) -> RequestValidationError:
+    """An input the schema let through but the metrics reject, answered as a 422."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("body",), "msg": str(exc), "input": None}]
+    )
+
+
+@router.post(
+    "/evm",
+    response_model=Union[EvmResult, EvmBatchResult],
+    responses=ERRORS,
+    summary="Earned value and earned schedule metrics (SV, CV, SPI, CPI, EAC, TCPI, ES, ...)",
+)
+def evm(
+    body: Annotated[EvmBody, Body(openapi_examples=EXAMPLES)], settings: SettingsDep
+) -> JSONResponse:
+    """The standard OPM metrics for one status snapshot, or for a list of them.
+
+    Undefined metrics (e.g. CPI while AC is 0) are null, with the reason in `undefined`.
+    """
+    if isinstance(body, EvmRequest):
+        return JSONResponse(evm_metrics([body])[0])
+    check_batch_size(len(body), settings.max_batch)
+    items = evm_metrics(body)
+    return JSONResponse({"count": len(items), "items": items})
+
+
+def evm_metrics(items: list[EvmRequest]) -> list[dict[str, Any]]:
+    """Metrics of the snapshots, one vectorised computation for the whole list."""
+    n = len(items)
+    status = {name: np.fromiter((getattr(i, name) for i in items), float, n)
+              for name in ("pv", "ev", "ac")}
+    status["status_date"] = np.array([i.status_date for i in items], dtype="datetime64[D]")
+    try:
+        evm = opm_metrics(
+            bac=np.fromiter((i.bac for i in items), float, n),
+            duration=np.fromiter((i.planned_duration_days for i in items), float, n),
+            start=np.array([i.start_date for i in items], dtype="datetime64[D]"),
+            status=status,
+        )
+    except ValueError as exc:
+        raise inconsistent_input(exc) from None
+    return [
+        {"project_id": item.project_id, "metrics": values, "undefined": reasons}
+        for item, values, reasons in zip(items, metric_dicts(evm), evm.reasons, strict=True)
+    ]

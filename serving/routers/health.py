@@ -1,0 +1,33 @@
+"""Liveness, readiness and the Prometheus scrape endpoint."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from serving.dependencies import MetricsDep, StoreDep
+from serving.schemas import Health
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=Health, summary="Process is alive")
+def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz", response_model=Health, summary="Models are loaded and requests can be served",
+    responses={503: {"model": Health, "description": "not ready, with the reason"}},
+)
+def readyz(store: StoreDep):
+    current = store.current
+    if current is None:
+        return JSONResponse({"status": "not_ready", "detail": store.reason, "models": {}}, 503)
+    return {"status": "ready", "models": current.versions()}
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(metrics: MetricsDep) -> Response:
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
