@@ -15,10 +15,15 @@ from rich.console import Console
 from rich.table import Table
 
 from opm_ml.settings import get_settings
+from training.cli import ALL_MODELS
+from training.cli import models as models_command
+from training.cli import train as train_command
 
 app = typer.Typer(help="Forecasts and OPM metrics for project portfolios.", no_args_is_help=True)
 data_app = typer.Typer(help="Generate, validate and summarise project history.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.command("train")(train_command)
+app.command("models")(models_command)
 console = Console()
 
 
@@ -194,15 +199,64 @@ def _date(text: str, option: str) -> date:
         raise fail(f"{option} must be a date YYYY-MM-DD, got {text!r}") from None
 
 
+@app.command("evaluate-real")
+def evaluate_real(
+    family: Annotated[
+        Optional[str], typer.Option(help="effort, delay or overrun (default: all)")
+    ] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="repetitions of the k-fold split")] = 10,
+    seed: Annotated[int, typer.Option(help="seed of the fold assignment")] = 0,
+) -> None:
+    """Our model families vs published baselines on the real datasets in ../shared/data/real."""
+    from training.real_data import LEGEND, family_tables
+    from training.real_data import evaluate_real as run_evaluation
+
+    if family not in (None, "effort", "delay", "overrun"):
+        raise fail(f"--family must be effort, delay or overrun, got {family!r}")
+    try:
+        with console.status("cross-validating every estimator on every real dataset"):
+            result = run_evaluation(family=family, n_repeats=repeats, seed=seed)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    for name, frame in family_tables(result).items():
+        table = Table(title=f"{name}: SA % / MdAE, out of fold (SA: higher is better)")
+        table.add_column("dataset")
+        for column in frame.columns:
+            table.add_column(column, justify="right")
+        for dataset, row in frame.iterrows():
+            table.add_row(dataset, *row.tolist())
+        console.print(table)
+    console.print(LEGEND)
+    for name, reason in result.attrs["skipped"]:
+        console.print(f"[dim]skipped {name}: {reason}[/]")
+
+
+@app.command("serve")
+def serve() -> None:
+    """Start the API (host and port from settings) serving the registry's champion models."""
+    from serving.app import banner
+    from serving.app import serve as run_server
+
+    console.print(banner())
+    run_server(get_settings())
+
+
 @app.command("run")
-def run() -> None:
-    """The main job on the embedded default: data -> validation -> summary."""
+def run(
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="end with the API up (default)")
+    ] = True,
+) -> None:
+    """The main job on the embedded default: data -> validation -> training -> registry -> API."""
     settings = get_settings()
     if not (settings.data_dir / "projects.parquet").exists():
         data_generate(projects=None, seed=None, out=settings.data_dir, fmt="parquet")
     else:
         console.print(f"using existing history in {settings.data_dir}")
     data_summary(settings.data_dir)
+    train_command(data=settings.data_dir, models=ALL_MODELS, seed=None, allow_rejects=True)
+    if serve_api:
+        serve()
 
 
 if __name__ == "__main__":
