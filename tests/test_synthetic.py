@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,11 @@ from opm_ml.synthetic import (
     TRUE_EFFECTS, expected_log_overrun, floor_metrics, generate_history, oracle_forecast,
     write_history, write_sample,
 )
+from opm_ml.synthetic import params
 from opm_ml.synthetic.floor import completed_outcomes
 from opm_ml.synthetic.history import SAMPLE_DIR
 from opm_ml.synthetic.intake import CATEGORY_LISTS, sample_intake
-from opm_ml.synthetic.outcomes import sample_outcomes
+from opm_ml.synthetic.outcomes import late_cpi_drift_logit, outcome_drivers, sample_outcomes
 
 AS_OF = pd.Timestamp("2025-12-31")
 
@@ -38,8 +40,18 @@ def done(history):
 def evm(history):
     """Snapshots joined with their project's baseline and outcome."""
     cols = ["project_id", "start_date", "planned_duration_days", "budget_at_completion",
-            "actual_finish_date", "actual_cost"]
+            "actual_finish_date", "actual_cost", "requirements_volatility", "num_vendors"]
     return history.snapshots.merge(history.projects[cols], on="project_id", validate="m:1")
+
+
+@pytest.fixture(scope="module")
+def cpi_path(evm):
+    """Snapshots of completed projects with their cumulative CPI and that CPI / final CPI - 1."""
+    finished = evm[evm["actual_finish_date"].notna()].copy()
+    finished["cpi"] = finished["ev"] / finished["ac"]
+    final = finished.groupby("project_id")["cpi"].transform("last")
+    finished["vs_final"] = finished["cpi"] / final - 1
+    return finished
 
 
 # --- contract ----------------------------------------------------------------------------------
@@ -241,18 +253,60 @@ def test_late_projects_show_spi_below_one_at_half_planned_time(evm):
     assert np.corrcoef(spi, np.log(mid["ratio"]))[0, 1] < -0.5
 
 
-def test_cpi_stabilises_after_twenty_percent_complete(evm):
-    finished = evm[evm["actual_finish_date"].notna()].copy()
-    finished["cpi"] = finished["ev"] / finished["ac"]
-    final = finished.groupby("project_id")["cpi"].transform("last")
-    drift = (finished["cpi"] / final - 1).abs()
+def test_cpi_stabilises_after_twenty_percent_complete(cpi_path):
+    finished = cpi_path
+    drift = finished["vs_final"].abs()
     at_20 = finished["percent_complete"].between(20, 30)
     early = finished["percent_complete"] < 5
-    assert (drift[at_20] < 0.1).mean() > 0.9
+    assert (drift[at_20] < 0.1).mean() > 0.9  # Christensen & Heise: stable within 10 %
     assert drift[early].mean() > drift[at_20].mean()
+    # ... and when it moves after 20 % complete, it mostly worsens (Christensen & Payne).
+    assert (finished.loc[at_20, "vs_final"] > 0).mean() > 0.65
     # Over-budget projects show CPI < 1 well before they finish.
     over = finished["actual_cost"] > 1.2 * finished["budget_at_completion"]
     assert (finished.loc[over & at_20, "cpi"] < 1).mean() > 0.95
+
+
+def test_cpi_worsens_more_late_for_high_volatility_many_vendor_projects(cpi_path):
+    gap = (cpi_path["percent_complete"] - 50).abs()
+    near = gap[gap <= 12.5]
+    mid = cpi_path.loc[near.groupby(cpi_path.loc[near.index, "project_id"]).idxmin()]
+    final_over_mid = 1 / (1 + mid["vs_final"])
+    high = (mid["requirements_volatility"] >= 4) & (mid["num_vendors"] >= 3)
+    low = (mid["requirements_volatility"] <= 2) & (mid["num_vendors"] <= 2)
+    assert high.sum() > 100 and low.sum() > 100
+    assert final_over_mid[high].mean() < final_over_mid[low].mean() - 0.02
+    # So BAC / CPI at 50 % complete under-forecasts the troubled projects' cost systematically.
+    under = mid["budget_at_completion"] / mid["cpi"] / mid["actual_cost"] - 1
+    assert under[high].mean() < -0.025 < under[low].mean()
+
+
+def test_late_cpi_drift_reshapes_actual_cost_but_not_the_outcome(monkeypatch):
+    with_drift = generate_history(300, seed=3)
+    monkeypatch.setattr(params, "LATE_CPI_DRIFT", replace(params.LATE_CPI_DRIFT, max_size=0.0))
+    without = generate_history(300, seed=3)
+    pd.testing.assert_frame_equal(with_drift.projects, without.projects)
+    a, b = with_drift.snapshots, without.snapshots
+    np.testing.assert_array_equal(a["ev"], b["ev"])
+    # A project that will worsen has spent less than its final CPI implies: AC is lower.
+    assert (a["ac"] <= b["ac"]).all()
+    running = a["percent_complete"] < 100
+    assert (a.loc[running, "ac"] < b.loc[running, "ac"]).mean() > 0.9
+    finished = ~running
+    np.testing.assert_array_equal(a.loc[finished, "ac"], b.loc[finished, "ac"])
+
+
+def test_late_cpi_drift_grows_with_its_documented_drivers(history):
+    base = history.projects.iloc[:50].copy()
+    reference = late_cpi_drift_logit(outcome_drivers(base))
+    for column, step in (("requirements_volatility", 1), ("complexity", 1),
+                         ("num_vendors", 3), ("num_dependencies", 3)):
+        more = base.assign(**{column: base[column] + step})
+        assert (late_cpi_drift_logit(outcome_drivers(more)) > reference).all(), column
+    by_method = {m: late_cpi_drift_logit(outcome_drivers(base.assign(methodology=m)))
+                 for m in ("agile", "hybrid", "waterfall")}
+    assert (by_method["agile"] < by_method["hybrid"]).all()
+    assert (by_method["hybrid"] < by_method["waterfall"]).all()
 
 
 # --- realism: resource usage -------------------------------------------------------------------

@@ -53,6 +53,7 @@ def generate_history(n_projects: int, seed: int = 42, as_of: str | date = "2025-
         bac=columns["budget_at_completion"],
         actual_cost=outcomes.actual_cost,
         role_effort=outcomes.role_effort,
+        late_cpi_drift=outcomes.late_cpi_drift,
     )
     as_of_day = int(cutoff.astype(np.int64))
     finished = plan.finish <= as_of_day

@@ -4,6 +4,7 @@ log(actual / planned) = type base + true effects x drivers + loading x T + norma
                         + [black swan] x log(1 + heavy-tailed extra overrun)
 with T the shared latent trouble factor and the black-swan probability itself a logistic
 function of the same drivers and T. `opm_ml.synthetic.oracle` integrates exactly this model.
+Each project also gets the size of its late CPI drift (how much of the overrun shows only late).
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class Outcomes:
     actual_cost: np.ndarray
     role_effort: np.ndarray  # (n, len(ROLES)) hours
     black_swan: np.ndarray  # bool, never published
+    late_cpi_drift: np.ndarray  # log CPI lost after the drift onset, never published
 
 
 def sample_outcomes(projects, trouble: np.ndarray, rng: np.random.Generator) -> Outcomes:
@@ -130,7 +132,23 @@ def sample_outcomes(projects, trouble: np.ndarray, rng: np.random.Generator) -> 
     bac = np.asarray(projects["budget_at_completion"], dtype=float)
     actual_cost = np.round(bac * np.exp(log_cost), 2)
     role_effort = _role_effort(projects, d, log_cost, np.log(actual_days / planned_days), rng)
-    return Outcomes(actual_days, actual_cost, role_effort, swan)
+    # Drawn last: the drift never changes the cost, schedule or effort draws above.
+    late_drift = late_cpi_drift_size(late_cpi_drift_logit(d)
+                                     + P.LATE_CPI_DRIFT.noise * rng.standard_normal(n))
+    return Outcomes(actual_days, actual_cost, role_effort, swan, late_drift)
+
+
+def late_cpi_drift_logit(d: Drivers) -> np.ndarray:
+    """Intake-explained logit of the late CPI drift size (see `params.LateCpiDrift`)."""
+    c = P.LATE_CPI_DRIFT
+    method = np.array([c.method_agile, c.method_waterfall, 0.0])[d.method_code]
+    return (c.base + method + c.volatility * d.volatility + c.complexity * d.complexity
+            + c.log_vendors * d.log_vendors + c.log_dependencies * d.log_dependencies)
+
+
+def late_cpi_drift_size(logit_size: np.ndarray) -> np.ndarray:
+    """Drift size in log CPI: bounded by `max_size`, so it never dwarfs the final CPI."""
+    return P.LATE_CPI_DRIFT.max_size * expit(logit_size)
 
 
 def _role_effort(projects, d: Drivers, log_cost, log_schedule, rng) -> np.ndarray:

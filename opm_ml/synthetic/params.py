@@ -277,7 +277,32 @@ AC_NOISE = 0.01
 CPI_EARLY_BIAS = 0.5  # early CPI = final CPI * exp(bias * log cost ratio * h(progress))
 CPI_EARLY_NOISE = 0.06
 CPI_SETTLE_PROGRESS = 0.08  # h(p) = exp(-p / 0.08): within a few % of final by 20 % complete
-CPI_DRIFT_NOISE = 0.05  # plus a per-project deviation shrinking linearly to 0 at completion
+CPI_DRIFT_NOISE = 0.04  # plus a per-project deviation shrinking linearly to 0 at completion
+
+
+@dataclass(frozen=True)
+class LateCpiDrift:
+    """Systematic late worsening of the cumulative CPI, larger for troubled projects.
+
+    After `onset_progress` the cumulative CPI falls from final CPI x exp(size) to the final CPI,
+    linearly in progress (Christensen & Payne 1992; Christensen & Heise 1993: stable within
+    10 % after 20 % complete, and when it moves it mostly worsens). size = max_size x
+    expit(base + slopes x centred drivers + N(0, noise^2)); drivers as in `Effects`.
+    """
+
+    max_size: float = 0.30  # log CPI: an upper bound, so the drift stays a drift
+    base: float = -2.8  # logit of size / max_size for a typical hybrid project
+    volatility: float = 0.60  # per point: late scope churn
+    log_vendors: float = 0.50  # supplier claims and integration at the end
+    log_dependencies: float = 0.35
+    complexity: float = 0.30
+    method_agile: float = -0.20  # churn absorbed sprint by sprint rather than at the end
+    method_waterfall: float = 0.20  # integration and test surprises come late
+    noise: float = 0.5  # per-project logit noise: the unpredictable part of the drift
+    onset_progress: float = 0.2
+
+
+LATE_CPI_DRIFT = LateCpiDrift()
 
 FIRST_START = np.datetime64("2012-01-01")
 START_WINDOW_END_GAP_DAYS = 90  # last start is this many days before as_of

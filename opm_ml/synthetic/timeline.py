@@ -26,6 +26,7 @@ class Plan:
     bac: np.ndarray
     actual_cost: np.ndarray
     role_effort: np.ndarray  # (n, len(ROLES)) final hours per role
+    late_cpi_drift: np.ndarray  # log CPI lost between the drift onset and completion
 
     @property
     def finish(self) -> np.ndarray:
@@ -103,10 +104,13 @@ def snapshots(plan: Plan, as_of: int, rng: np.random.Generator) -> dict[str, np.
     noisy = expit(logit(kumaraswamy_cdf(work_done, a_p, b_p))
                   + P.EV_NOISE * rng.standard_normal(rows))
     progress = np.where(final, 1.0, _running_max(noisy, project))
-    # Cumulative CPI: early optimism that settles by ~20 % complete, then a slow drift to final.
+    # Cumulative CPI: early optimism that settles by ~20 % complete, a random drift to final,
+    # and a systematic late worsening whose size the intake drivers partly predict.
+    onset = P.LATE_CPI_DRIFT.onset_progress
+    late = np.minimum((1 - progress) / (1 - onset), 1.0)
     cpi = (plan.bac / plan.actual_cost)[project] * np.exp(
         cpi_bias[project] * np.exp(-progress / P.CPI_SETTLE_PROGRESS)
-        + cpi_drift[project] * (1 - progress))
+        + cpi_drift[project] * (1 - progress) + plan.late_cpi_drift[project] * late)
     ac_share = progress * bac / cpi * np.exp(P.AC_NOISE * rng.standard_normal(rows))
     ac_share = np.minimum(ac_share / plan.actual_cost[project], 1.0)
     ac_share = np.where(final, 1.0, _running_max(ac_share, project))
