@@ -105,7 +105,8 @@ def family_tables(result: pd.DataFrame) -> dict[str, pd.DataFrame]:
         estimator=result["estimator"]
         .str.replace(r"reference_class_by_\w+", "reference_class_by_category", regex=True)
         .map(LABELS),
-        cell=[f"{sa:.0f} / {mdae:.3g}" for sa, mdae in zip(result["SA"], result["MdAE"])],
+        cell=[f"{sa:.0f} / " + (f"{mdae:,.0f}" if mdae >= 100 else f"{mdae:.3g}")
+              for sa, mdae in zip(result["SA"], result["MdAE"])],
     )
     tables = {}
     for family, part in result.groupby("family", sort=False):
