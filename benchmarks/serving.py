@@ -156,13 +156,14 @@ def _floor(table: Table, model_set, rows: list[dict], repeats: int) -> None:
     """Raw LightGBM P50 predict + TreeSHAP of one in-flight project (delay model)."""
     import shap
 
-    from serving.rows import ProjectRows, feature_matrix, features
+    from opm_ml.features import feature_matrix
+    from serving.rows import ProjectRows
     from serving.schemas import ProjectRequest
 
-    kernel = model_set.models["delay"].predictor.stages["inflight"]
+    predictor = model_set.models["delay"].predictor
     parsed = ProjectRows.from_requests([ProjectRequest.model_validate(rows[1])])
-    X = feature_matrix(features(parsed, "inflight", parsed.inflight), kernel.features)
-    booster = kernel.quantile_boosters[1]
+    X = feature_matrix(parsed.features["inflight"], predictor.features["inflight"])
+    booster = _median_booster(predictor, "inflight")
     trees = booster.num_trees()
 
     def raw():
@@ -180,6 +181,11 @@ def _floor(table: Table, model_set, rows: list[dict], repeats: int) -> None:
 
     table.add("1b. same with shap.TreeExplainer (cached)", "delay P50 model",
               _percentiles(_timed(with_shap_library, max(200, repeats // 4))))
+
+
+def _median_booster(predictor, stage: str):
+    """The LightGBM booster of a served family's P50 model at `stage`."""
+    return predictor.model.stages[stage].named_steps["model"].regressor_.models_[1].booster_
 
 
 def _in_process(table: Table, model_set, rows: list[dict], repeats: int) -> None:
@@ -307,15 +313,15 @@ def _http(table: Table, settings: Settings, rows: list[dict], seconds: float) ->
 
 def _batch_floor(table: Table, model_set, items) -> None:
     """The batch's own floor: only the three P50 boosters' TreeSHAP, features prebuilt."""
-    from serving.rows import ProjectRows, feature_matrix, features
+    from opm_ml.features import feature_matrix
+    from serving.rows import ProjectRows
 
     parsed = ProjectRows.from_requests(items)
     work = []
     for model in model_set.models.values():
-        for stage, kernel in model.predictor.stages.items():
-            positions = parsed.rows_of(stage)
-            X = feature_matrix(features(parsed, stage, positions), kernel.features)
-            work.append((kernel.quantile_boosters[1], X))
+        for stage, names in model.predictor.features.items():
+            X = feature_matrix(parsed.features[stage], names)
+            work.append((_median_booster(model.predictor, stage), X))
     started = time.perf_counter()
     for booster, X in work:
         booster.predict(X, pred_contrib=True)

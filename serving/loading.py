@@ -2,6 +2,7 @@
 
 Each alias is resolved to a version first and that exact version is loaded, so the set reports
 precisely what it serves even if the alias moves meanwhile (the poller then loads the new one).
+A model that is not in the registry is left out of the set and recorded as missing.
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ import hashlib
 from datetime import datetime, timezone
 
 from opm_ml.settings import Settings
-from serving.model_store import TASKS, ModelSet, ServedModel, registered_names
+from serving.model_store import TASKS, ModelSet, ServedModel, registered_names, served_version
 from serving.predictor import FamilyPredictor
 
 
 def load_model_set(settings: Settings) -> ModelSet:
-    """The three families' models the serving alias points to, compiled for serving."""
+    """The families' models the serving alias points to, for those in the registry.
+
+    Raises LookupError naming them when none of the three is there, and whatever the registry
+    raises when it cannot be read or a model cannot be loaded (the store keeps its old set).
+    """
     import mlflow.pyfunc
     from mlflow import MlflowClient
 
@@ -25,9 +30,12 @@ def load_model_set(settings: Settings) -> ModelSet:
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri,
                           registry_uri=settings.mlflow_tracking_uri)
     alias = settings.serve_alias
-    models = {}
+    models, missing = {}, {}
     for task, name in registered_names(settings).items():
-        version = client.get_model_version_by_alias(name, alias)
+        version, reason = served_version(client, name, alias)
+        if version is None:
+            missing[task] = reason
+            continue
         pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
         family_model = pyfunc.unwrap_python_model().model
         if family_model.family != TASKS[task]:
@@ -44,7 +52,9 @@ def load_model_set(settings: Settings) -> ModelSet:
             datasets=tuple(datasets),
             run_id=version.run_id,
         )
-    return ModelSet(models)
+    if not models:
+        raise LookupError(f"none of the models is in the registry: {'; '.join(missing.values())}")
+    return ModelSet(models, missing)
 
 
 def _datasets(run) -> list[dict[str, str]]:

@@ -2,7 +2,9 @@
 
 A `ModelSet` is immutable and replaced as a whole by one reference assignment, so a request that
 took the set at its start finishes on it, and no request ever sees a half-loaded set. A failed
-load keeps the set in use. A polling thread reloads when a registry alias moves.
+load keeps the set in use. A polling thread reloads when a registry alias moves. A model missing
+from the registry does not stop the others being served: the set records it as missing, and
+/readyz and the endpoints that need it answer 503 naming it.
 """
 
 from __future__ import annotations
@@ -41,13 +43,31 @@ class ServedModel:
 
 @dataclass(frozen=True)
 class ModelSet:
-    """The three models served together; replaced as a whole, never edited in place."""
+    """The models served together; replaced as a whole, never edited in place.
+
+    `missing`: task -> why its model is not served (e.g. not in the registry).
+    """
 
     models: Mapping[str, ServedModel]
+    missing: Mapping[str, str] = field(default_factory=dict)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def versions(self) -> dict[str, str]:
         return {task: m.version for task, m in self.models.items()}
+
+    def model(self, task: str) -> ServedModel:
+        """The task's model, or ModelsNotReady naming the missing registered model."""
+        if task not in self.models:
+            raise ModelsNotReady(f"no {task} model is served: {self.missing[task]}")
+        return self.models[task]
+
+    def require_all(self) -> None:
+        """ModelsNotReady naming every missing model, unless all three are served."""
+        if self.missing:
+            raise ModelsNotReady(f"not every model is served: {self.missing_text()}")
+
+    def missing_text(self) -> str:
+        return "; ".join(f"{task} ({why})" for task, why in self.missing.items())
 
 
 def registered_names(settings: Settings) -> dict[str, str]:
@@ -57,16 +77,34 @@ def registered_names(settings: Settings) -> dict[str, str]:
     return {task: registered_name(family, settings) for task, family in TASKS.items()}
 
 
+def served_version(client, name: str, alias: str):
+    """The model version `name@alias` points to, or the reason it is not in the registry.
+
+    Returns `(version, None)` or `(None, reason)`; a registry that cannot be reached raises.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, alias), None
+    except MlflowException as exc:
+        # No such registered model / no such alias; anything else is an outage.
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
+        return None, f"{name}@{alias} is not in the registry: {_first_line(exc, typed=False)}"
+
+
 def registry_versions(settings: Settings) -> dict[str, str]:
-    """Task -> model version the serving alias points to now (one registry call per model)."""
+    """Task -> model version the serving alias points to now, for the models that exist."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri,
                           registry_uri=settings.mlflow_tracking_uri)
-    return {
-        task: str(client.get_model_version_by_alias(name, settings.serve_alias).version)
-        for task, name in registered_names(settings).items()
-    }
+    versions = {}
+    for task, name in registered_names(settings).items():
+        version, _ = served_version(client, name, settings.serve_alias)
+        if version is not None:
+            versions[task] = str(version.version)
+    return versions
 
 
 class ModelStore:
@@ -133,7 +171,7 @@ class ModelStore:
             log.warning("registry check failed: %s", _first_line(exc))
             return False
         current = self._current
-        if current is not None and wanted == current.versions():
+        if wanted == (current.versions() if current is not None else {}):
             return False
         log.info("registry alias %r moved to %s; reloading", self.settings.serve_alias, wanted)
         return self.reload(wait=True)
@@ -183,11 +221,14 @@ class ModelStore:
         self._current = new  # the atomic swap: one reference assignment
         self.last_error = None
         log.info("serving model set %s", new.versions())
+        if new.missing:
+            log.warning("not serving: %s", new.missing_text())
         for listener in self._listeners:
             listener(new, None)
         return True
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException, typed: bool = True) -> str:
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
+    line = text[0] if text else ""
+    return f"{type(exc).__name__}: {line}" if typed else line

@@ -302,6 +302,8 @@ class Health(BaseModel):
     status: Literal["ok", "ready", "not_ready"]
     detail: str | None = None
     models: dict[str, str] = Field(default_factory=dict, description="task -> served version")
+    missing: dict[str, str] = Field(default_factory=dict,
+                                    description="task -> why its model is not served")
 
 
 class ModelRef(BaseModel):

@@ -37,17 +37,21 @@ def forecasts(model: ServedModel, rows: ProjectRows, top_k: int | None,
     return forecast_json(predictor, rows, outputs, top_k)
 
 
-def predict(model_set: ModelSet, task: str, items: Sequence, top_k: int | None,
+def predict(model: ServedModel, items: Sequence, top_k: int | None,
             metrics: Metrics | None = None) -> list[dict]:
     """`POST /v1/predictions/{task}`: per project, its id and the task's forecast."""
     rows = ProjectRows.from_requests(items)
-    results = forecasts(model_set.models[task], rows, top_k, metrics)
+    results = forecasts(model, rows, top_k, metrics)
     return [{"project_id": pid, **r} for pid, r in zip(rows.project_ids, results, strict=True)]
 
 
 def assess(model_set: ModelSet, items: Sequence, top_k: int | None,
            metrics: Metrics | None = None) -> list[dict]:
-    """`POST /v1/projects/assess`: three forecasts, and OPM metrics next to them in flight."""
+    """`POST /v1/projects/assess`: three forecasts, and OPM metrics next to them in flight.
+
+    Raises ModelsNotReady naming the missing models unless all three are served.
+    """
+    model_set.require_all()
     rows = ProjectRows.from_requests(items)
     by_task = {task: forecasts(model, rows, top_k, metrics)
                for task, model in model_set.models.items()}
@@ -87,10 +91,11 @@ def _add_opm_metrics(results: list[dict], rows: ProjectRows, model_set: ModelSet
                 "model_interval": forecast["interval"],
                 "evm": {name: v[j] for name, v in index_forecasts.items()},
             }
+    reasons = evm.reasons()
     for j, pos in enumerate(k.tolist()):
         result = results[pos]
         result["opm_metrics"] = {"project_id": result["project_id"], "metrics": values[j],
-                                 "undefined": evm.reasons[j]}
+                                 "undefined": reasons[j]}
         result["evm_forecast_finish_date"] = values[j]["forecast_finish_date"]
         result["evm_comparison"] = comparisons[j]
 
@@ -100,9 +105,9 @@ def _observe(metrics: Metrics, task: str, predictor: FamilyPredictor, rows: Proj
     for out in outputs:
         planned = rows.columns[predictor.planned_column][out.positions]
         metrics.predictions.observe(task, _RATIO_OUTPUT[predictor.family],
-                                    out.quantiles[:, 1] / planned)
-        if "probability_late" in out.extras:
-            metrics.predictions.observe(task, "probability_late", out.extras["probability_late"])
+                                    out.result["quantiles"][:, 1] / planned)
+        if "probability_late" in out.result:
+            metrics.predictions.observe(task, "probability_late", out.result["probability_late"])
 
 
 def models_info(model_set: ModelSet) -> dict:

@@ -8,11 +8,15 @@ import pytest
 
 from opm_ml.contract import INTAKE_COLUMNS, PROJECT_TYPES
 from opm_ml.features import (
+    CATEGORY_CODES,
     FEATURE_SETS,
     STATUS_FEATURES,
     FeatureBuilder,
     build_features,
+    feature_arrays,
+    feature_matrix,
     has_status,
+    status_metrics,
 )
 from opm_ml.model_loading import to_model_input
 from opm_ml.synthetic import generate_history
@@ -114,3 +118,38 @@ def test_model_input_has_schema_types_and_gives_the_same_features(projects):
     # ISO text in, same features out: serving and training cannot drift apart.
     pd.testing.assert_frame_equal(build_features(served, "inflight"),
                                   build_features(rows.reset_index(drop=True), "inflight"))
+
+
+def _columns(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Rows as the column arrays serving hands to the core (category codes, datetime64[D])."""
+    numbers = [c for c in INTAKE_COLUMNS if c not in CATEGORY_CODES and c != "start_date"]
+    columns = {c: rows[c].to_numpy(float) for c in (*numbers, "pv", "ev", "ac", "percent_complete")}
+    columns.update({c: rows[c].map(codes).to_numpy(float) for c, codes in CATEGORY_CODES.items()})
+    columns.update({c: rows[c].to_numpy().astype("datetime64[D]")
+                    for c in ("start_date", "status_date")})
+    return columns
+
+
+def test_the_core_on_column_arrays_gives_the_frame_features(projects):
+    rows = _with_status(projects).assign(percent_complete=[np.nan, *[45.0] * 59])
+    for stage in FEATURE_SETS:
+        frame = build_features(rows, stage)
+        arrays = feature_arrays(_columns(rows), stage)
+        assert list(arrays) == list(FEATURE_SETS[stage])
+        np.testing.assert_array_equal(feature_matrix(arrays, frame.columns),
+                                      feature_matrix(frame, frame.columns))
+    codes = feature_matrix(build_features(rows, "intake"), ["region"])[:, 0]
+    assert [CATEGORY_CODES["region"][r] for r in rows["region"]] == codes.tolist()
+
+
+def test_one_snapshot_gets_the_metrics_of_the_batch_path(projects):
+    columns = _columns(_with_status(projects).assign(ac=[0.0, *[1e5] * 59]))
+    batch = status_metrics(columns)
+    for i in (0, 1):
+        one = status_metrics({name: values[i:i + 1] for name, values in columns.items()})
+        for name, values in one.values.items():
+            np.testing.assert_array_equal(values, batch.values[name][i:i + 1], err_msg=name)
+        assert one.forecast_finish[0] == batch.forecast_finish[i]
+        assert one.reasons() == batch.reasons()[i:i + 1]
+    assert np.isnan(batch.values["cpi"][0]) and "ac is 0" in batch.reasons()[0]["cpi"]
+

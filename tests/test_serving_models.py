@@ -1,9 +1,9 @@
 """Serving against real models: trained once here on small generated data, registered in a
 temporary MLflow registry, loaded by the service exactly as in production (no model mocks).
 
-Checks every forecast endpoint, that the numpy fast path returns what the registered pyfunc
-returns, SHAP additivity in the stated output space, the OPM metrics next to the forecasts,
-/v1/models against the registry, and an atomic reload to a new version under load.
+Checks every forecast endpoint, that serving answers what the registered pyfunc returns, SHAP
+additivity in the stated output space, the OPM metrics next to the forecasts, /v1/models against
+the registry, an atomic reload to a new version under load, and serving with a model missing.
 """
 
 import hashlib
@@ -29,7 +29,7 @@ from opm_ml.settings import Settings
 from opm_ml.synthetic import generate_history, write_history
 from serving.app import create_app
 from serving.model_store import ModelStore
-from serving.rows import ProjectRows, features
+from serving.rows import ProjectRows
 from serving.schemas import EXAMPLE_PROJECT, EXAMPLE_STATUS, ProjectRequest
 from training.pipeline import train_models
 from training.specs import FAMILIES, load_spec
@@ -113,20 +113,24 @@ def assert_close(a, b, path="body"):
         assert a == b, path
 
 
-def test_fast_features_equal_build_features(trained):
+def test_request_columns_give_the_features_of_the_same_rows_as_a_frame(trained):
+    """Requests -> column arrays (dates, category codes, missing percent_complete) loses nothing."""
     _, history = trained
     rows = request_rows(history, 400, seed=1)
+    first = next(i for i, row in enumerate(rows) if "status" in row)
+    rows[first]["status"]["percent_complete"] = None  # optional in a status report
     parsed = ProjectRows.from_requests([ProjectRequest.model_validate(r) for r in rows])
     frame = as_frame(rows)
     for stage in ("intake", "inflight"):
         positions = parsed.rows_of(stage)
         assert len(positions) > 100
-        mine = features(parsed, stage, positions)
+        mine = parsed.features[stage]
         reference = build_features(frame.iloc[positions], stage)
         for name in reference.columns:
             ref = reference[name]
             ref = ref.cat.codes.to_numpy(float) if hasattr(ref, "cat") else ref.to_numpy(float)
-            np.testing.assert_allclose(mine[name], ref, rtol=1e-12, err_msg=f"{stage} {name}")
+            np.testing.assert_array_equal(mine[name], ref, err_msg=f"{stage} {name}")
+    assert np.isnan(parsed.features["inflight"]["percent_complete"][0])
 
 
 @pytest.mark.parametrize("task", list(TASKS))
@@ -275,6 +279,47 @@ def test_readiness_and_prometheus_report_the_served_models(client, trained):
     text = client.get("/metrics").text
     assert ('opm_model_info{alias="champion",model="opm-overrun",task="overrun",version="1"} 1.0'
             in text)
+
+
+def test_a_missing_model_leaves_the_others_served_until_it_is_registered(trained):
+    settings, _ = trained
+    settings = settings.model_copy(update={"model_overrun": "opm-overrun-later"})
+    store = ModelStore(settings)
+    assert store.reload(wait=True), store.last_error
+    client = TestClient(create_app(settings, store))
+    in_flight = {**EXAMPLE_PROJECT, "status": EXAMPLE_STATUS}
+
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    body = ready.json()
+    assert set(body["models"]) == {"delay", "resource-demand"}
+    assert list(body["missing"]) == ["overrun"]
+    assert body["missing"]["overrun"].startswith("opm-overrun-later@champion is not in the registry")
+    assert body["detail"].startswith("not every model is served: overrun (opm-overrun-later@")
+    for task in ("delay", "resource-demand"):
+        assert client.post(f"/v1/predictions/{task}", json=in_flight).status_code == 200
+    for path in ("/v1/predictions/overrun", "/v1/projects/assess"):
+        response = client.post(path, json=in_flight)
+        assert response.status_code == 503, path
+        assert response.json()["error"] == "models_not_ready"
+        assert "overrun" in response.json()["message"]
+        assert "opm-overrun-later@champion" in response.json()["message"]
+    assert {m["task"] for m in client.get("/v1/models").json()["models"]} == {
+        "delay", "resource-demand"}
+    assert store.check_registry() is False  # nothing moved: no reload
+
+    registry = MlflowClient(tracking_uri=settings.mlflow_tracking_uri,
+                            registry_uri=settings.mlflow_tracking_uri)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    overrun = registry.get_model_version_by_alias(trained[0].model_overrun, "champion").source
+    registry.set_registered_model_alias(
+        "opm-overrun-later", "champion", mlflow.register_model(overrun, "opm-overrun-later").version)
+    assert store.check_registry() is True
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["missing"] == {}
+    assert set(ready.json()["models"]) == set(TASKS)
+    assert client.post("/v1/projects/assess", json=in_flight).status_code == 200
 
 
 def test_reload_swaps_versions_atomically_under_load(client, trained):

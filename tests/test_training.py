@@ -149,6 +149,37 @@ def test_shap_values_add_up_to_the_model_output(trained, family):
             np.testing.assert_allclose(logit[at], raw, atol=1e-9)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_numpy_prediction_path_matches_the_fitted_scikit_learn_models(trained, family):
+    """`predict_arrays` (what the pyfunc and serving run on the feature matrix) equals the
+    LightGBM / scikit-learn objects' own predictions on the feature frame."""
+    _, by_family = trained
+    r = by_family[family]
+    for stage, rows in (("intake", r.data.intake.test), ("inflight", r.data.inflight.test)):
+        pipe = r.model.stages[stage]
+        X = pipe[:-1].transform(rows.head(60))
+        model = pipe.named_steps["model"]
+        got = model.predict(X, shap=True)
+        regressor = model.regressor_
+        start = np.zeros(len(X))
+        if regressor.anchor:
+            ratio = X[regressor.anchor].to_numpy(float)
+            start[ratio > 0] = np.log(ratio[ratio > 0])
+        q = np.column_stack([m.predict(X) for m in regressor.models_]) + start[:, None]
+        q += regressor.offsets_
+        q[:, 0], q[:, 2] = np.minimum(q[:, 0], q[:, 1]), np.maximum(q[:, 2], q[:, 1])
+        np.testing.assert_allclose(got["log_quantiles"], q, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got["shap"].sum(axis=1), q[:, 1], rtol=1e-12, atol=1e-12)
+        if model.classifier_ is not None:
+            np.testing.assert_allclose(got["probability_late"],
+                                       model.classifier_.calibrator_.predict_proba(X)[:, 1],
+                                       rtol=1e-12, atol=1e-12)
+        if model.shares_ is not None:
+            raw = np.clip(np.column_stack([m.predict(X) for m in model.shares_.models_]), 0, None)
+            np.testing.assert_allclose(got["role_shares"], raw / raw.sum(axis=1, keepdims=True),
+                                       rtol=1e-12)
+
+
 def test_monthly_profile_sums_to_each_role_total(trained):
     _, by_family = trained
     r = by_family["resource"]

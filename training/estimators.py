@@ -10,6 +10,9 @@
   to sum to 1), with per-role conformal intervals around `total interval x share`.
 * `StageEstimator` bundles them on one feature matrix; `make_stage_pipeline` puts it behind the
   `FeatureBuilder`, so a fitted pipeline maps raw contract rows to predictions.
+Models are fitted on `build_features` frames and predict on the float matrix of
+`opm_ml.features.feature_matrix` through their boosters: `StageEstimator.predict_arrays` is the
+one prediction path (the MLflow pyfunc and serving both run it), cheap enough for one row.
 SHAP values come from LightGBM's own TreeSHAP (`pred_contrib=True`): the same algorithm as
 `shap.TreeExplainer`, exact for categorical splits, vectorised and with no explainer to build.
 """
@@ -24,12 +27,15 @@ from lightgbm import LGBMClassifier, LGBMRegressor, early_stopping
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
+from sklearn.isotonic import IsotonicRegression
 from sklearn.pipeline import Pipeline
 
-from opm_ml.features import FeatureBuilder
+from opm_ml.features import FeatureBuilder, feature_matrix
 
 # Role effort can be 0 hours; intervals for roles live in log(hours / planned hours + eps).
 _ROLE_EPS = 1e-3
+# Below this many rows one thread predicts faster than waking LightGBM's OpenMP team.
+_SINGLE_THREAD_ROWS = 500
 
 
 def lgbm_params(hyperparameters: dict, random_state: int) -> dict:
@@ -82,6 +88,11 @@ def conformal_offsets(raw: np.ndarray, y: np.ndarray, quantiles) -> np.ndarray:
     return offsets
 
 
+def prediction_threads(n_rows: int) -> int:
+    """LightGBM `num_threads` for predicting `n_rows`: 1 for few rows, else all cores (0)."""
+    return 1 if n_rows < _SINGLE_THREAD_ROWS else 0
+
+
 def _order_around_median(q: np.ndarray) -> np.ndarray:
     """Keep P10 <= P50 <= P90 without moving the median (its SHAP values must still add up)."""
     out = q.copy()
@@ -97,6 +108,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
     whose log the trees start from: they learn the correction log(actual/planned) - log(anchor),
     so a model is never forced to rebuild a strong index forecast from piecewise-constant steps.
     Rows where the anchor is undefined start from 0 (the plan) and the trees see the NaN.
+    Fitted on a feature frame; `conformalize` and the predictions take its float matrix.
     """
 
     def __init__(self, quantiles=(0.1, 0.5, 0.9), params: dict | None = None,
@@ -111,57 +123,83 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
 
     def jobs(self, X: pd.DataFrame, y, X_eval=None, y_eval=None) -> list[tuple]:
         """Unfitted models with their data; `fit_jobs` fits them (lets a stage fit all at once)."""
-        start = self._start(X)
+        self.anchor_index_ = None
+        if self.anchor:
+            if self.anchor not in X.columns:
+                raise ValueError(
+                    f"anchor feature {self.anchor!r} is not among the model's features")
+            self.anchor_index_ = list(X.columns).index(self.anchor)
+        start = self._frame_start(X)
         self.models_ = [LGBMRegressor(objective="quantile", alpha=q, **(self.params or {}))
                         for q in self.quantiles]
         self.offsets_ = np.zeros(len(self.quantiles))
         self.anchor_mean_ = float(start.mean())
         y = np.asarray(y, dtype=float) - start
         if X_eval is not None:
-            y_eval = np.asarray(y_eval, dtype=float) - self._start(X_eval)
+            y_eval = np.asarray(y_eval, dtype=float) - self._frame_start(X_eval)
         return [(m, X, y, X_eval, y_eval) for m in self.models_]
 
-    def conformalize(self, X: pd.DataFrame, y) -> ConformalQuantileRegressor:
+    def conformalize(self, X: np.ndarray, y) -> ConformalQuantileRegressor:
         """Conformal offsets for the interval ends; the P50 stays the model's own.
 
         (Shifting the median to exact 50 % calibration coverage costs point accuracy.)
         """
-        offsets = conformal_offsets(self._raw(X), np.asarray(y, dtype=float), self.quantiles)
+        raw = self._raw(X, self._start(X), prediction_threads(len(X)))
+        offsets = conformal_offsets(raw, np.asarray(y, dtype=float), self.quantiles)
         offsets[np.isclose(self.quantiles, 0.5)] = 0.0
         self.offsets_ = offsets
         return self
 
-    def predict_quantiles(self, X: pd.DataFrame) -> np.ndarray:
-        return _order_around_median(self._raw(X) + self.offsets_)
+    def predict_arrays(self, X: np.ndarray, shap: bool = True,
+                       threads: int = 1) -> dict[str, np.ndarray]:
+        """`log_quantiles` (n, 3), ordered around the median, and with `shap` its SHAP values.
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.predict_quantiles(X)[:, 1]
+        `shap` (n, F + 1): TreeSHAP of the median, last column the base value (conformal offset
+        included), adding up to the median (TreeSHAP is exact); the anchor term is additive in
+        its feature, so its SHAP value is its centred value.
+        """
+        start = self._start(X)
+        out = {"log_quantiles": _order_around_median(self._raw(X, start, threads) + self.offsets_)}
+        if shap:
+            contrib = self.models_[1].booster_.predict(X, pred_contrib=True, num_threads=threads)
+            contrib[:, -1] += self.offsets_[1]
+            if self.anchor_index_ is not None:
+                contrib[:, self.anchor_index_] += start - self.anchor_mean_
+                contrib[:, -1] += self.anchor_mean_
+            out["shap"] = contrib
+        return out
 
-    def contributions(self, X: pd.DataFrame) -> np.ndarray:
-        """SHAP values of the median, last column = base value (conformal offset included)."""
-        contrib = self.models_[1].booster_.predict(X, pred_contrib=True)
-        contrib[:, -1] += self.offsets_[1]
-        if self.anchor:
-            # The anchor term is additive in one feature: its SHAP value is its centred value.
-            contrib[:, list(X.columns).index(self.anchor)] += self._start(X) - self.anchor_mean_
-            contrib[:, -1] += self.anchor_mean_
-        return contrib
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """The median (P50) of the log-ratio target."""
+        return self.predict_arrays(X, False, prediction_threads(len(X)))["log_quantiles"][:, 1]
 
-    def _start(self, X: pd.DataFrame) -> np.ndarray:
-        if not self.anchor:
+    def _raw(self, X: np.ndarray, start: np.ndarray, threads: int) -> np.ndarray:
+        """Uncalibrated quantiles: each level's trees plus the anchor's start."""
+        return np.column_stack([m.booster_.predict(X, num_threads=threads)
+                                for m in self.models_]) + start[:, None]
+
+    def _start(self, X: np.ndarray) -> np.ndarray:
+        """Where the trees start: log of the anchor ratio where defined and > 0, else 0."""
+        if self.anchor_index_ is None:
             return np.zeros(len(X))
-        if self.anchor not in X.columns:
-            raise ValueError(f"anchor feature {self.anchor!r} is not among the model's features")
-        ratio = X[self.anchor].to_numpy(dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(ratio > 0, np.log(ratio), 0.0)
+        return _log_positive(X[:, self.anchor_index_])
 
-    def _raw(self, X: pd.DataFrame) -> np.ndarray:
-        return np.column_stack([m.predict(X) for m in self.models_]) + self._start(X)[:, None]
+    def _frame_start(self, X: pd.DataFrame) -> np.ndarray:
+        if self.anchor_index_ is None:
+            return np.zeros(len(X))
+        return _log_positive(X[self.anchor].to_numpy(dtype=float))
+
+
+def _log_positive(ratio: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ratio > 0, np.log(ratio), 0.0)
 
 
 class CalibratedLateClassifier(BaseEstimator):
-    """P(late): LightGBM classifier, probabilities calibrated on a held-out slice."""
+    """P(late): LightGBM classifier, probabilities calibrated on a held-out slice.
+
+    `method`: "isotonic" or "sigmoid" (what `predict_late` evaluates without scikit-learn).
+    """
 
     def __init__(self, method: str = "isotonic", params: dict | None = None):
         self.method = method
@@ -181,20 +219,46 @@ class CalibratedLateClassifier(BaseEstimator):
         return [(self.model_, X, y, X_eval, y_eval)]
 
     def calibrate(self, X: pd.DataFrame, y) -> CalibratedLateClassifier:
+        if self.method not in ("isotonic", "sigmoid"):
+            raise ValueError(f'calibration method must be "isotonic" or "sigmoid", '
+                             f"got {self.method!r}")
         self.calibrator_ = CalibratedClassifierCV(FrozenEstimator(self.model_), method=self.method)
         self.calibrator_.fit(X, np.asarray(y, dtype=int))
         return self
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return (self.calibrator_ or self.model_).predict_proba(X)
+    def predict_late(self, X: np.ndarray, threads: int = 1) -> np.ndarray:
+        """P(late) for the feature matrix: what `calibrator_.predict_proba(frame)[:, 1]` gives.
 
-    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        Binary calibration maps the booster's score (the log-odds when the classifier has a
+        decision_function, as scikit-learn chooses) through each cross-validation member's
+        calibrator and averages; a clipped isotonic map is exactly one `np.interp`, which
+        skips scikit-learn's input validation (~0.5 ms a call).
+        """
+        booster = self.model_.booster_
+        if self.calibrator_ is None:
+            return booster.predict(X, num_threads=threads)
+        score = booster.predict(X, raw_score=hasattr(self.model_, "decision_function"),
+                                num_threads=threads)
+        return np.mean([_calibrated(member.calibrators[0], score)
+                        for member in self.calibrator_.calibrated_classifiers_], axis=0)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
         """SHAP values in log-odds of the uncalibrated booster; last column = base value."""
-        return self.model_.booster_.predict(X, pred_contrib=True)
+        return self.model_.booster_.predict(X, pred_contrib=True,
+                                            num_threads=prediction_threads(len(X)))
+
+
+def _calibrated(calibrator, score: np.ndarray) -> np.ndarray:
+    if isinstance(calibrator, IsotonicRegression) and calibrator.out_of_bounds == "clip":
+        return np.interp(score, calibrator.X_thresholds_, calibrator.y_thresholds_)
+    return calibrator.predict(score)
 
 
 class RoleShareRegressor(BaseEstimator):
-    """Actual share of effort per role, and conformal role intervals from the total's."""
+    """Actual share of effort per role, and conformal role intervals from the total's.
+
+    Fitted on a feature frame; `predict` and `conformalize` take its float matrix.
+    """
 
     def __init__(self, quantiles=(0.1, 0.5, 0.9), params: dict | None = None):
         self.quantiles = quantiles
@@ -211,8 +275,10 @@ class RoleShareRegressor(BaseEstimator):
                  None if shares_eval is None else shares_eval[c].to_numpy(float))
                 for m, c in zip(self.models_, shares.columns)]
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        raw = np.clip(np.column_stack([m.predict(X) for m in self.models_]), 0, None)
+    def predict(self, X: np.ndarray, threads: int = 1) -> np.ndarray:
+        """Share of the total effort per role (n, roles), summing to 1."""
+        raw = np.clip(np.column_stack([m.booster_.predict(X, num_threads=threads)
+                                       for m in self.models_]), 0, None)
         total = raw.sum(axis=1, keepdims=True)
         # All-zero predictions cannot happen with sane data; fall back to equal shares.
         return np.where(total > 0, raw / np.where(total > 0, total, 1), 1 / raw.shape[1])
@@ -220,7 +286,7 @@ class RoleShareRegressor(BaseEstimator):
     def conformalize(self, X, total_log_q: np.ndarray, shares: pd.DataFrame, actual_log_ratio):
         """Per-role offsets so role intervals cover like the total's (log role/planned space)."""
         actual_ratio = np.exp(np.asarray(actual_log_ratio, float))[:, None] * shares.to_numpy(float)
-        raw = self._raw_role_log_q(self.predict(X), total_log_q)
+        raw = self._raw_role_log_q(self.predict(X, prediction_threads(len(X))), total_log_q)
         truth = np.log(actual_ratio + _ROLE_EPS)
         self.offsets_ = np.stack([conformal_offsets(raw[:, r, :], truth[:, r], self.quantiles)
                                   for r in range(raw.shape[1])])
@@ -244,6 +310,7 @@ class StageEstimator(BaseEstimator):
     `Y` holds the targets: the log-ratio `target`, plus `late` and/or the role shares. All
     LightGBM models are fitted together, `n_jobs` at a time (default: all cores); given an
     eval slice (`X_eval`, `Y_eval`), each stops early on it after `early_stopping_rounds`.
+    `predict_arrays` is the one prediction path: numpy in, numpy out, for one row or many.
     """
 
     def __init__(self, target: str, quantiles=(0.1, 0.5, 0.9), params: dict | None = None,
@@ -281,13 +348,41 @@ class StageEstimator(BaseEstimator):
 
     def calibrate(self, X: pd.DataFrame, Y: pd.DataFrame) -> StageEstimator:
         """Conformal offsets and probability calibration on the calibration slice."""
-        self.regressor_.conformalize(X, Y[self.target])
+        matrix = feature_matrix(X, self.feature_names_)
+        self.regressor_.conformalize(matrix, Y[self.target])
         if self.classifier_ is not None:
             self.classifier_.calibrate(X, Y["late"])
         if self.shares_ is not None:
-            self.shares_.conformalize(X, self.regressor_.predict_quantiles(X),
+            log_q = self.regressor_.predict_arrays(matrix, shap=False,
+                                                   threads=prediction_threads(len(X)))
+            self.shares_.conformalize(matrix, log_q["log_quantiles"],
                                       Y[list(self.role_share_columns)], Y[self.target])
         return self
+
+    def predict_arrays(self, X: np.ndarray, shap: bool = True) -> dict[str, np.ndarray]:
+        """All predictions for the float feature matrix `X` (columns `feature_names_`, as
+        `opm_ml.features.feature_matrix` builds it), as arrays keyed by name:
+
+        * `log_quantiles` (n, 3): conformalised P10/P50/P90 of the log-ratio target;
+        * with `shap`, `shap` (n, F + 1): TreeSHAP of the P50, last column the base value, each
+          row adding up to its P50 exactly;
+        * with the late classifier, `probability_late` (n,), calibrated;
+        * with role shares, `role_shares` (n, R) and `role_ratios` (n, R, 3): each role's
+          P10/P50/P90 effort over the planned total effort.
+        """
+        threads = prediction_threads(len(X))
+        out = self.regressor_.predict_arrays(X, shap, threads)
+        if self.classifier_ is not None:
+            out["probability_late"] = self.classifier_.predict_late(X, threads)
+        if self.shares_ is not None:
+            out["role_shares"] = self.shares_.predict(X, threads)
+            out["role_ratios"] = self.shares_.role_quantiles(out["role_shares"],
+                                                             out["log_quantiles"])
+        return out
+
+    def predict(self, X: pd.DataFrame, shap: bool = False) -> dict[str, np.ndarray]:
+        """`predict_arrays` on a `build_features` frame."""
+        return self.predict_arrays(feature_matrix(X, self.feature_names_), shap)
 
 
 def make_stage_pipeline(stage: str, spec, random_state: int,

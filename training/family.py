@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from opm_ml.contract import ROLES
-from opm_ml.features import has_status
+from opm_ml.features import feature_matrix, has_status
 from training.profiles import RoleProfile, profiles_json
 
 # family -> (planned column, output quantity name, actual column in the training targets)
@@ -51,8 +51,12 @@ class FamilyModel:
         """Union of both stages' features, intake first (the SHAP column order)."""
         names: list[str] = []
         for stage in STAGES:
-            names += [f for f in self.stages[stage][0].feature_names_out_ if f not in names]
+            names += [f for f in self.stage_features(stage) if f not in names]
         return names
+
+    def stage_features(self, stage: str) -> list[str]:
+        """The columns of `stage`'s feature matrix, in order."""
+        return list(self.stages[stage][0].feature_names_out_)
 
     def predict(self, frame: pd.DataFrame, shap: bool = True) -> pd.DataFrame:
         """Forecasts (and SHAP values) for raw contract rows, one per row in order (index 0..n-1)."""
@@ -68,38 +72,52 @@ class FamilyModel:
         out = pd.concat(parts).sort_index()
         return out.reset_index(drop=True)
 
+    def predict_stage(self, stage: str, X: np.ndarray, planned: np.ndarray,
+                      shap: bool = True) -> dict[str, np.ndarray]:
+        """Forecasts of one stage for its feature matrix `X` (see `StageEstimator.predict_arrays`).
+
+        `planned`: each row's planned quantity (e.g. planned_duration_days). Adds `quantiles`
+        (n, 3) in the quantity's unit and the family extras: `delay_days` (n, 3) next to
+        `probability_late`; `overrun_pct` (n, 3); `role_hours` (n, roles, 3).
+        """
+        out = self.stages[stage].named_steps["model"].predict_arrays(X, shap)
+        ratio = np.exp(out["log_quantiles"])
+        out["quantiles"] = planned[:, None] * ratio
+        if self.family == "delay":
+            out["delay_days"] = out["quantiles"] - planned[:, None]
+        elif self.family == "overrun":
+            out["overrun_pct"] = 100 * (ratio - 1)
+        else:
+            out["role_hours"] = out["role_ratios"] * planned[:, None, None]
+        return out
+
     def _predict_stage(self, stage: str, rows: pd.DataFrame, shap: bool) -> pd.DataFrame:
         pipe = self.stages[stage]
         X = pipe[:-1].transform(rows)
-        model = pipe.named_steps["model"]
+        matrix = feature_matrix(X, X.columns)
         planned_col, qty, _ = QUANTITIES[self.family]
-        planned = rows[planned_col].to_numpy(dtype=float)
-        log_q = model.regressor_.predict_quantiles(X)
-        values = planned[:, None] * np.exp(log_q)
+        result = self.predict_stage(stage, matrix, rows[planned_col].to_numpy(dtype=float), shap)
         out = {"stage": np.full(len(rows), stage, dtype=object)}
-        out.update({f"{qty}_{lv}": values[:, j] for j, lv in enumerate(LEVELS)})
+        out.update(_by_level(qty, result["quantiles"]))
         if self.family == "delay":
-            out.update({f"delay_days_{lv}": values[:, j] - planned for j, lv in enumerate(LEVELS)})
-            out["probability_late"] = model.classifier_.predict_proba(X)[:, 1]
+            out.update(_by_level("delay_days", result["delay_days"]))
+            out["probability_late"] = result["probability_late"]
         elif self.family == "overrun":
-            out.update({f"overrun_pct_{lv}": 100 * (np.exp(log_q[:, j]) - 1)
-                        for j, lv in enumerate(LEVELS)})
+            out.update(_by_level("overrun_pct", result["overrun_pct"]))
         else:
-            share = model.shares_.predict(X)
-            role_q = model.shares_.role_quantiles(share, log_q) * planned[:, None, None]
+            role_q = result["role_hours"]
             for r, role in enumerate(ROLES):
-                out.update({f"effort_{role}_hours_{lv}": role_q[:, r, j]
-                            for j, lv in enumerate(LEVELS)})
+                out.update(_by_level(f"effort_{role}_hours", role_q[:, r]))
             out["monthly_profile"] = profiles_json(self.role_profile.monthly_hours(
                 rows["project_type"].astype(str), rows["planned_duration_days"].to_numpy(float),
                 role_q[:, :, 1]))
         frame = pd.DataFrame(out)
         if shap:
-            frame = pd.concat([frame, self._shap(model.regressor_.contributions(X), X, "shap")],
-                              axis=1)
-            if model.classifier_ is not None:
+            frame = pd.concat([frame, self._shap(result["shap"], X, "shap")], axis=1)
+            classifier = pipe.named_steps["model"].classifier_
+            if classifier is not None:
                 frame = pd.concat(
-                    [frame, self._shap(model.classifier_.contributions(X), X, "late_shap")], axis=1)
+                    [frame, self._shap(classifier.contributions(matrix), X, "late_shap")], axis=1)
         return frame
 
     def _shap(self, contrib: np.ndarray, X: pd.DataFrame, prefix: str) -> pd.DataFrame:
@@ -108,3 +126,6 @@ class FamilyModel:
         return values.reindex(columns=[f"{prefix}_base",
                                        *(f"{prefix}__{f}" for f in self.feature_names)])
 
+
+def _by_level(prefix: str, values: np.ndarray) -> dict[str, np.ndarray]:
+    return {f"{prefix}_{level}": values[:, j] for j, level in enumerate(LEVELS)}

@@ -183,9 +183,10 @@ def _log_plots(spec: ModelSpec, model: FamilyModel, data: TrainingData,
         pipe = model.stages[stage]
         sample = test.iloc[tracking._sample(len(test))]
         X = pipe[:-1].transform(sample)
-        regressor = pipe.named_steps["model"].regressor_
+        estimator = pipe.named_steps["model"]
+        regressor = estimator.regressor_
         tracking.log_figure(tracking.shap_summary_figure(
-            regressor.contributions(X), X,
+            estimator.predict(X, shap=True)["shap"], X,
             f"SHAP summary: {spec.family} {stage}, P50 of {spec.target}"),
             f"plots/shap_summary_{stage}.png")
         tracking.log_figure(tracking.importance_figure(

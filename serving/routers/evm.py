@@ -13,8 +13,9 @@ from fastapi import APIRouter, Body, HTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from opm_ml.features import status_metrics
 from serving.dependencies import SettingsDep
-from serving.rows import metric_dicts, opm_metrics
+from serving.rows import metric_dicts
 from serving.schemas import (
     EXAMPLE_EVM,
     EvmBatchResult,
@@ -34,6 +35,9 @@ EXAMPLES = {
     },
 }
 ERRORS = {413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+# Contract column (what `status_metrics` takes) -> request field.
+_AMOUNTS = {"budget_at_completion": "bac", "planned_duration_days": "planned_duration_days",
+            "pv": "pv", "ev": "ev", "ac": "ac"}
 
 
 def check_batch_size(n: int, limit: int) -> None:
@@ -73,19 +77,15 @@ def evm(
 def evm_metrics(items: list[EvmRequest]) -> list[dict[str, Any]]:
     """Metrics of the snapshots, one vectorised computation for the whole list."""
     n = len(items)
-    status = {name: np.fromiter((getattr(i, name) for i in items), float, n)
-              for name in ("pv", "ev", "ac")}
-    status["status_date"] = np.array([i.status_date for i in items], dtype="datetime64[D]")
+    columns = {name: np.fromiter((getattr(i, field) for i in items), float, n)
+               for name, field in _AMOUNTS.items()}
+    columns.update({name: np.array([getattr(i, name) for i in items], dtype="datetime64[D]")
+                    for name in ("start_date", "status_date")})
     try:
-        evm = opm_metrics(
-            bac=np.fromiter((i.bac for i in items), float, n),
-            duration=np.fromiter((i.planned_duration_days for i in items), float, n),
-            start=np.array([i.start_date for i in items], dtype="datetime64[D]"),
-            status=status,
-        )
+        evm = status_metrics(columns)
     except ValueError as exc:
         raise inconsistent_input(exc) from None
     return [
         {"project_id": item.project_id, "metrics": values, "undefined": reasons}
-        for item, values, reasons in zip(items, metric_dicts(evm), evm.reasons, strict=True)
+        for item, values, reasons in zip(items, metric_dicts(evm), evm.reasons(), strict=True)
     ]

@@ -22,9 +22,16 @@ def healthz() -> dict:
     responses={503: {"model": Health, "description": "not ready, with the reason"}},
 )
 def readyz(store: StoreDep):
+    """Ready when all three models are served; otherwise 503 naming what is missing and why."""
     current = store.current
     if current is None:
-        return JSONResponse({"status": "not_ready", "detail": store.reason, "models": {}}, 503)
+        return JSONResponse({"status": "not_ready", "detail": store.reason, "models": {},
+                             "missing": {}}, 503)
+    if current.missing:
+        return JSONResponse({"status": "not_ready",
+                             "detail": f"not every model is served: {current.missing_text()}",
+                             "models": current.versions(), "missing": dict(current.missing)},
+                            503)
     return {"status": "ready", "models": current.versions()}
 
 

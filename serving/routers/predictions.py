@@ -40,7 +40,7 @@ PROJECT_EXAMPLES = {
                          "status": EXAMPLE_STATUS}]},
 }
 ERRORS = {413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-          503: {"model": ErrorResponse, "description": "no model loaded (with the reason)"}}
+          503: {"model": ErrorResponse, "description": "a model is not loaded (named, with why)"}}
 TopK = Annotated[int | None, Query(ge=1, description="only the k largest contributions")]
 
 
@@ -66,9 +66,8 @@ def predict(
     check_batch_size(len(items), settings.max_batch)
     # Taken once, after validation (bad input is a 422 even with no model): a swap during this
     # request cannot mix versions.
-    models = store.require()
-    model = models.models[task.value]
-    results = service.predict(models, task.value, items, top_k, metrics)
+    model = store.require().model(task.value)
+    results = service.predict(model, items, top_k, metrics)
     ref = service.model_ref(model)
     if isinstance(body, ProjectRequest):
         return JSONResponse({**results[0], "model": ref})
