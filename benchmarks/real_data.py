@@ -6,8 +6,12 @@ The same numbers as `opm-ml evaluate-real`, in the form pasted into the README.
 
 import sys
 import time
+from pathlib import Path
 
-from training.real_data import LEGEND, evaluate_real, family_tables
+# The repo root must win over this folder: benchmarks/training.py would shadow the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from training.real_data import LEGEND, evaluate_real, family_tables  # noqa: E402
 
 
 def main(repeats: int = 10) -> None:
