@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from opm_ml.intake.cli import intake_score, portfolio_optimize
 from opm_ml.settings import get_settings
 from training.cli import ALL_MODELS
 from training.cli import models as models_command
@@ -21,7 +22,14 @@ from training.cli import train as train_command
 
 app = typer.Typer(help="Forecasts and OPM metrics for project portfolios.", no_args_is_help=True)
 data_app = typer.Typer(help="Generate, validate and summarise project history.", no_args_is_help=True)
+intake_app = typer.Typer(help="Score candidate projects for intake.", no_args_is_help=True)
+portfolio_app = typer.Typer(help="Select a portfolio under budget and capacity.",
+                            no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(intake_app, name="intake")
+app.add_typer(portfolio_app, name="portfolio")
+intake_app.command("score")(intake_score)
+portfolio_app.command("optimize")(portfolio_optimize)
 app.command("train")(train_command)
 app.command("models")(models_command)
 console = Console()

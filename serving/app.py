@@ -20,7 +20,7 @@ from serving import errors
 from serving.middleware import BodySizeLimitMiddleware, ObservabilityMiddleware
 from serving.model_store import ModelSet, ModelStore
 from serving.observability import Metrics
-from serving.routers import admin, assess, evm, health, models, predictions
+from serving.routers import admin, assess, evm, health, intake, models, predictions
 from serving.schemas import EXAMPLE_PROJECT, EXAMPLE_STATUS
 
 DESCRIPTION = """\
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
 
     errors.install(app)
     for router in (predictions.router, assess.router, evm.router, models.router,
-                   health.router, admin.router):
+                   health.router, admin.router, intake.router):
         app.include_router(router)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
