@@ -11,21 +11,35 @@ import hashlib
 from datetime import datetime, timezone
 
 from opm_ml.settings import Settings
-from serving.model_store import TASKS, ModelSet, ServedModel, registered_names, served_version
+from serving.model_store import (
+    TASKS,
+    ModelSet,
+    ServedModel,
+    _first_line,
+    registered_names,
+    require_tracking_folder,
+    served_version,
+)
 from serving.predictor import FamilyPredictor
+
+
+class ModelLoadError(RuntimeError):
+    """A registered model version whose artifacts are missing or cannot be read."""
 
 
 def load_model_set(settings: Settings) -> ModelSet:
     """The families' models the serving alias points to, for those in the registry.
 
-    Raises LookupError naming them when none of the three is there, and whatever the registry
-    raises when it cannot be read or a model cannot be loaded (the store keeps its old set).
+    Raises LookupError naming them when none of the three is there, ModelLoadError naming the
+    version whose artifacts cannot be loaded, and whatever the registry raises when it cannot be
+    read (the store keeps its old set).
     """
     import mlflow.pyfunc
     from mlflow import MlflowClient
 
     from opm_ml.model_loading import use_tracking
 
+    require_tracking_folder(settings.mlflow_tracking_uri)
     use_tracking(settings)
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri,
                           registry_uri=settings.mlflow_tracking_uri)
@@ -36,8 +50,12 @@ def load_model_set(settings: Settings) -> ModelSet:
         if version is None:
             missing[task] = reason
             continue
-        pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
-        family_model = pyfunc.unwrap_python_model().model
+        try:
+            family_model = mlflow.pyfunc.load_model(
+                f"models:/{name}/{version.version}").unwrap_python_model().model
+        except Exception as exc:  # missing or corrupt artifacts: say which model, keep the cause
+            raise ModelLoadError(f"{name} v{version.version} ({task}) cannot be loaded: "
+                                 f"{_first_line(exc)}") from exc
         if family_model.family != TASKS[task]:
             raise ValueError(f"{name} v{version.version} is a {family_model.family} model, "
                              f"expected {TASKS[task]}")

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from opm_ml.settings import Settings
@@ -93,10 +94,24 @@ def served_version(client, name: str, alias: str):
         return None, f"{name}@{alias} is not in the registry: {_first_line(exc, typed=False)}"
 
 
+def require_tracking_folder(uri: str) -> None:
+    """FileNotFoundError when `uri` is an SQLite store in a folder that does not exist.
+
+    MLflow would create the folders and an empty store there, so a mistyped path would look like
+    an empty registry instead of the configuration error it is.
+    """
+    if uri.startswith("sqlite:///") and ":memory:" not in uri:
+        folder = Path(uri[len("sqlite:///"):]).parent
+        if not folder.is_dir():
+            raise FileNotFoundError(f"the tracking store's folder {folder} does not exist "
+                                    f"(OPM_ML_MLFLOW_TRACKING_URI={uri})")
+
+
 def registry_versions(settings: Settings) -> dict[str, str]:
     """Task -> model version the serving alias points to now, for the models that exist."""
     from mlflow import MlflowClient
 
+    require_tracking_folder(settings.mlflow_tracking_uri)
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri,
                           registry_uri=settings.mlflow_tracking_uri)
     versions = {}

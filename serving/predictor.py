@@ -18,10 +18,12 @@ import numpy as np
 
 from opm_ml.contract import ROLES
 from opm_ml.features import CATEGORIES, feature_matrix
-from serving.rows import ProjectRows
+from serving.rows import ProjectRows, iso_dates
 from training.family import QUANTITIES
 
 LEVELS = ("p10", "p50", "p90")
+# More days than lie between any contract start date and 9999-12-31 (~11,000 years).
+MAX_DAYS = 4_000_000
 UNITS = {"delay": "calendar days", "overrun": "currency", "resource": "hours"}
 
 
@@ -136,13 +138,14 @@ def _extras_json(predictor: FamilyPredictor, rows: ProjectRows, out: StageOutput
     extras = out.result
     if predictor.family == "delay":
         start = rows.columns["start_date"][out.positions]
-        days = np.rint(extras["quantiles"]).astype(np.int64).astype("timedelta64[D]")
-        finish = start[:, None] + days
+        # Capped so the sum cannot overflow: anything past 9999-12-31 becomes null anyway.
+        days = np.rint(np.minimum(extras["quantiles"], MAX_DAYS)).astype(np.int64)
+        finish = start[:, None] + days.astype("timedelta64[D]")
         return {
             "delay_days": _levels(extras["delay_days"]),
             "probability_late": extras["probability_late"].tolist(),
             "late_threshold": [predictor.late_threshold] * len(out.positions),
-            "finish_date": _levels(np.datetime_as_string(finish, unit="D")),
+            "finish_date": _levels(iso_dates(finish)),
         }
     if predictor.family == "overrun":
         return {"overrun_pct": _levels(extras["overrun_pct"])}

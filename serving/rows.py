@@ -82,6 +82,21 @@ def _take(columns: dict[str, np.ndarray], positions: np.ndarray, n: int) -> dict
     return {name: values[positions] for name, values in columns.items()}
 
 
+# The last day an ISO date (and Python's `date`) can hold.
+LAST_DATE = np.datetime64("9999-12-31")
+
+
+def iso_dates(days: np.ndarray) -> np.ndarray:
+    """datetime64[D] values as ISO text; None where undefined (NaT) or after 9999-12-31.
+
+    Such dates come from absurd extrapolations (e.g. the delay forecast of a project that has
+    earned almost nothing) and no ISO date can write them, so they are left out, not malformed.
+    """
+    text = np.datetime_as_string(days, unit="D").astype(object)
+    text[np.isnat(days) | (days > LAST_DATE)] = None
+    return text
+
+
 def metric_dicts(evm: StatusMetrics) -> list[dict]:
     """Per snapshot, metric -> JSON value (null where undefined, the finish date as ISO text)."""
     columns = {m: np.where(np.isnan(v), None, v).tolist() for m, v in evm.values.items()}

@@ -347,7 +347,8 @@ class Forecast(BaseModel):
     delay_days: Interval | None = Field(None, description="delay: duration minus plan")
     probability_late: float | None = Field(None, description="delay: calibrated P(late)")
     late_threshold: float | None = Field(None, description="delay: late = beyond plan x (1+t)")
-    finish_date: dict[str, date] | None = Field(None, description="delay: start + P10/P50/P90")
+    finish_date: dict[str, date | None] | None = Field(
+        None, description="delay: start + P10/P50/P90 (null past 9999-12-31)")
     overrun_pct: Interval | None = Field(None, description="overrun: cost over BAC in percent")
     effort_by_role: dict[str, Interval] | None = Field(None, description="resource: hours/role")
     monthly_profile: dict[str, Any] | None = Field(

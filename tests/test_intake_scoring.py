@@ -5,10 +5,8 @@ recomputed independently from the registered pyfuncs' raw outputs; then the API 
 """
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,13 +23,8 @@ from opm_ml.intake.scorecard import CRITERIA, load_config
 from opm_ml.intake.scoring import score_candidates
 from opm_ml.intake.selection import Constraints, select_portfolio
 from opm_ml.model_loading import FAMILIES, load_model, to_model_input
-from opm_ml.settings import Settings
-from opm_ml.synthetic import generate_history
 from serving.app import create_app
 from serving.model_store import ModelStore
-from training.pipeline import train_models
-from training.specs import FAMILIES as SPEC_FAMILIES
-from training.specs import load_spec
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "examples"
 CANDIDATES = EXAMPLES / "candidates.csv"
@@ -39,18 +32,9 @@ CONSTRAINTS = EXAMPLES / "portfolio_constraints.toml"
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory):
-    """A temporary registry holding champion v1 of the three families (small, fast models)."""
-    root = tmp_path_factory.mktemp("intake_models")
-    settings = Settings(_env_file=None, mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
-                        mlflow_artifact_root=root / "artifacts", data_dir=root / "history",
-                        registry_poll_seconds=0)
-    specs = {f: replace(load_spec(f).with_hyperparameters(n_estimators=25),
-                        must_beat_baselines=False) for f in SPEC_FAMILIES}
-    previous = mlflow.get_tracking_uri()
-    train_models(generate_history(1500, seed=11), settings=settings, specs=specs, seed=3)
-    yield settings
-    mlflow.set_tracking_uri(previous)
+def settings(small_registry):
+    """A temporary registry holding champion v1 of the three families (conftest)."""
+    return small_registry[0]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import hashlib
 import math
 import threading
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 
 import mlflow
@@ -20,19 +19,15 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
+from pydantic import SecretStr
 
-from opm_ml import validation
 from opm_ml.contract import INTAKE_COLUMNS, ROLES
 from opm_ml.features import build_features
 from opm_ml.model_loading import to_model_input
-from opm_ml.settings import Settings
-from opm_ml.synthetic import generate_history, write_history
 from serving.app import create_app
 from serving.model_store import ModelStore
 from serving.rows import ProjectRows
 from serving.schemas import EXAMPLE_PROJECT, EXAMPLE_STATUS, ProjectRequest
-from training.pipeline import train_models
-from training.specs import FAMILIES, load_spec
 
 KEY = "admin-key-for-tests"
 TASKS = {"delay": "delay", "overrun": "overrun", "resource-demand": "resource"}
@@ -41,22 +36,10 @@ PLANNED = {"delay": "planned_duration_days", "overrun": "budget_at_completion",
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """Settings of a temporary registry holding champion v1 of the three families."""
-    root = tmp_path_factory.mktemp("serving_models")
-    settings = Settings(
-        _env_file=None, mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
-        mlflow_artifact_root=root / "artifacts", data_dir=root / "history",
-        registry_poll_seconds=0, api_key=KEY,
-    )
-    write_history(generate_history(1500, seed=11), settings.data_dir)
-    history = validation.load_history(settings.data_dir)
-    specs = {f: replace(load_spec(f).with_hyperparameters(n_estimators=25),
-                        must_beat_baselines=False) for f in FAMILIES}
-    previous = mlflow.get_tracking_uri()
-    train_models(history, settings=settings, specs=specs, seed=3)
-    yield settings, history
-    mlflow.set_tracking_uri(previous)
+def trained(small_registry):
+    """Settings of a temporary registry holding champion v1 of the three families (conftest)."""
+    settings, history = small_registry
+    return settings.model_copy(update={"api_key": SecretStr(KEY)}), history
 
 
 @pytest.fixture(scope="module")

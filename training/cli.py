@@ -33,8 +33,8 @@ def train(
     seed: Annotated[Optional[int], typer.Option(help="random seed of the models")] = None,
     allow_rejects: Annotated[bool, typer.Option(
         "--allow-rejects/--no-allow-rejects",
-        help="train on the valid rows and report rejected ones (default), or refuse to train "
-             "when any row is rejected")] = True,
+        help="train on the valid rows and report rejected ones, or (default) stop with the "
+             "row report when any row is rejected")] = False,
 ) -> None:
     """Train, evaluate and register the delay, overrun and resource-demand models."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -65,8 +65,13 @@ def train(
         console.print(f"[yellow]{len(rejected):,} problem(s) in rejected rows:[/] {counts}")
         if not allow_rejects:
             console.print(rejection_report_table(rejected))
-            console.print("[bold red]error:[/] rejected rows found and --no-allow-rejects given")
+            console.print("[bold red]error:[/] rejected rows found; fix them, or pass "
+                          "--allow-rejects to train on the valid rows only")
             raise typer.Exit(1)
+    if history.projects.empty:
+        console.print(f"[bold red]error:[/] no valid projects to train on in {folder} "
+                      f"({len(rejected):,} problem(s) in rejected rows)")
+        raise typer.Exit(1)
     console.print(f"{len(history.projects):,} projects, {len(history.snapshots):,} snapshots, "
                   f"{len(history.resource_usage):,} resource-usage rows from {folder}")
 
@@ -78,10 +83,15 @@ def train(
         def progress(family: str, step: str) -> None:
             bar.update(tasks[family], completed=_STEPS.index(step), step=step)
 
-        result = train_models(history, families,
-                              seed=settings.default_seed if seed is None else seed,
-                              settings=settings, data_source=str(Path(folder).resolve()),
-                              progress=progress)
+        try:
+            result = train_models(history, families,
+                                  seed=settings.default_seed if seed is None else seed,
+                                  settings=settings, data_source=str(Path(folder).resolve()),
+                                  progress=progress)
+        except ValueError as exc:  # e.g. too few completed projects: nothing was registered
+            bar.stop()
+            console.print(f"[bold red]error:[/] training stopped: {exc}")
+            raise typer.Exit(1) from None
         for family in families:
             bar.update(tasks[family], completed=len(_STEPS) + 1, step="done")
     console.print(results_table(result))

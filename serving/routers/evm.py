@@ -34,7 +34,8 @@ EXAMPLES = {
         "value": [EXAMPLE_EVM, {**EXAMPLE_EVM, "project_id": "PRJ-2025-0043", "ac": 0.0}],
     },
 }
-ERRORS = {413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+ERRORS = {400: {"model": ErrorResponse, "description": "the body cannot be parsed"},
+          413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
 # Contract column (what `status_metrics` takes) -> request field.
 _AMOUNTS = {"budget_at_completion": "bac", "planned_duration_days": "planned_duration_days",
             "pv": "pv", "ev": "ev", "ac": "ac"}

@@ -39,7 +39,8 @@ PROJECT_EXAMPLES = {
                         {**EXAMPLE_PROJECT, "project_id": "PRJ-2025-0043",
                          "status": EXAMPLE_STATUS}]},
 }
-ERRORS = {413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+ERRORS = {400: {"model": ErrorResponse, "description": "the body cannot be parsed"},
+          413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
           503: {"model": ErrorResponse, "description": "a model is not loaded (named, with why)"}}
 TopK = Annotated[int | None, Query(ge=1, description="only the k largest contributions")]
 

@@ -1,0 +1,132 @@
+"""Security defaults of the API: admin off without a key, the key checked, CORS closed unless
+configured, and no request able to name a model, URI or file for the service to load.
+"""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from opm_ml.settings import Settings
+from serving.app import create_app
+from serving.model_store import ModelStore
+
+KEY = "security-admin-key"
+# Words a parameter would carry if a request could point the service at something to load.
+LOADABLE = ("uri", "url", "path", "file", "artifact", "source", "model", "version", "alias",
+            "registry", "tracking")
+# Checked by reading the route: the dashboard upload's `filename` only picks the parser of the
+# uploaded bytes (CSV or Parquet); nothing is opened under that name.
+NOT_A_LOCATION = {"filename"}
+
+
+def client_with(tmp_path, **overrides) -> TestClient:
+    settings = Settings(_env_file=None, mlflow_tracking_uri=f"sqlite:///{tmp_path / 'm.db'}",
+                        registry_poll_seconds=0, **overrides)
+    return TestClient(create_app(settings, ModelStore(settings)))  # not started: no load
+
+
+def admin_operations(openapi: dict) -> list[tuple[str, str, dict]]:
+    return [(path, method, op) for path, item in openapi["paths"].items()
+            for method, op in item.items() if path.startswith("/v1/admin/")]
+
+
+def test_admin_is_off_without_a_key_and_says_so_in_the_schema(tmp_path):
+    client = client_with(tmp_path)
+    operations = admin_operations(client.get("/openapi.json").json())
+    assert operations, "no admin endpoint found"
+    for path, method, op in operations:
+        assert "403" in op["responses"] and "401" in op["responses"], path
+        for key in (None, "", "anything"):
+            headers = {} if key is None else {"X-API-Key": key}
+            response = client.request(method.upper(), path, headers=headers)
+            assert response.status_code == 403, (path, key)
+            assert response.json()["error"] == "forbidden"
+            assert "OPM_ML_API_KEY" in response.json()["message"]
+
+
+@pytest.mark.parametrize("key", [None, "", "wrong", KEY[:-1], KEY + " ", KEY.upper()])
+def test_a_wrong_key_is_401_and_never_echoed(tmp_path, key):
+    client = client_with(tmp_path, api_key=KEY)
+    headers = {} if key is None else {"X-API-Key": key}
+    response = client.post("/v1/admin/reload", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "X-API-Key"
+    assert response.json()["error"] == "unauthorized"
+    assert KEY not in response.text
+
+
+def test_the_right_key_reaches_admin(tmp_path):
+    client = client_with(tmp_path, api_key=KEY)
+    response = client.post("/v1/admin/reload", headers={"X-API-Key": KEY})
+    assert response.status_code == 202 and response.json()["status"] in ("started",
+                                                                        "already_running")
+    client.app.state.model_store.stop()
+
+
+def preflight(client: TestClient, origin: str):
+    return client.options("/v1/metrics/evm", headers={
+        "Origin": origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+
+
+def test_cors_is_closed_by_default(tmp_path):
+    client = client_with(tmp_path)
+    for response in (preflight(client, "https://evil.example"),
+                     client.get("/healthz", headers={"Origin": "https://evil.example"})):
+        assert not any(h.startswith("access-control-") for h in response.headers), \
+            dict(response.headers)
+
+
+def test_cors_allows_only_the_configured_origins(tmp_path):
+    client = client_with(tmp_path, cors_origins=["https://pmo.example"])
+    allowed = preflight(client, "https://pmo.example")
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://pmo.example"
+    assert "POST" in allowed.headers["access-control-allow-methods"]
+    simple = client.get("/healthz", headers={"Origin": "https://pmo.example"})
+    assert simple.headers["access-control-allow-origin"] == "https://pmo.example"
+
+    refused = preflight(client, "https://evil.example")
+    assert refused.status_code == 400
+    assert "access-control-allow-origin" not in refused.headers
+    other = client.get("/healthz", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+
+
+def request_field_names(openapi: dict) -> set[str]:
+    """Every parameter name and every property name reachable from a request body."""
+    schemas = openapi["components"]["schemas"]
+    names, seen = set(), set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if ref:
+                name = ref.rsplit("/", 1)[1]
+                if name not in seen:
+                    seen.add(name)
+                    walk(schemas[name])
+                return
+            names.update(node.get("properties", {}))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for item in openapi["paths"].values():
+        for op in item.values():
+            names.update(p["name"] for p in op.get("parameters", []))
+            walk(op.get("requestBody", {}))
+    return names
+
+
+def test_no_request_can_name_a_model_or_a_location_to_load(tmp_path):
+    openapi = client_with(tmp_path, api_key=KEY).get("/openapi.json").json()
+    names = request_field_names(openapi)
+    assert {"budget_at_completion", "status_date", "wait", "X-API-Key"} <= names  # walk works
+    suspicious = sorted(n for n in names - NOT_A_LOCATION
+                        if any(w in n.lower() for w in LOADABLE))
+    assert suspicious == [], suspicious
+    reload = openapi["paths"]["/v1/admin/reload"]["post"]
+    assert "requestBody" not in reload
+    assert {p["name"] for p in reload["parameters"]} == {"wait", "X-API-Key"}
