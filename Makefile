@@ -19,7 +19,9 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/opm-ml run
 
+# The dashboard's browser tests drive Debian's Chromium; the script installs it when missing.
 test: $(STAMP)
+	sh scripts/install_browser.sh
 	$(BIN)/python -m pytest -q
 
 data: $(STAMP)

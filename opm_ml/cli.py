@@ -16,6 +16,7 @@ from rich.table import Table
 
 from opm_ml.intake.cli import intake_score, portfolio_optimize
 from opm_ml.settings import get_settings
+from serving.dashboard.cli import report as report_command
 from training.cli import ALL_MODELS
 from training.cli import models as models_command
 from training.cli import train as train_command
@@ -32,6 +33,7 @@ intake_app.command("score")(intake_score)
 portfolio_app.command("optimize")(portfolio_optimize)
 app.command("train")(train_command)
 app.command("models")(models_command)
+app.command("report")(report_command)
 console = Console()
 
 

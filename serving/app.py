@@ -14,13 +14,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from opm_ml.settings import Settings, get_settings
 from serving import errors
 from serving.middleware import BodySizeLimitMiddleware, ObservabilityMiddleware
 from serving.model_store import ModelSet, ModelStore
 from serving.observability import Metrics
-from serving.routers import admin, assess, evm, health, intake, models, predictions
+from serving.routers import admin, assess, dashboard, evm, health, intake, models, predictions
 from serving.schemas import EXAMPLE_PROJECT, EXAMPLE_STATUS
 
 DESCRIPTION = """\
@@ -62,8 +63,9 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
 
     errors.install(app)
     for router in (predictions.router, assess.router, evm.router, models.router,
-                   health.router, admin.router, intake.router):
+                   health.router, admin.router, intake.router, dashboard.router):
         app.include_router(router)
+    app.mount("/dashboard/static", StaticFiles(directory=dashboard.STATIC), name="dashboard")
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST"], allow_headers=["*"])

@@ -1,0 +1,78 @@
+"""The dashboard's views as one self-contained HTML file (`opm-ml report`, see `cli.py`).
+
+The page is the dashboard's own HTML and JS with the vendored Vega scripts inlined and the
+JSON of every view embedded (`window.OPM_DATA`), so it opens offline, without the API.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+import pandas as pd
+
+from opm_ml.contract import INTAKE_COLUMNS
+from opm_ml.contract import History
+from serving.dashboard import data
+from serving.model_store import ModelSet
+
+STATIC = Path(data.__file__).parent / "static"
+_VENDOR = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
+_END_TAG = re.compile(r"</(script)", re.IGNORECASE)
+_STATUS = ["status_date", "pv", "ev", "ac", "percent_complete"]
+
+
+def history_from_table(frame: pd.DataFrame) -> History:
+    """A flat project table (one status snapshot per row at most) as a one-snapshot history."""
+    data.requests_from_table(frame)  # validates every row, naming the first bad field
+    projects = frame[["project_id", *INTAKE_COLUMNS]].copy()
+    projects["project_id"] = projects["project_id"].astype(str)
+    projects["start_date"] = pd.to_datetime(projects["start_date"])
+    projects["actual_finish_date"] = pd.NaT
+    status = [c for c in _STATUS if c in frame.columns]
+    snaps = frame[["project_id", *status]].copy() if "status_date" in status else \
+        pd.DataFrame(columns=["project_id", *_STATUS])
+    snaps["project_id"] = snaps["project_id"].astype(str)
+    snaps["status_date"] = pd.to_datetime(snaps["status_date"])
+    snaps = snaps[snaps["status_date"].notna()]
+    return History(projects=projects, snapshots=snaps.reset_index(drop=True),
+                   resource_usage=pd.DataFrame())
+
+
+def report_data(model_set: ModelSet, history: History, candidates: Path = data.CANDIDATES,
+                constraints: Path = data.CONSTRAINTS) -> dict:
+    """Every view's JSON: portfolio, one project view per portfolio project, intake."""
+    items = data.requests_from_table(data.latest_inflight(history))
+    return {
+        "portfolio": data.portfolio(model_set, items),
+        "projects": {i.project_id: data.project(model_set, history, i.project_id) for i in items},
+        "intake": data.intake(model_set, candidates, constraints),
+    }
+
+
+def render_html(payload: dict) -> str:
+    """The dashboard page with its CSS, scripts and `payload` inlined."""
+    def script(text: str, module: bool = False) -> str:
+        # "</script" would end the inline script early; "<\/script" means the same in JS.
+        kind = ' type="module"' if module else ""
+        return f"<script{kind}>" + _END_TAG.sub(r"<\\/\1", text) + "</script>"
+
+    page = (STATIC / "index.html").read_text()
+    vendor = "\n".join(script((STATIC / "vendor" / name).read_text()) for name in _VENDOR)
+    head = (f"<style>{(STATIC / 'dashboard.css').read_text()}</style>\n"
+            + script("window.OPM_DATA = " + json.dumps(payload, allow_nan=False) + ";")
+            + "\n" + vendor)
+    own = script((STATIC / "dashboard.js").read_text(), module=True)
+    page = "\n".join(line for line in page.splitlines() if "/dashboard/static/" not in line)
+    page = page.replace("<title>opm-ml dashboard</title>", "<title>opm-ml report</title>")
+    # Split the template first: the inlined libraries contain "</head>" and "</body>" too.
+    top, rest = page.split("</head>")
+    middle, bottom = rest.rsplit("</body>", 1)
+    return f"{top}{head}\n</head>{middle}{own}\n</body>{bottom}"
+
+
+def read_projects(path: Path) -> History:
+    """A history folder (projects + snapshots), or a CSV/Parquet project table."""
+    if path.is_dir():
+        return data.default_history(path)
+    return history_from_table(data.read_table(path.read_bytes(), path.name))
