@@ -199,18 +199,23 @@ def test_frame_interleaved_projects_by_hand():
     assert "forecast_finish_date: status date is before the start date" in q["undefined"]
 
 
+def single_from_row(df, label, row):
+    """evm_single for one row of a snapshot table, its project's other PV points as the curve."""
+    others = df[(df.project_id == row.project_id) & (df.index != label)]
+    return evm_single(
+        bac=row.bac, pv=row.pv, ev=row.ev, ac=row.ac, start_date=row.start_date,
+        planned_duration_days=row.planned_duration_days, status_date=row.status_date,
+        pv_curve=list(zip(others.status_date, others.pv)),
+    )
+
+
 def test_frame_matches_single_and_ignores_row_order():
     df = snapshot_table()
     out = evm_frame(df)
     shuffled = evm_frame(df.sample(frac=1, random_state=3))
     pd.testing.assert_frame_equal(out, shuffled.loc[out.index])
     for label, row in df.iterrows():
-        others = df[(df.project_id == row.project_id) & (df.index != label)]
-        single = evm_single(
-            bac=row.bac, pv=row.pv, ev=row.ev, ac=row.ac, start_date=row.start_date,
-            planned_duration_days=row.planned_duration_days, status_date=row.status_date,
-            pv_curve=list(zip(others.status_date, others.pv)),
-        )
+        single = single_from_row(df, label, row)
         assert_same(out.loc[label], single)
 
 
@@ -391,12 +396,7 @@ def test_frame_agrees_with_single_and_never_leaks_inf_or_nan(df):
     values = out[list(NUMERIC)].to_numpy(dtype=float, na_value=np.nan)
     assert not np.isinf(values).any()
     for label, row in df.iterrows():
-        others = df[(df.project_id == row.project_id) & (df.index != label)]
-        single = evm_single(
-            bac=row.bac, pv=row.pv, ev=row.ev, ac=row.ac, start_date=row.start_date,
-            planned_duration_days=row.planned_duration_days, status_date=row.status_date,
-            pv_curve=list(zip(others.status_date, others.pv)),
-        )
+        single = single_from_row(df, label, row)
         assert_same(out.loc[label], single)
         # Every null metric is explained in `undefined`, and only those.
         named = {part.split(":")[0] for part in out.loc[label, "undefined"].split("; ") if part}
