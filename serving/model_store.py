@@ -67,6 +67,17 @@ class ModelSet:
         if self.missing:
             raise ModelsNotReady(f"not every model is served: {self.missing_text()}")
 
+    def intake_forecaster(self) -> dict:
+        """Family -> (frame -> pyfunc forecasts), as `opm_ml.intake` scoring takes it.
+
+        Intake scoring needs all three families, so this raises ModelsNotReady otherwise.
+        """
+        from opm_ml.model_loading import to_model_input
+
+        self.require_all()
+        return {TASKS[task]: (lambda frame, m=m: m.predictor.model.predict(to_model_input(frame)))
+                for task, m in self.models.items()}
+
     def missing_text(self) -> str:
         return "; ".join(f"{task} ({why})" for task, why in self.missing.items())
 

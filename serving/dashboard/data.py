@@ -19,7 +19,7 @@ from opm_ml.contract import History
 from opm_ml.validation import load_history
 from serving import service
 from serving.dashboard import CANDIDATES, CONSTRAINTS, SAMPLE_DIR
-from serving.model_store import TASKS, ModelSet
+from serving.model_store import ModelSet
 from serving.schemas import ProjectRequest
 
 
@@ -166,12 +166,8 @@ def intake(model_set: ModelSet, candidates: Path = CANDIDATES,
     from opm_ml.intake.report import portfolio_json, scored_json
     from opm_ml.intake.scoring import score_candidates
     from opm_ml.intake.selection import Constraints, select_portfolio
-    from opm_ml.model_loading import to_model_input
 
-    model_set.require_all()
-    forecaster = {TASKS[task]: (lambda f, m=m: m.predictor.model.predict(to_model_input(f)))
-                  for task, m in model_set.models.items()}
-    scored = score_candidates(read_candidates(candidates), forecaster)
+    scored = score_candidates(read_candidates(candidates), model_set.intake_forecaster())
     report = select_portfolio(scored, Constraints.read(constraints), time_limit=5.0)
     return {"candidates": scored_json(scored), "portfolio": portfolio_json(report)}
 

@@ -12,11 +12,9 @@ from opm_ml.intake.portfolio import InfeasiblePortfolio
 from opm_ml.intake.report import portfolio_json, scored_json
 from opm_ml.intake.scoring import score_candidates
 from opm_ml.intake.selection import Constraints, select_portfolio
-from opm_ml.model_loading import to_model_input
 from serving import service
 from serving.dependencies import SettingsDep, StoreDep
 from serving.errors import error_body
-from serving.model_store import TASKS
 from serving.routers.evm import check_batch_size
 from serving.routers.predictions import ERRORS
 from serving.schemas import (
@@ -58,9 +56,7 @@ _PORTFOLIO_EXAMPLES = {
 def _score(store, items: list[IntakeCandidate]):
     """Candidates -> ScoredCandidates with the served models; also their registry refs."""
     models = store.require()
-    models.require_all()
-    forecaster = {TASKS[task]: (lambda frame, m=m: m.predictor.model.predict(to_model_input(frame)))
-                  for task, m in models.models.items()}
+    forecaster = models.intake_forecaster()
     candidates = parse_candidates(frame_from_records([i.model_dump() for i in items]))
     refs = {task: service.model_ref(m) for task, m in models.models.items()}
     return score_candidates(candidates, forecaster), refs
