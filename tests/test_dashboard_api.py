@@ -166,3 +166,20 @@ def test_report_is_one_self_contained_file(dashboard, tmp_path):
     inflight_frame(history).head(4).to_csv(flat, index=False)
     one_snapshot = report.read_projects(flat)
     assert report.report_data(store.require(), one_snapshot)["portfolio"]["count"] == 4
+
+
+def test_rejected_history_rows_are_logged_not_dropped_silently(tmp_path, caplog):
+    import shutil
+
+    from serving.dashboard import SAMPLE_DIR
+
+    for name in ("projects.csv", "snapshots.csv"):
+        shutil.copy(SAMPLE_DIR / name, tmp_path / name)
+    projects = pd.read_csv(tmp_path / "projects.csv")
+    projects.loc[0, "budget_at_completion"] = -1
+    projects.to_csv(tmp_path / "projects.csv", index=False)
+    with caplog.at_level("WARNING", logger="serving.dashboard.data"):
+        history = data.default_history(tmp_path)
+    assert len(history.projects) == len(projects) - 1
+    assert "row(s) rejected by the contract" in caplog.text
+    assert "budget_at_completion" in caplog.text

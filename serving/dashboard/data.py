@@ -8,6 +8,7 @@ snapshots and applies the RAG thresholds below.
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,8 @@ from opm_ml.contract import History
 from opm_ml.validation import load_history
 from serving import service
 from serving.dashboard import CANDIDATES, CONSTRAINTS, SAMPLE_DIR
+
+logger = logging.getLogger(__name__)
 from serving.model_store import ModelSet
 from serving.schemas import ProjectRequest
 
@@ -173,4 +176,12 @@ def intake(model_set: ModelSet, candidates: Path = CANDIDATES,
 
 
 def default_history(folder: Path | None = None) -> History:
-    return load_history(folder or SAMPLE_DIR)
+    """The history the dashboard shows (the sample by default); rejected rows are logged."""
+    history = load_history(folder or SAMPLE_DIR)
+    if len(history.rejections):
+        first = history.rejections.iloc[0]
+        logger.warning("dashboard history %s: %d row(s) rejected by the contract and not shown; "
+                       "first: %s row %s, %s: %s (opm-ml data validate lists them all)",
+                       folder or SAMPLE_DIR, history.rejections[["table", "row"]].drop_duplicates()
+                       .shape[0], first["table"], first["row"], first["column"], first["reason"])
+    return history
