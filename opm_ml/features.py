@@ -55,6 +55,8 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "intake": INTAKE_FEATURES,
     "inflight": INTAKE_FEATURES + STATUS_FEATURES,
 }
+# EAC/BAC and IEAC(t)/plan beyond these are measurement noise, not forecasts (see _bounded_ratio).
+INDEX_RATIO_BOUNDS = (0.1, 10.0)
 # Planned hours a full-time person works per calendar day (40 h / 7 days).
 _HOURS_PER_PERSON_DAY = 40.0 / 7.0
 
@@ -145,14 +147,25 @@ def feature_arrays(columns: Mapping[str, np.ndarray], stage: str = "intake",
             "spi_t": m["spi_t"],
             "sv_t_fraction": m["sv_t_days"] / duration,
             "es_fraction": m["es_days"] / duration,
-            "eac_cpi_ratio": m["eac_cpi"] / budget,
-            "eac_cpi_spi_ratio": m["eac_cpi_spi"] / budget,
-            "ieac_t_ratio": m["ieac_t_days"] / duration,
+            "eac_cpi_ratio": _bounded_ratio(m["eac_cpi"] / budget),
+            "eac_cpi_spi_ratio": _bounded_ratio(m["eac_cpi_spi"] / budget),
+            "ieac_t_ratio": _bounded_ratio(m["ieac_t_days"] / duration),
             "tcpi_bac": m["tcpi_bac"],
             # Reported physical progress ahead of earned value hints at optimistic reporting.
             "progress_gap": pct / 100.0 - ev / budget,
         })
     return out
+
+
+def _bounded_ratio(ratio: np.ndarray) -> np.ndarray:
+    """An EVM index forecast as a ratio to plan, held within INDEX_RATIO_BOUNDS (NaN kept).
+
+    Early snapshots can give absurd indices (EV = 1 on a 2.4M budget: EAC = 10^6 x BAC); the
+    in-flight models anchor on these ratios, so unbounded they would turn into forecasts
+    centuries late. In generated history under 1 in 1,000 snapshots, all in a project's first
+    weeks, fall outside; the 25/50/75 % snapshots the models train on never do.
+    """
+    return np.clip(ratio, *INDEX_RATIO_BOUNDS)
 
 
 def feature_matrix(features: Mapping[str, np.ndarray] | pd.DataFrame,

@@ -6,6 +6,9 @@ the operation documents, and the body and content type match what it documents. 
 so a failure reproduces run after run.
 """
 
+from datetime import date, timedelta
+
+import numpy as np
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
@@ -18,9 +21,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from opm_ml.features import INDEX_RATIO_BOUNDS
 from opm_ml.settings import Settings
 from serving.app import create_app
 from serving.model_store import ModelStore
+from serving.rows import iso_dates
 from serving.schemas import EXAMPLE_PROJECT, EXAMPLE_STATUS
 
 KEY = "fuzz-admin-key"
@@ -60,12 +65,22 @@ def test_admin_reload_with_the_key_is_documented(case, app):
         assert response.status_code not in (401, 403), response.text
 
 
-def test_a_forecast_finish_past_year_9999_is_null_not_a_malformed_date(app):
-    """Found by fuzzing: EV of 1 on a 2.4M budget extrapolates the finish ~1 million years out."""
+def test_a_barely_started_project_gets_a_bounded_valid_finish_date(app):
+    """Found by fuzzing: EV of 1 on a 2.4M budget once extrapolated the finish ~1 million years
+    out. The index ratios the models anchor on are bounded now, so the dates stay real."""
     barely_started = {**EXAMPLE_PROJECT, "status": {**EXAMPLE_STATUS, "ev": 1.0}}
     on_track = {**EXAMPLE_PROJECT, "status": EXAMPLE_STATUS}
     response = TestClient(app).post("/v1/predictions/delay", json=[barely_started, on_track])
     assert response.status_code == 200
     far, near = (item["finish_date"] for item in response.json()["items"])
-    assert far == {"p10": None, "p50": None, "p90": None}
-    assert all(len(day) == 10 and day.startswith("20") for day in near.values()), near
+    latest = date.fromisoformat(EXAMPLE_PROJECT["start_date"]) + timedelta(
+        days=EXAMPLE_PROJECT["planned_duration_days"] * INDEX_RATIO_BOUNDS[1] * 3)
+    for day in (*far.values(), *near.values()):
+        assert date.fromisoformat(day) <= latest, (far, near)
+    assert far["p50"] > near["p50"]
+
+
+def test_dates_past_year_9999_are_written_as_null_not_malformed():
+    days = np.array(["2030-01-31", "NaT"], dtype="datetime64[D]")
+    beyond = np.datetime64("9999-12-31") + np.array([400], dtype="timedelta64[D]")
+    assert iso_dates(np.concatenate([days, beyond])).tolist() == ["2030-01-31", None, None]

@@ -153,3 +153,19 @@ def test_one_snapshot_gets_the_metrics_of_the_batch_path(projects):
         assert one.reasons() == batch.reasons()[i:i + 1]
     assert np.isnan(batch.values["cpi"][0]) and "ac is 0" in batch.reasons()[0]["cpi"]
 
+
+
+def test_absurd_early_indices_are_bounded_not_passed_on():
+    from opm_ml.features import INDEX_RATIO_BOUNDS, build_features
+    from opm_ml.synthetic import generate_history
+
+    history = generate_history(50, seed=3)
+    row = history.projects[history.projects["actual_finish_date"].notna()].iloc[[0]].copy()
+    start, days = row["start_date"].iloc[0], int(row["planned_duration_days"].iloc[0])
+    bac = float(row["budget_at_completion"].iloc[0])
+    # EV of one currency unit after half the plan: EAC = BAC / CPI is ~10^6 x BAC.
+    row = row.assign(status_date=start + pd.Timedelta(days=days // 2), pv=bac / 2, ev=1.0,
+                     ac=bac / 3, percent_complete=0.0)
+    features = build_features(row, "inflight")
+    for name in ("eac_cpi_ratio", "eac_cpi_spi_ratio", "ieac_t_ratio"):
+        assert features[name].iloc[0] == INDEX_RATIO_BOUNDS[1]
