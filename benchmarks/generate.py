@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from opm_ml.synthetic import floor_metrics, generate_history, write_history  # noqa: E402
 from opm_ml.synthetic import params as P  # noqa: E402
-from opm_ml.synthetic.intake import CATEGORY_LISTS, sample_intake  # noqa: E402
+from opm_ml.synthetic.intake import sample_intake  # noqa: E402
 from opm_ml.synthetic.outcomes import (  # noqa: E402
     late_cpi_drift_logit, late_cpi_drift_size, linear_predictor, outcome_drivers,
     sample_outcomes, trouble_loading,
@@ -86,8 +86,6 @@ def timing_table(sizes: list[int]) -> pd.DataFrame:
 def _plan(n: int) -> Plan:
     rng = np.random.default_rng(0)
     columns, trouble = sample_intake(n, rng, AS_OF)
-    for name, categories in CATEGORY_LISTS.items():
-        columns[name] = np.asarray(categories)[columns[name]]
     o = sample_outcomes(columns, trouble, rng)
     return Plan(columns["start_date"].astype(np.int64), columns["planned_duration_days"],
                 o.actual_days, columns["budget_at_completion"], o.actual_cost, o.role_effort,
@@ -115,8 +113,6 @@ def distribution_table(n: int = 100_000) -> pd.DataFrame:
     """Realised overrun distribution by type over ALL projects (in-flight ones included)."""
     rng = np.random.default_rng(2025)
     columns, trouble = sample_intake(n, rng, AS_OF)
-    for name, categories in CATEGORY_LISTS.items():
-        columns[name] = np.asarray(categories)[columns[name]]
     o = sample_outcomes(columns, trouble, rng)
     frame = pd.DataFrame({
         "type": columns["project_type"],
@@ -145,8 +141,6 @@ def variance_split(n: int = 100_000) -> pd.DataFrame:
     """Share of variance of each log ratio: intake-explained, latent-T-only, irreducible noise."""
     rng = np.random.default_rng(2026)
     columns, trouble = sample_intake(n, rng, AS_OF)
-    for name, categories in CATEGORY_LISTS.items():
-        columns[name] = np.asarray(categories)[columns[name]]
     o = sample_outcomes(columns, trouble, rng)
     projects = pd.DataFrame(columns)
     d = outcome_drivers(projects)
@@ -175,8 +169,6 @@ def late_drift_summary(n: int = 100_000) -> pd.Series:
     """Realised late CPI drift sizes (log CPI) over ALL projects: quantiles, by volatility, type."""
     rng = np.random.default_rng(2025)
     columns, trouble = sample_intake(n, rng, AS_OF)
-    for name, categories in CATEGORY_LISTS.items():
-        columns[name] = np.asarray(categories)[columns[name]]
     drift = pd.Series(sample_outcomes(columns, trouble, rng).late_cpi_drift)
     summary = {"median": drift.median(), "mean": drift.mean(), "P90": drift.quantile(0.9),
                "P99": drift.quantile(0.99)}

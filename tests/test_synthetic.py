@@ -18,7 +18,7 @@ from opm_ml.synthetic import (
 from opm_ml.synthetic import params
 from opm_ml.synthetic.floor import completed_outcomes
 from opm_ml.synthetic.history import SAMPLE_DIR
-from opm_ml.synthetic.intake import CATEGORY_LISTS, sample_intake
+from opm_ml.synthetic.intake import sample_intake
 from opm_ml.synthetic.outcomes import late_cpi_drift_logit, outcome_drivers, sample_outcomes
 
 AS_OF = pd.Timestamp("2025-12-31")
@@ -357,8 +357,6 @@ def test_oracle_is_calibrated_against_hidden_outcomes():
     """Checked on every project, finished or not, straight from the generator's internals."""
     n = 3000
     columns, trouble = sample_intake(n, np.random.default_rng(21), np.datetime64("2025-12-31"))
-    for name, categories in CATEGORY_LISTS.items():
-        columns[name] = np.asarray(categories)[columns[name]]
     outcomes = sample_outcomes(columns, trouble, np.random.default_rng(22))
     projects = pd.DataFrame(columns)
     log_cost = np.log(outcomes.actual_cost / projects["budget_at_completion"])

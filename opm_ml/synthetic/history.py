@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from opm_ml.contract import ACTUAL_EFFORT_COLUMNS, TABLES, USAGE_HOUR_COLUMNS, History
-from opm_ml.synthetic.intake import CATEGORY_LISTS, sample_intake
+from opm_ml.synthetic.intake import sample_intake
 from opm_ml.synthetic.outcomes import sample_outcomes
 from opm_ml.synthetic.timeline import Plan, resource_usage, snapshots
 
@@ -42,8 +42,6 @@ def generate_history(n_projects: int, seed: int = 42, as_of: str | date = "2025-
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
     )
     columns, trouble = sample_intake(n_projects, intake_rng, cutoff)
-    for name, categories in CATEGORY_LISTS.items():
-        columns[name] = np.asarray(categories)[columns[name]]
     outcomes = sample_outcomes(columns, trouble, outcome_rng)
 
     plan = Plan(

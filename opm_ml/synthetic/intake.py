@@ -39,7 +39,7 @@ def _ordinal(score: np.ndarray) -> np.ndarray:
 def sample_intake(
     n: int, rng: np.random.Generator, as_of: np.datetime64
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Intake columns (category codes as ints, dates as datetime64[D]) and the hidden factor T."""
+    """Intake columns (categories by name, dates as datetime64[D]) and the hidden factor T."""
     t = rng.choice(len(PROJECT_TYPES), size=n, p=P.type_array("share"))
     sector = sample_categorical(rng, P.type_array("sector_probs")[t])
     region = sample_categorical(rng, P.type_array("region_probs")[t])
@@ -118,6 +118,8 @@ def sample_intake(
         "expected_benefits": np.round(bac * np.exp(log_roi), 2), "expected_roi": np.expm1(log_roi),
         "num_identified_risks": n_risks, "mean_risk_severity": severity,
     }
+    for name, categories in CATEGORY_LISTS.items():  # sampled as codes, published by name
+        columns[name] = np.asarray(categories)[columns[name]]
     return columns, trouble
 
 
