@@ -15,7 +15,7 @@ from serving.model_store import (
     TASKS,
     ModelSet,
     ServedModel,
-    _first_line,
+    first_line,
     registered_names,
     require_tracking_folder,
     served_version,
@@ -55,7 +55,7 @@ def load_model_set(settings: Settings) -> ModelSet:
                 f"models:/{name}/{version.version}").unwrap_python_model().model
         except Exception as exc:  # missing or corrupt artifacts: say which model, keep the cause
             raise ModelLoadError(f"{name} v{version.version} ({task}) cannot be loaded: "
-                                 f"{_first_line(exc)}") from exc
+                                 f"{first_line(exc)}") from exc
         if family_model.family != TASKS[task]:
             raise ValueError(f"{name} v{version.version} is a {family_model.family} model, "
                              f"expected {TASKS[task]}")

@@ -102,7 +102,7 @@ def served_version(client, name: str, alias: str):
         # No such registered model / no such alias; anything else is an outage.
         if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise
-        return None, f"{name}@{alias} is not in the registry: {_first_line(exc, typed=False)}"
+        return None, f"{name}@{alias} is not in the registry: {first_line(exc, typed=False)}"
 
 
 def require_tracking_folder(uri: str) -> None:
@@ -194,7 +194,7 @@ class ModelStore:
         try:
             wanted = registry_versions(self.settings)
         except Exception as exc:  # a registry outage must not kill the poller
-            log.warning("registry check failed: %s", _first_line(exc))
+            log.warning("registry check failed: %s", first_line(exc))
             return False
         current = self._current
         if wanted == (current.versions() if current is not None else {}):
@@ -238,7 +238,7 @@ class ModelStore:
             new = load_model_set(self.settings)
         except Exception as exc:
             log.exception("loading the model set failed; keeping the set in use")
-            self.last_error = _first_line(exc)
+            self.last_error = first_line(exc)
             if self._current is None:
                 self._reason = f"loading the models failed: {self.last_error}"
             for listener in self._listeners:
@@ -254,7 +254,8 @@ class ModelStore:
         return True
 
 
-def _first_line(exc: BaseException, typed: bool = True) -> str:
+def first_line(exc: BaseException, typed: bool = True) -> str:
+    """The first line of an error (with its type unless `typed=False`), for reasons and logs."""
     text = str(exc).strip().splitlines()
     line = text[0] if text else ""
     return f"{type(exc).__name__}: {line}" if typed else line
