@@ -1,0 +1,58 @@
+"""One way to get a Dask client: connect to a scheduler address, or start a LocalCluster.
+
+Batch scoring (`opm-ml score --dask`) and distributed training (`opm-ml train --dask`) both take
+`--dask [SCHEDULER_ADDRESS]`; without an address they start a LocalCluster of this machine's
+cores (one thread per worker: LightGBM and the feature code hold the GIL between numpy calls,
+so processes scale where threads would not) and close it when done.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+# `--dask` given without an address: what the option's flag value is.
+LOCAL = "local"
+
+
+class DaskClusterError(RuntimeError):
+    """The scheduler could not be reached, or the local cluster could not start."""
+
+
+@contextmanager
+def dask_client(address: str | None = LOCAL, n_workers: int | None = None,
+                timeout: float = 30.0) -> Iterator:
+    """A `distributed.Client` for `address`, or for a new LocalCluster when it is `local`/None.
+
+    `n_workers` sizes the LocalCluster (default: one worker per core) and is ignored for a
+    remote scheduler, whose workers are its own. Raises DaskClusterError naming the address
+    when nothing answers there within `timeout` seconds.
+    """
+    from distributed import Client, LocalCluster
+
+    if address in (None, "", LOCAL):
+        workers = n_workers or os.cpu_count() or 1
+        try:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, host="127.0.0.1")
+        except Exception as exc:  # ports, spawn failures: say so in one line
+            raise DaskClusterError(f"cannot start a local Dask cluster: {exc}") from exc
+        with cluster, Client(cluster) as client:
+            yield client
+        return
+    try:
+        client = Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise DaskClusterError(
+            f"no Dask scheduler answered at {address} within {timeout:g} s: {exc}") from None
+    with client:
+        yield client
+
+
+def describe(client) -> str:
+    """`2 workers x 1 thread at tcp://127.0.0.1:40123`: what a run logs about its cluster."""
+    workers = client.scheduler_info().get("workers", {})
+    threads = sorted({w.get("nthreads", 1) for w in workers.values()}) or [0]
+    per = "/".join(str(t) for t in threads)
+    return f"{len(workers)} worker(s) x {per} thread(s) at {client.scheduler.address}"
