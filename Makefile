@@ -19,9 +19,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/opm-ml run
 
-# The dashboard's browser tests drive Debian's Chromium; the script installs it when missing.
+# The dashboard's browser tests drive Debian's Chromium and the team-MLflow test a PostgreSQL
+# server; the scripts install each from the OS packages only when missing.
 test: $(STAMP)
 	sh scripts/install_browser.sh
+	sh scripts/install_postgres.sh
 	$(BIN)/python -m pytest -q
 
 data: $(STAMP)
