@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from opm_ml.batch_scoring.cli import score as score_command
 from opm_ml.intake.cli import intake_score, portfolio_optimize
 from opm_ml.settings import get_settings
 from serving.dashboard.cli import report as report_command
@@ -34,6 +35,7 @@ portfolio_app.command("optimize")(portfolio_optimize)
 app.command("train")(train_command)
 app.command("models")(models_command)
 app.command("report")(report_command)
+app.command("score")(score_command)
 console = Console()
 
 

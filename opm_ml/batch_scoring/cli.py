@@ -1,0 +1,177 @@
+"""`opm-ml score`: batch forecasts with explanations for a CSV/Parquet file or a Parquet folder.
+
+Registered on the main app by `opm_ml.cli`. Exit codes: 0 scored, 1 rows rejected (without
+--allow-rejects) or none valid, 2 unusable input, models or cluster (one `error:` line).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
+from rich.progress import TimeElapsedColumn
+from rich.text import Text
+
+from opm_ml.settings import get_settings
+
+console = Console()
+ALL_MODELS = "delay,overrun,resource"
+
+
+def score(
+    source: Annotated[Path, typer.Argument(
+        metavar="INPUT", help="a .csv or .parquet file, or a folder of .parquet part files: "
+                              "project_id, the intake columns, optional status columns")],
+    out: Annotated[Path, typer.Option(
+        help="output .parquet or .csv file; with --dask a folder of Parquet parts")],
+    models: Annotated[str, typer.Option(help="comma-separated families to score")] = ALL_MODELS,
+    shap: Annotated[bool, typer.Option(
+        "--shap/--no-shap", help="SHAP explanation columns (default) or forecasts only")] = True,
+    rejects_out: Annotated[Optional[Path], typer.Option(
+        help="rejected-rows report, .csv or .parquet [default: OUTPUT.rejects.csv]")] = None,
+    allow_rejects: Annotated[bool, typer.Option(
+        "--allow-rejects/--no-allow-rejects",
+        help="score the valid rows and report the rejected ones, or (default) stop with the "
+             "row report when any row is rejected")] = False,
+    chunk_rows: Annotated[int, typer.Option(
+        min=100, help="rows read, validated and scored at a time (bounds memory)")] = 50_000,
+    dask: Annotated[bool, typer.Option(
+        "--dask", help="score each Parquet part as a task on a Dask LocalCluster")] = False,
+    scheduler: Annotated[Optional[str], typer.Option(
+        help="score on the Dask cluster at this address instead, e.g. tcp://host:8786 "
+             "(implies --dask; workers must see INPUT and OUTPUT paths)")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        min=1, help="LocalCluster worker processes [default: one per core]")] = None,
+    timeout: Annotated[float, typer.Option(
+        min=0.1, help="seconds to wait for the --scheduler to answer")] = 30.0,
+    alias: Annotated[Optional[str], typer.Option(
+        help="registry alias of the models [default: settings serve_alias]")] = None,
+) -> None:
+    """Score projects in bulk: forecasts, SHAP explanations and OPM metrics per row."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    from opm_ml.batch_scoring import ModelsUnavailable, ScoringInputError, load_models
+    from opm_ml.dask_cluster import DaskClusterError
+
+    settings = get_settings()
+    if alias:
+        settings = settings.model_copy(update={"serve_alias": alias})
+    on_dask = dask or scheduler is not None
+    rejects_out = rejects_out or (out.parent / f"{out.name}.rejects.csv" if on_dask
+                                  else out.with_name(f"{out.stem}.rejects.csv"))
+    try:
+        if rejects_out.suffix.lower() not in (".csv", ".parquet"):
+            raise ScoringInputError(f"--rejects-out {rejects_out}: expected a .csv or .parquet "
+                                    "file name")
+        files, total = _inputs(source, out, on_dask)
+        with console.status(f"loading the {settings.serve_alias} models"):
+            loaded = load_models(settings, [m.strip() for m in models.split(",") if m.strip()])
+        for family, version in loaded.versions.items():
+            console.print(f"{family}: {version}")
+        outcome, seconds = _run(files, total, out, loaded, on_dask, scheduler, workers, timeout,
+                                shap=shap, allow_rejects=allow_rejects, chunk_rows=chunk_rows)
+    except (ScoringInputError, ModelsUnavailable, DaskClusterError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    _finish(outcome, files, out, rejects_out, seconds, allow_rejects)
+
+
+def _inputs(source: Path, out: Path, on_dask: bool) -> tuple[list[Path], int]:
+    """The input files and their row count, after checking input and output are usable."""
+    from opm_ml.batch_scoring.inputs import (
+        ScoringInputError,
+        check_columns,
+        count_rows,
+        input_files,
+    )
+
+    files = input_files(source)
+    if on_dask:
+        if any(f.suffix.lower() != ".parquet" for f in files):
+            raise ScoringInputError("--dask scores Parquet: give a .parquet file or a folder "
+                                    "of .parquet parts")
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise ScoringInputError(f"--out {out} must be a new or empty folder with --dask")
+    elif out.suffix.lower() not in (".csv", ".parquet"):
+        raise ScoringInputError(f"--out {out}: expected a .csv or .parquet file name")
+    for path in files:
+        check_columns(path)
+    total = sum(count_rows(path) for path in files)
+    if total == 0:
+        raise ScoringInputError(f"{source} has no rows to score")
+    return files, total
+
+
+def _run(files, total, out, loaded, on_dask, scheduler, workers, timeout, **options):
+    """Score with a rich progress bar; returns the outcome and the seconds scoring took."""
+    from opm_ml.batch_scoring import score_dask, score_files
+    from opm_ml.dask_cluster import LOCAL, dask_client, describe
+
+    if not on_dask:
+        with _progress(total) as advance:
+            start = time.perf_counter()
+            outcome = score_files(files, out, loaded, progress=advance, **options)
+        return outcome, time.perf_counter() - start
+    with warnings.catch_warnings():
+        # A busy default dashboard port only moves the (unused) dashboard elsewhere.
+        warnings.filterwarnings("ignore", message="Port .* is already in use")
+        with dask_client(scheduler or LOCAL, workers, timeout=timeout) as client:
+            console.print(f"Dask: {describe(client)}")
+            with _progress(total) as advance:
+                start = time.perf_counter()
+                outcome = score_dask(client, files, out, loaded, progress=advance, **options)
+            return outcome, time.perf_counter() - start
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None]]:
+    """A rich bar of rows done and rows/s; yields the function that advances it."""
+    with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
+                  RateColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("score", total=total)
+        yield lambda rows: bar.advance(task, rows)
+
+
+def _finish(outcome, files, out: Path, rejects_out: Path, seconds: float,
+            allow_rejects: bool) -> None:
+    """Print the counts and the row report, write the rejects file, exit 1 on rejects."""
+    from opm_ml.validation import rejection_report_table, write_rejections
+
+    report = outcome.report(files)
+    n_bad = len(report[["file", "row"]].drop_duplicates())
+    console.print(f"{outcome.rows:,} rows read, {outcome.scored:,} scored, {n_bad:,} rejected "
+                  f"in {seconds:.1f} s ({outcome.rows / max(seconds, 1e-9):,.0f} rows/s)")
+    write_rejections(report, rejects_out)
+    if n_bad:
+        table = rejection_report_table(report.rename(columns={"file": "table"}))
+        table.columns[0].header = "file"
+        console.print(table)
+        console.print(f"rejected rows written to {rejects_out}")
+    if outcome.failed and not allow_rejects:
+        raise _fail("rejected rows found: fix them, or pass --allow-rejects to score the "
+                    "valid rows only", code=1)
+    if not outcome.scored:
+        raise _fail("no valid rows to score", code=1)
+    console.print(f"wrote {out}" if outcome.written == [out]
+                  else f"wrote {len(outcome.written)} Parquet part(s) to {out}")
+
+
+class RateColumn(ProgressColumn):
+    """Rows per second of the running task."""
+
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f} rows/s", style="progress.data.speed")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    return typer.Exit(code)

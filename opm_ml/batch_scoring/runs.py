@@ -1,0 +1,183 @@
+"""Run a scoring job: one chunk loop, on this machine or as one Dask task per Parquet part.
+
+`score_files` reads, validates, scores and appends chunk by chunk, so memory stays bounded by
+the chunk size however large the input; a Dask run calls the very same function on a worker
+for each part file. Output is written under a `.partial` name and renamed only when the run
+succeeds, so a failed or stopped run never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from opm_ml.batch_scoring.inputs import REPORT_COLUMNS, count_rows, read_chunks, validate_rows
+from opm_ml.batch_scoring.scoring import ScoringModels, score_frame
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Outcome:
+    """What a run (or one part of it) read, scored and rejected, and where it wrote."""
+
+    rows: int = 0
+    scored: int = 0
+    rejections: list[pd.DataFrame] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """Rows were rejected; without --allow-rejects nothing is written then."""
+        return bool(self.rejections)
+
+    def add(self, other: Outcome) -> None:
+        self.rows += other.rows
+        self.scored += other.scored
+        self.rejections += other.rejections
+        self.written += other.written
+
+    def report(self, files: list[Path]) -> pd.DataFrame:
+        """Every problem, in input order (files as given, then row)."""
+        if not self.rejections:
+            return pd.DataFrame(columns=list(REPORT_COLUMNS))
+        order = {path.name: i for i, path in enumerate(files)}
+        report = pd.concat(self.rejections, ignore_index=True)
+        report.insert(0, "_order", report["file"].map(order))
+        return (report.sort_values(["_order", "row"], kind="stable").drop(columns="_order")
+                .reset_index(drop=True))
+
+
+class OutputWriter:
+    """Appends scored chunks to one Parquet or CSV file (by suffix), renamed into place on commit."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.partial = path.with_name(path.name + ".partial")
+        self.csv = path.suffix.lower() == ".csv"
+        self.rows = 0
+        self._columns: list[str] | None = None
+        self._parquet = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._columns is None:
+            self._columns = list(frame.columns)
+        frame = frame[self._columns]
+        if self.csv:
+            frame.to_csv(self.partial, mode="a" if self.rows else "w", header=not self.rows,
+                         index=False)
+        else:
+            schema = None if self._parquet is None else self._parquet.schema
+            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.partial, table.schema)
+            self._parquet.write_table(table)
+        self.rows += len(frame)
+
+    def commit(self) -> Path | None:
+        """Rename the finished file into place; None (and no file) when nothing was written."""
+        self._close()
+        if not self.rows:
+            return None
+        os.replace(self.partial, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        self._close()
+        self.partial.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+
+
+def score_files(files: list[Path], out: Path, models: ScoringModels, *, shap: bool = True,
+                allow_rejects: bool = False, chunk_rows: int = 50_000,
+                progress: Progress | None = None) -> Outcome:
+    """Score `files` in order into the one file `out`; the loop every run uses.
+
+    Once a row is rejected without `allow_rejects` the run can only fail, so the remaining
+    chunks are validated (for a complete row report) but not scored, and `out` is not written.
+    """
+    writer = OutputWriter(out)
+    outcome = Outcome()
+    try:
+        for file, first_row, frame in _chunks(files, chunk_rows):
+            valid, rejected = validate_rows(frame, file, first_row)
+            outcome.rows += len(frame)
+            if len(rejected):
+                outcome.rejections.append(rejected)
+            if len(valid) and (allow_rejects or not outcome.failed):
+                writer.write(score_frame(valid, models, shap))
+                outcome.scored += len(valid)
+            if progress is not None:
+                progress(len(frame))
+    except BaseException:
+        writer.discard()
+        raise
+    if outcome.failed and not allow_rejects:
+        writer.discard()
+    elif (written := writer.commit()) is not None:
+        outcome.written.append(written)
+    return outcome
+
+
+def score_dask(client, files: list[Path], out_dir: Path, models: ScoringModels, *,
+               shap: bool = True, allow_rejects: bool = False, chunk_rows: int = 50_000,
+               progress: Progress | None = None) -> Outcome:
+    """One `score_files` task per part file, each writing `out_dir/<part>.parquet`.
+
+    The models go to every worker once (broadcast), not with each task. Parts are written into
+    `<out_dir>.partial/`, renamed to `out_dir` when every task succeeded; workers and this
+    process must see the same file system (any shared or local path).
+    """
+    from distributed import as_completed
+
+    out_dir = out_dir.resolve()
+    staging = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted run
+    staging.mkdir(parents=True)
+    shipped = client.scatter(models, broadcast=True, hash=False)
+    rows = {}
+    for path in files:
+        future = client.submit(score_files, [path.resolve()], staging / f"{path.stem}.parquet",
+                               shipped, shap=shap, allow_rejects=allow_rejects,
+                               chunk_rows=chunk_rows, pure=False)
+        rows[future] = count_rows(path)
+    outcome = Outcome()
+    try:
+        for future in as_completed(rows):
+            outcome.add(future.result())
+            if progress is not None:
+                progress(rows[future])
+    except BaseException:
+        client.cancel(list(rows))
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if (outcome.failed and not allow_rejects) or not outcome.scored:
+        shutil.rmtree(staging)
+        outcome.written = []
+        return outcome
+    if out_dir.exists():
+        out_dir.rmdir()  # the CLI allows only an empty folder here
+    os.replace(staging, out_dir)
+    outcome.written = [out_dir / p.name for p in outcome.written]
+    return outcome
+
+
+def _chunks(files: list[Path], chunk_rows: int) -> Iterator[tuple[str, int, pd.DataFrame]]:
+    """(file name, number of the chunk's first row in the file, rows) for every chunk."""
+    for path in files:
+        first_row = 1
+        for frame in read_chunks(path, chunk_rows):
+            yield path.name, first_row, frame
+            first_row += len(frame)
