@@ -9,6 +9,7 @@ titles, units and labelled axes, logged with `mlflow.log_figure`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import subprocess
 import tempfile
 import warnings
@@ -29,20 +30,39 @@ from opm_ml.features import CATEGORICAL_COLUMNS, STATUS_INPUT_COLUMNS  # noqa: E
 from opm_ml.model_loading import MODEL_ARTIFACT, FamilyPyfunc, to_model_input, use_tracking  # noqa: E402
 from opm_ml.settings import PROJECT_ROOT, Settings  # noqa: E402
 
+log = logging.getLogger("opm_ml.training")
 PLOT_ROWS = 2000  # SHAP/residual plots use a sample: enough to see the shape, fast to draw
 _REQUIREMENTS = ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "scipy", "joblib",
                  "pydantic", "pydantic-settings", "pyarrow")
 
 
 def setup_experiment(settings: Settings) -> str:
-    """Use the configured store; create the experiment with artifacts under the project folder."""
+    """Use the configured store; create the experiment if new, and return its id.
+
+    A store this process opens itself keeps artifacts in `mlflow_artifact_root`; on a tracking
+    server the server's artifact store gets them, so every API replica can load the models.
+    """
     use_tracking(settings)
     experiment = mlflow.get_experiment_by_name(settings.mlflow_experiment)
     if experiment is not None:
+        if is_tracking_server(settings.mlflow_tracking_uri) and \
+                experiment.artifact_location.startswith("file:"):
+            log.warning("experiment %r on %s keeps artifacts on one machine's disk (%s): other "
+                        "machines cannot load its models; use a new OPM_ML_MLFLOW_EXPERIMENT",
+                        experiment.name, settings.mlflow_tracking_uri,
+                        experiment.artifact_location)
         return experiment.experiment_id
+    if is_tracking_server(settings.mlflow_tracking_uri):
+        # No location: the server picks its own (mlflow-artifacts:/ with --serve-artifacts).
+        return mlflow.create_experiment(settings.mlflow_experiment)
     root = Path(settings.mlflow_artifact_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     return mlflow.create_experiment(settings.mlflow_experiment, artifact_location=root.as_uri())
+
+
+def is_tracking_server(uri: str) -> bool:
+    """Whether MLflow reaches the store through a tracking server (HTTP) rather than opening it."""
+    return uri.split(":", 1)[0].lower() in ("http", "https")
 
 
 def git_tags() -> dict[str, str]:
