@@ -7,6 +7,7 @@ package's own cluster. initdb refuses root, so as root the cluster runs as the `
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import socket
@@ -30,7 +31,7 @@ def free_port() -> int:
 
 def server_bin() -> Path:
     """The newest installed PostgreSQL server's bin folder; RuntimeError with the fix if none."""
-    found = sorted((p for p in Path("/").glob(BIN_GLOB.lstrip("/")) if (p / "initdb").exists()),
+    found = sorted((Path(p) for p in glob.glob(BIN_GLOB) if Path(p, "initdb").exists()),
                    key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
     if not found:
         raise RuntimeError(f"no PostgreSQL server binaries ({BIN_GLOB}/initdb): {INSTALL_HINT}")
