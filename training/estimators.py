@@ -49,12 +49,18 @@ def lgbm_params(hyperparameters: dict, random_state: int) -> dict:
 
 
 def fit_jobs(jobs: list[tuple], n_jobs: int | None = None,
-             early_stopping_rounds: int | None = None) -> None:
+             early_stopping_rounds: int | None = None, client=None) -> None:
     """Fit (model, X, y, X_eval, y_eval) jobs in place, `n_jobs` at a time (default: all cores).
 
     With an eval set and `early_stopping_rounds`, each model stops adding trees once its own
     loss on the eval set (the calibration slice) has not improved for that many rounds.
+    With a `distributed.Client`, each model is trained across the cluster's workers instead
+    (`training.distributed`); the fitted models are the same kind either way.
     """
+    if client is not None:
+        from training.distributed import fit_jobs_dask
+
+        return fit_jobs_dask(jobs, client, early_stopping_rounds)
     from joblib import Parallel, delayed
 
     def fit(model, X, y, X_eval, y_eval):
@@ -311,6 +317,8 @@ class StageEstimator(BaseEstimator):
     LightGBM models are fitted together, `n_jobs` at a time (default: all cores); given an
     eval slice (`X_eval`, `Y_eval`), each stops early on it after `early_stopping_rounds`.
     `predict_arrays` is the one prediction path: numpy in, numpy out, for one row or many.
+    `fit(..., client=...)` trains the models on a Dask cluster (a fit argument, not a
+    parameter: the fitted estimator is pickled into the MLflow model, the client must not be).
     """
 
     def __init__(self, target: str, quantiles=(0.1, 0.5, 0.9), params: dict | None = None,
@@ -327,7 +335,7 @@ class StageEstimator(BaseEstimator):
         self.n_jobs = n_jobs
 
     def fit(self, X: pd.DataFrame, Y: pd.DataFrame, X_eval: pd.DataFrame | None = None,
-            Y_eval: pd.DataFrame | None = None) -> StageEstimator:
+            Y_eval: pd.DataFrame | None = None, client=None) -> StageEstimator:
         def eval_of(columns):
             return (X_eval, None) if Y_eval is None else (X_eval, Y_eval[columns])
 
@@ -342,7 +350,7 @@ class StageEstimator(BaseEstimator):
             roles = list(self.role_share_columns)
             self.shares_ = RoleShareRegressor(self.quantiles, self.params)
             jobs += self.shares_.jobs(X, Y[roles], *eval_of(roles))
-        fit_jobs(jobs, self.n_jobs, self.early_stopping_rounds)
+        fit_jobs(jobs, self.n_jobs, self.early_stopping_rounds, client)
         self.feature_names_ = list(X.columns)
         return self
 
@@ -406,16 +414,16 @@ def make_stage_pipeline(stage: str, spec, random_state: int,
 
 
 def fit_stage(pipeline: Pipeline, train: pd.DataFrame, calibration: pd.DataFrame,
-              target_columns: list[str]) -> Pipeline:
+              target_columns: list[str], client=None) -> Pipeline:
     """Fit on the training slice (stopping early on the calibration slice), then calibrate.
 
     Using the calibration slice for both only picks each model's number of trees; coverage is
-    always reported on the untouched test slice.
+    always reported on the untouched test slice. `client`: fit on that Dask cluster.
     """
     features, model = pipeline.named_steps["features"], pipeline.named_steps["model"]
     X = features.fit_transform(train)
     X_cal = features.transform(calibration)
-    model.fit(X, train[target_columns], X_cal, calibration[target_columns])
+    model.fit(X, train[target_columns], X_cal, calibration[target_columns], client=client)
     model.calibrate(X_cal, calibration[target_columns])
     return pipeline
 

@@ -3,7 +3,8 @@
 Per family: read the spec, build targets, the time-ordered project split and in-flight examples,
 fit the intake and in-flight pipelines (fit on train, calibrate on calibration), evaluate on
 the held-out newest projects against the baselines, log everything, register the model as
-`challenger` if it beats its baselines and run the champion gate.
+`challenger` if it beats its baselines and run the champion gate. Given a `distributed.Client`
+the LightGBM fits run on that Dask cluster (`training.distributed`); nothing else changes.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ class TrainingResult:
     n_rejected_rows: int
 
 
-def train_family(spec: ModelSpec, history, seed: int) -> tuple[FamilyModel, TrainingData]:
-    """Fit one family's intake and in-flight pipelines (no MLflow)."""
+def train_family(spec: ModelSpec, history, seed: int,
+                 client=None) -> tuple[FamilyModel, TrainingData]:
+    """Fit one family's intake and in-flight pipelines (no MLflow); on `client`'s cluster if given."""
     data = build_training_data(history.projects, history.snapshots, spec)
     targets = [spec.target, *(["late"] if spec.classifier else []),
                *(ROLE_SHARE_TARGETS if spec.role_shares else [])]
@@ -65,7 +67,7 @@ def train_family(spec: ModelSpec, history, seed: int) -> tuple[FamilyModel, Trai
         if len(part.train) == 0 or len(part.calibration) == 0:
             raise ValueError(f"{spec.family}: no {stage} examples to train or calibrate on")
         stages[stage] = fit_stage(make_stage_pipeline(stage, spec, seed), part.train,
-                                  part.calibration, targets)
+                                  part.calibration, targets, client)
     profile = None
     if spec.role_shares:
         train_projects = data.intake.train[["project_id", "project_type"]]
@@ -77,11 +79,12 @@ def train_family(spec: ModelSpec, history, seed: int) -> tuple[FamilyModel, Trai
 def train_models(history, families=FAMILIES, seed: int = 42, settings: Settings | None = None,
                  data_source: str = "", spec_dir: Path | None = None,
                  specs: dict[str, ModelSpec] | None = None,
-                 progress: Progress | None = None) -> TrainingResult:
+                 progress: Progress | None = None, client=None) -> TrainingResult:
     """Train, evaluate, log and gate the given families on a validated `History`.
 
     `specs` overrides the spec files per family (tests, benchmarks); `progress(family, step)`
-    is called as work advances.
+    is called as work advances; `client` (a `distributed.Client`) fits the models on its
+    cluster, and the runs log param `backend` (`local` or `dask`) and the cluster they used.
     """
     settings = settings or get_settings()
     progress = progress or (lambda family, step: None)
@@ -89,11 +92,12 @@ def train_models(history, families=FAMILIES, seed: int = 42, settings: Settings 
     if unknown:
         raise ValueError(f"unknown model famil(ies) {unknown}; expected {', '.join(FAMILIES)}")
     experiment_id = tracking.setup_experiment(settings)
+    backend = _backend_params(client)
     results = []
     with mlflow.start_run(experiment_id=experiment_id, run_name="train") as parent:
         mlflow.set_tags({**tracking.git_tags(), "opm_ml.kind": "train"})
         mlflow.log_params({"seed": seed, "families": ",".join(families),
-                           "data_source": data_source or "in-memory"})
+                           "data_source": data_source or "in-memory", **backend})
         for table in ("projects", "snapshots", "resource_usage"):
             frame = getattr(history, table)
             tracking.log_dataset(frame, table, data_source, context="history")
@@ -104,18 +108,29 @@ def train_models(history, families=FAMILIES, seed: int = 42, settings: Settings 
         for family in families:
             spec = (specs or {}).get(family) or load_spec(family, spec_dir)
             results.append(_run_family(spec, history, seed, settings, experiment_id,
-                                       data_source, progress))
+                                       data_source, progress, client, backend))
     return TrainingResult(parent.info.run_id, experiment_id, results, len(rejected))
 
 
+def _backend_params(client) -> dict[str, str]:
+    """What a run logs about where its models were fitted."""
+    if client is None:
+        return {"backend": "local"}
+    from opm_ml.dask_cluster import describe
+
+    return {"backend": "dask", "dask_cluster": describe(client)}
+
+
 def _run_family(spec: ModelSpec, history, seed: int, settings: Settings, experiment_id: str,
-                data_source: str, progress: Progress) -> FamilyResult:
+                data_source: str, progress: Progress, client,
+                backend: dict[str, str]) -> FamilyResult:
     started = time.perf_counter()
     with mlflow.start_run(experiment_id=experiment_id, run_name=spec.family,
                           nested=True) as run:
         mlflow.set_tags({**tracking.git_tags(), "opm_ml.family": spec.family})
         progress(spec.family, "fitting")
-        model, data = train_family(spec, history, seed)
+        mlflow.log_params(backend)
+        model, data = train_family(spec, history, seed, client)
         fit_seconds = time.perf_counter() - started
         progress(spec.family, "evaluating")
         evaluation = evaluate_family(model, spec, data)
