@@ -2,13 +2,15 @@
 
 `train` loads and validates a history folder, trains the chosen families with rich progress
 bars and prints one table: held-out accuracy, the baselines', interval coverage and the
-promotion decision. `models` lists registered versions and aliases.
+promotion decision; `--dask` (a LocalCluster) or `--scheduler ADDRESS` fits the models on
+a Dask cluster. `models` lists registered versions and aliases.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from opm_ml.dask_cluster import LOCAL, DaskClusterError
 from opm_ml.settings import get_settings
 
 console = Console()
@@ -35,6 +38,15 @@ def train(
         "--allow-rejects/--no-allow-rejects",
         help="train on the valid rows and report rejected ones, or (default) stop with the "
              "row report when any row is rejected")] = False,
+    dask: Annotated[bool, typer.Option(
+        "--dask", help="fit the LightGBM models on a Dask LocalCluster")] = False,
+    scheduler: Annotated[Optional[str], typer.Option(
+        help="fit them on the Dask cluster at this address instead, e.g. tcp://host:8786 "
+             "(implies --dask; its workers need opm-ml installed)")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        min=1, help="LocalCluster worker processes [default: one per core]")] = None,
+    timeout: Annotated[float, typer.Option(
+        min=0.1, help="seconds to wait for the --scheduler to answer")] = 30.0,
 ) -> None:
     """Train, evaluate and register the delay, overrun and resource-demand models."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -49,6 +61,10 @@ def train(
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown or not families:
         console.print(f"[bold red]error:[/] --models takes {', '.join(FAMILIES)}; got {models!r}")
+        raise typer.Exit(2)
+    if workers is not None and (scheduler is not None or not dask):
+        why = "pass --dask too" if scheduler is None else f"{scheduler} has its own workers"
+        console.print(f"[bold red]error:[/] --workers sizes the Dask LocalCluster; {why}")
         raise typer.Exit(2)
     folder = data or settings.data_dir
     try:
@@ -75,31 +91,49 @@ def train(
     console.print(f"{len(history.projects):,} projects, {len(history.snapshots):,} snapshots, "
                   f"{len(history.resource_usage):,} resource-usage rows from {folder}")
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description:<10}"), BarColumn(),
-                  TextColumn("{task.fields[step]}"), TimeElapsedColumn(),
-                  console=console) as bar:
-        tasks = {f: bar.add_task(f, total=len(_STEPS) + 1, step="waiting") for f in families}
+    with ExitStack() as cluster:
+        on_dask = dask or scheduler is not None
+        client = _connect(cluster, scheduler or LOCAL, workers, timeout) if on_dask else None
+        with Progress(SpinnerColumn(), TextColumn("{task.description:<10}"), BarColumn(),
+                      TextColumn("{task.fields[step]}"), TimeElapsedColumn(),
+                      console=console) as bar:
+            tasks = {f: bar.add_task(f, total=len(_STEPS) + 1, step="waiting") for f in families}
 
-        def progress(family: str, step: str) -> None:
-            bar.update(tasks[family], completed=_STEPS.index(step), step=step)
+            def progress(family: str, step: str) -> None:
+                bar.update(tasks[family], completed=_STEPS.index(step), step=step)
 
-        try:
-            result = train_models(history, families,
-                                  seed=settings.default_seed if seed is None else seed,
-                                  settings=settings, data_source=str(Path(folder).resolve()),
-                                  progress=progress)
-        except ValueError as exc:  # e.g. too few completed projects: nothing was registered
-            bar.stop()
-            console.print(f"[bold red]error:[/] training stopped: {exc}")
-            raise typer.Exit(1) from None
-        for family in families:
-            bar.update(tasks[family], completed=len(_STEPS) + 1, step="done")
+            try:
+                result = train_models(history, families,
+                                      seed=settings.default_seed if seed is None else seed,
+                                      settings=settings, data_source=str(Path(folder).resolve()),
+                                      progress=progress, client=client)
+            except (ValueError, DaskClusterError) as exc:  # nothing was registered
+                bar.stop()
+                console.print(f"[bold red]error:[/] training stopped: {exc}")
+                raise typer.Exit(1) from None
+            for family in families:
+                bar.update(tasks[family], completed=len(_STEPS) + 1, step="done")
     console.print(results_table(result))
     for r in result.results:
         d = r.decision
         style = "green" if d.promoted else ("yellow" if d.registered else "red")
         console.print(f"[{style}]{r.family}[/]: {d.reason}")
     console.print(f"MLflow parent run {result.parent_run_id} in {settings.mlflow_tracking_uri}")
+
+
+def _connect(stack: ExitStack, address: str, workers: int | None, timeout: float):
+    """A Dask client kept open by `stack`; an unreachable scheduler is a one-line error."""
+    from opm_ml.dask_cluster import dask_client, describe
+
+    try:
+        with console.status("starting a Dask LocalCluster" if address == LOCAL
+                            else f"connecting to the Dask scheduler at {address}"):
+            client = stack.enter_context(dask_client(address, workers, timeout))
+    except DaskClusterError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"training on Dask: {describe(client)}")
+    return client
 
 
 def models() -> None:
