@@ -86,6 +86,9 @@ def postgres_cluster(database: str = "mlflow") -> Iterator[str]:
                 cur.execute(f'CREATE DATABASE "{database}"')
         yield f"{server}/{database}"
     finally:
-        if started:
-            _run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], cwd=root)
-        shutil.rmtree(root, ignore_errors=True)
+        try:
+            if started:
+                _run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                     cwd=root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
