@@ -18,24 +18,27 @@ import asyncio
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from harness import (
+    ROOT,
+    api_command,
+    api_env,
+    free_port,
+    project_bodies,
+    registry_settings,
+    server,
+    write_history,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from opm_ml.contract import INTAKE_COLUMNS  # noqa: E402
-from opm_ml.settings import Settings  # noqa: E402
+from opm_ml.settings import Settings
 
 warnings.filterwarnings("ignore")
 
@@ -52,7 +55,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="opm-bench-") as tmp:
         settings = _settings(args, Path(tmp))
-        rows = _requests(args.batch, seed=5)
+        rows = project_bodies(args.batch, seed=5)
         table = Table()
         _machine(table, settings)
         from serving.loading import load_model_set
@@ -87,42 +90,17 @@ def _settings(args, tmp: Path) -> Settings:
     if args.registry:
         return Settings(_env_file=None, mlflow_tracking_uri=args.registry,
                         registry_poll_seconds=0)
-    from opm_ml import validation
-    from opm_ml.synthetic import generate_history, write_history
     from training.pipeline import train_models
     from training.specs import FAMILIES, load_spec
 
-    settings = Settings(_env_file=None, mlflow_tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}",
-                        mlflow_artifact_root=tmp / "artifacts", data_dir=tmp / "history",
-                        registry_poll_seconds=0)
+    settings = registry_settings(tmp)
     print(f"training default-spec models on {args.train_projects:,} projects ...",
           file=sys.stderr, flush=True)
-    write_history(generate_history(args.train_projects, seed=42), settings.data_dir)
-    history = validation.load_history(settings.data_dir)
+    history = write_history(settings, args.train_projects)
     # Registered whatever the baseline checks say: this measures speed, not accuracy.
     specs = {f: replace(load_spec(f), must_beat_baselines=False) for f in FAMILIES}
     train_models(history, settings=settings, specs=specs, seed=42)
     return settings
-
-
-def _requests(n: int, seed: int) -> list[dict]:
-    """`n` JSON project bodies from a fresh synthetic history; every other one in flight."""
-    from opm_ml.synthetic import generate_history
-
-    history = generate_history(max(n, 50), seed=seed)
-    projects = history.projects.head(n)
-    last = history.snapshots.groupby("project_id").nth(1).set_index("project_id")
-    intake = projects[list(INTAKE_COLUMNS)].copy()
-    intake["start_date"] = intake["start_date"].dt.strftime("%Y-%m-%d")
-    bodies = json.loads(intake.to_json(orient="records"))
-    for i, (body, pid) in enumerate(zip(bodies, projects["project_id"])):
-        body["project_id"] = pid
-        if i % 2 and pid in last.index:
-            s = last.loc[pid]
-            body["status"] = {"status_date": s["status_date"].strftime("%Y-%m-%d"),
-                              "pv": float(s["pv"]), "ev": float(s["ev"]), "ac": float(s["ac"]),
-                              "percent_complete": float(s["percent_complete"])}
-    return bodies
 
 
 def _machine(table: Table, settings: Settings) -> None:
@@ -206,41 +184,6 @@ def _in_process(table: Table, model_set, rows: list[dict], repeats: int) -> None
                   _percentiles(_timed(end_to_end, repeats)))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def _server(command: list[str], env: dict, ready_url: str, timeout: float = 180):
-    """Run a server subprocess until the block ends; wait for `ready_url` to answer 200."""
-    import httpx
-
-    proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited early: {' '.join(command)}")
-            try:
-                if httpx.get(ready_url, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise RuntimeError(f"server not ready after {timeout:.0f} s: {ready_url}")
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 async def _load(url: str, body: bytes, concurrency: int, seconds: float) -> tuple[float, list]:
     """Requests/s and latencies of `concurrency` clients posting `body` for `seconds`."""
     import httpx
@@ -273,10 +216,7 @@ def _http(table: Table, settings: Settings, rows: list[dict], seconds: float) ->
     """Our service vs `mlflow models serve`, same delay model, one in-flight project/request."""
     from opm_ml.model_loading import to_model_input
 
-    ours_port, mlflow_port = _free_port(), _free_port()
-    env = {"OPM_ML_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
-           "OPM_ML_API_PORT": str(ours_port), "OPM_ML_REGISTRY_POLL_SECONDS": "0"}
-    ours = [sys.executable, "-c", "from serving.app import serve; serve()"]
+    ours_port, mlflow_port = free_port(), free_port()
     frame = pd.DataFrame([{**{k: v for k, v in rows[1].items() if k != "status"},
                            **rows[1]["status"]}])
     split = json.loads(to_model_input(frame).to_json(orient="split", index=False))
@@ -284,20 +224,20 @@ def _http(table: Table, settings: Settings, rows: list[dict], seconds: float) ->
               f"models:/{settings.model_delay}@{settings.serve_alias}", "--env-manager", "local",
               "-p", str(mlflow_port), "-w", "1"]
     targets = [
-        ("opm-ml API (forecast + interval + SHAP)", ours, env,
+        ("opm-ml API (forecast + interval + SHAP)", api_command(), api_env(settings, ours_port),
          f"http://127.0.0.1:{ours_port}/readyz",
          f"http://127.0.0.1:{ours_port}/v1/predictions/delay",
          json.dumps(rows[1]).encode()),
         ("mlflow models serve (pyfunc: forecast + SHAP)", theirs,
          # mlflow execs `uvicorn` by name: the venv's bin must be on PATH.
-         {"MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+         {"MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri, "PYTHONPATH": str(ROOT),
           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
          f"http://127.0.0.1:{mlflow_port}/ping", f"http://127.0.0.1:{mlflow_port}/invocations",
          json.dumps({"dataframe_split": split}).encode()),
     ]
     rates = {}
-    for label, command, extra_env, ready, url, body in targets:
-        with _server(command, {**extra_env, "PYTHONPATH": str(ROOT)}, ready):
+    for label, command, env, ready, url, body in targets:
+        with server(command, env, ready):
             for concurrency in (1, 16):
                 asyncio.run(_load(url, body, concurrency, min(2.0, seconds)))  # warm-up
                 rate, latencies = asyncio.run(_load(url, body, concurrency, seconds))
@@ -357,12 +297,8 @@ def _batch(table: Table, settings: Settings, model_set, rows: list[dict]) -> Non
                   f"JSON {done - assessed:.2f} s ({len(encoded) / 1e6:,.0f} MB)",
                   f"{n / (done - started):,.0f} rows/s ({n / (assessed - parsed):,.0f} rows/s "
                   "assess only)")
-    port = _free_port()
-    env = {"OPM_ML_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
-           "OPM_ML_API_PORT": str(port), "OPM_ML_REGISTRY_POLL_SECONDS": "0",
-           "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-c", "from serving.app import serve; serve()"]
-    with _server(command, env, f"http://127.0.0.1:{port}/readyz"):
+    port = free_port()
+    with server(api_command(), api_env(settings, port), f"http://127.0.0.1:{port}/readyz"):
         for top_k in (None, 5):
             params = {} if top_k is None else {"top_k": top_k}
             started = time.perf_counter()
