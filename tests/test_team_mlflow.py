@@ -43,6 +43,15 @@ MLFLOW = str(Path(sys.executable).with_name("mlflow"))
 SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def restore_mlflow_uris():
+    """Later modules must not inherit this module's (by then stopped) tracking server."""
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    yield
+    mlflow.set_tracking_uri(previous[0])
+    mlflow.set_registry_uri(previous[1])
+
+
 @pytest.fixture(scope="module")
 def pg_uri():
     try:
@@ -116,13 +125,10 @@ def team(server, tmp_path_factory):
                         api_key=SecretStr(KEY))
     write_history(generate_history(1500, seed=11), settings.data_dir)
     history = validation.load_history(settings.data_dir)
-    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # as `opm-ml train` does
         result = train_models(history, settings=settings, specs=_specs(), seed=3)
         yield settings, history, result
-    mlflow.set_tracking_uri(previous[0])
-    mlflow.set_registry_uri(previous[1])
 
 
 def registry_rows(pg_uri: str) -> dict[str, dict]:
