@@ -195,16 +195,18 @@ def test_rejected_rows_stop_the_run_unless_allowed(registry, rows, tmp_path):
     ("header_only", "in.csv has no rows to score"),
     ("no_file", "does not exist"),
     ("bad_models", "--models takes delay, overrun, resource; got delay, cost"),
-    ("no_models", "none of the models is in the registry"),
+    ("no_models", "none of the models is in the registry: opm-delay@nowhere is not"),
+    ("one_missing", "opm-delay-untrained@champion is not in the registry"),
 ])
 def test_unusable_input_or_models_is_one_error_line(registry, rows, tmp_path, monkeypatch,
                                                     case, message):
     frame = rows.drop(columns="complexity") if case == "missing_column" else rows
     (frame.head(0) if case == "header_only" else frame).to_csv(tmp_path / "in.csv", index=False)
     source = tmp_path / ("nowhere.csv" if case == "no_file" else "in.csv")
-    extra = ["--models", "delay,cost"] if case == "bad_models" else []
-    if case == "no_models":
-        monkeypatch.setenv("OPM_ML_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    extra = {"bad_models": ["--models", "delay,cost"], "no_models": ["--alias", "nowhere"],
+             "one_missing": ["--models", "delay"]}.get(case, [])
+    if case == "one_missing":
+        monkeypatch.setenv("OPM_ML_MODEL_DELAY", "opm-delay-untrained")
         get_settings.cache_clear()
     result = score(source, "--out", tmp_path / "out.csv", *extra)
     assert result.exit_code == 2, result.output
