@@ -22,9 +22,9 @@ from rich.progress import TimeElapsedColumn
 from rich.text import Text
 
 from opm_ml.settings import get_settings
+from training.cli import ALL_MODELS
 
 console = Console()
-ALL_MODELS = "delay,overrun,resource"
 
 
 def score(
@@ -43,7 +43,7 @@ def score(
         help="score the valid rows and report the rejected ones, or (default) stop with the "
              "row report when any row is rejected")] = False,
     chunk_rows: Annotated[int, typer.Option(
-        min=100, help="rows read, validated and scored at a time (bounds memory)")] = 50_000,
+        min=1, help="rows read, validated and scored at a time (bounds memory)")] = 50_000,
     dask: Annotated[bool, typer.Option(
         "--dask", help="score each Parquet part as a task on a Dask LocalCluster")] = False,
     scheduler: Annotated[Optional[str], typer.Option(
@@ -100,7 +100,7 @@ def _inputs(source: Path, out: Path, on_dask: bool) -> tuple[list[Path], int]:
                                     "of .parquet parts")
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise ScoringInputError(f"--out {out} must be a new or empty folder with --dask")
-    elif out.suffix.lower() not in (".csv", ".parquet"):
+    elif out.suffix.lower() not in (".csv", ".parquet") or out.is_dir():
         raise ScoringInputError(f"--out {out}: expected a .csv or .parquet file name")
     for path in files:
         check_columns(path)

@@ -54,11 +54,12 @@ class Outcome:
 
 
 class OutputWriter:
-    """Appends scored chunks to one Parquet or CSV file (by suffix), renamed into place on commit."""
+    """Appends scored chunks to a Parquet or CSV file (by suffix); `commit` renames it in place."""
 
     def __init__(self, path: Path):
         self.path = path
         self.partial = path.with_name(path.name + ".partial")
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.csv = path.suffix.lower() == ".csv"
         self.rows = 0
         self._columns: list[str] | None = None
