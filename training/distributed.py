@@ -87,7 +87,7 @@ def fit_jobs_dask(jobs: list[tuple], client, early_stopping_rounds: int | None =
         for model, X, y, X_eval, y_eval in jobs:
             params = model.get_params()
             if id(X) not in frames:
-                frames[id(X)] = _scatter_rows(client, X, workers, params.get("random_state"))
+                frames[id(X)] = scatter_rows(client, X, workers, params.get("random_state"))
             blocks, x_parts = frames[id(X)]
             callbacks = []
             if X_eval is not None and early_stopping_rounds:
@@ -148,7 +148,7 @@ def _adopt(model, fitted) -> None:
             setattr(model, key, value)
 
 
-def _scatter_rows(client, X: pd.DataFrame, workers: list[str], seed) -> tuple[list, list]:
+def scatter_rows(client, X: pd.DataFrame, workers: list[str], seed) -> tuple[list, list]:
     """Deal X's rows at random into one block per worker and place each block on its worker.
 
     At random, not in order: the rows are time-ordered, and LightGBM builds each feature's bins
