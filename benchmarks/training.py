@@ -1,6 +1,7 @@
 """Benchmark: train all three model families on generated projects; time and peak memory.
 
     python benchmarks/training.py [--projects 100000] [--seed 42] [--runs 2]
+    python benchmarks/training.py --dask [--workers 1,2] [--projects 5000]
 
 Runs the real pipeline (`training.pipeline.train_models`: fit, evaluate against baselines,
 MLflow logging and the registry gate) into a throw-away MLflow store, and compares it in the
@@ -8,6 +9,9 @@ same process with two references on the same data: the intake baselines (log-lin
 reference-class, what a PMO spreadsheet does) and LightGBM with its default parameters (one
 L2 model per family and stage, OpenMP threads, no intervals). Target: <= 5 minutes on 2 cores
 for 100,000 projects. Peak RSS is the process high-water mark after each phase.
+With --dask it compares the backends instead: the same training locally (joblib threads) and
+on a Dask LocalCluster of each --workers size (lightgbm.dask, one model at a time), each into a
+fresh store; peak RSS is then this process's only (the workers are their own processes).
 """
 
 from __future__ import annotations
@@ -69,12 +73,43 @@ def baseline_seconds(history: History) -> float:
     return time.perf_counter() - started
 
 
+def backend_rows(history: History, seed: int, worker_counts: list[int], root: Path) -> list:
+    """Local training vs Dask LocalClusters of each size: wall time and held-out MAPE."""
+    from opm_ml.dask_cluster import dask_client, describe
+    from training.pipeline import train_models
+
+    rows = []
+
+    def train(label: str, client=None) -> None:
+        store = root / f"store{len(rows)}"
+        settings = Settings(mlflow_tracking_uri=f"sqlite:///{store}/mlflow.db",
+                            mlflow_artifact_root=store / "artifacts")
+        started = time.perf_counter()
+        result = train_models(history, seed=seed, settings=settings, client=client)
+        mape = ", ".join(f"{r.family} {r.metrics['heldout/mape']:.2f}" for r in result.results)
+        rows.append((label, time.perf_counter() - started, peak_rss_mb(),
+                     f"held-out MAPE %: {mape}"))
+
+    train("opm-ml train (local: joblib threads)")
+    for n in worker_counts:
+        started = time.perf_counter()
+        with dask_client(n_workers=n) as client:
+            rows.append((f"  start a LocalCluster of {n}", time.perf_counter() - started, None,
+                         describe(client)))
+            train(f"opm-ml train --dask --workers {n}", client)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--projects", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--runs", type=int, default=2,
                         help="training runs into the same store (the 2nd must beat a champion)")
+    parser.add_argument("--dask", action="store_true",
+                        help="compare local training with Dask LocalClusters instead")
+    parser.add_argument("--workers", default="1,2",
+                        help="with --dask: LocalCluster sizes to try, comma-separated")
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from training.pipeline import train_models
@@ -88,6 +123,12 @@ def main(argv: list[str] | None = None) -> None:
     console.print(f"{len(history.projects):,} projects, {len(history.snapshots):,} snapshots, "
                   f"{len(history.resource_usage):,} usage rows; {os.cpu_count()} cores")
 
+    if args.dask:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows += backend_rows(history, args.seed,
+                                 [int(n) for n in args.workers.split(",")], Path(tmp))
+        print_table(f"Training backends: {args.projects:,} generated projects", rows)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(mlflow_tracking_uri=f"sqlite:///{tmp}/mlflow.db",
                             mlflow_artifact_root=Path(tmp) / "artifacts")
@@ -109,7 +150,11 @@ def main(argv: list[str] | None = None) -> None:
     rows.append(("reference: default LightGBM, 1 model/stage", default_lightgbm_seconds(history),
                  peak_rss_mb(), "no intervals, classifier, roles or logging"))
 
-    table = Table(title=f"Training benchmark: {args.projects:,} generated projects")
+    print_table(f"Training benchmark: {args.projects:,} generated projects", rows)
+
+
+def print_table(title: str, rows: list) -> None:
+    table = Table(title=title)
     for col in ("phase", "seconds", "peak RSS (MB)", "notes"):
         table.add_column(col, justify="right" if col in ("seconds", "peak RSS (MB)") else "left")
     for phase, seconds, rss, notes in rows:
