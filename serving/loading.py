@@ -34,7 +34,6 @@ def load_model_set(settings: Settings) -> ModelSet:
     version whose artifacts cannot be loaded, and whatever the registry raises when it cannot be
     read (the store keeps its old set).
     """
-    import mlflow.pyfunc
     from mlflow import MlflowClient
 
     from opm_ml.model_loading import use_tracking
@@ -51,8 +50,7 @@ def load_model_set(settings: Settings) -> ModelSet:
             missing[task] = reason
             continue
         try:
-            family_model = mlflow.pyfunc.load_model(
-                f"models:/{name}/{version.version}").unwrap_python_model().model
+            family_model = _load_family_model(f"models:/{name}/{version.version}")
         except Exception as exc:  # missing or corrupt artifacts: say which model, keep the cause
             raise ModelLoadError(f"{name} v{version.version} ({task}) cannot be loaded: "
                                  f"{first_line(exc)}") from exc
@@ -73,6 +71,20 @@ def load_model_set(settings: Settings) -> ModelSet:
     if not models:
         raise LookupError(f"none of the models is in the registry: {'; '.join(missing.values())}")
     return ModelSet(models, missing)
+
+
+def _load_family_model(uri: str):
+    """The version's fitted FamilyModel, read fully into memory from a download we delete.
+
+    MLflow downloads a model into a new temp folder it never removes: a replica reloading from a
+    tracking server every time the alias moves would fill its disk one model set at a time.
+    """
+    import tempfile
+
+    import mlflow.pyfunc
+
+    with tempfile.TemporaryDirectory(prefix="opm-ml-model-") as folder:
+        return mlflow.pyfunc.load_model(uri, dst_path=folder).unwrap_python_model().model
 
 
 def _datasets(run) -> list[dict[str, str]]:

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import replace
@@ -29,6 +30,7 @@ from opm_ml.settings import Settings
 from opm_ml.synthetic import generate_history, write_history
 from pg_cluster import connect, free_port, postgres_cluster
 from serving.app import create_app
+from serving.loading import load_model_set
 from serving.model_store import registry_versions
 from serving.schemas import EXAMPLE_PROJECT
 from training.pipeline import train_models
@@ -262,3 +264,15 @@ def test_second_run_goes_through_the_gate_and_reload_serves_the_alias(team, clie
     assert client.get("/readyz").json()["models"] == expected
     answer = client.post("/v1/projects/assess", json=EXAMPLE_PROJECT).json()
     assert {t: m["version"] for t, m in answer["models"].items()} == expected
+
+
+def test_loading_from_the_server_leaves_no_downloaded_copies(team, tmp_path, monkeypatch):
+    """MLflow downloads each version from the server into a temp folder it never removes, so a
+    replica reloading whenever the alias moves would fill its disk; the loader deletes them."""
+    settings, _, _ = team
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    for _ in range(2):
+        assert set(load_model_set(settings).models) == set(NAMES)
+    assert list(scratch.iterdir()) == []
