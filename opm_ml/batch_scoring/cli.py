@@ -37,7 +37,8 @@ def score(
     shap: Annotated[bool, typer.Option(
         "--shap/--no-shap", help="SHAP explanation columns (default) or forecasts only")] = True,
     rejects_out: Annotated[Optional[Path], typer.Option(
-        help="rejected-rows report, .csv or .parquet [default: OUTPUT.rejects.csv]")] = None,
+        help="rejected-rows report, .csv or .parquet",
+        show_default="<OUTPUT name>.rejects.csv beside it")] = None,
     allow_rejects: Annotated[bool, typer.Option(
         "--allow-rejects/--no-allow-rejects",
         help="score the valid rows and report the rejected ones, or (default) stop with the "
@@ -50,11 +51,12 @@ def score(
         help="score on the Dask cluster at this address instead, e.g. tcp://host:8786 "
              "(implies --dask; workers must see INPUT and OUTPUT paths)")] = None,
     workers: Annotated[Optional[int], typer.Option(
-        min=1, help="LocalCluster worker processes [default: one per core]")] = None,
+        min=1, help="LocalCluster worker processes", show_default="one per core")] = None,
     timeout: Annotated[float, typer.Option(
         min=0.1, help="seconds to wait for the --scheduler to answer")] = 30.0,
     alias: Annotated[Optional[str], typer.Option(
-        help="registry alias of the models [default: settings serve_alias]")] = None,
+        help="registry alias of the models",
+        show_default="OPM_ML_SERVE_ALIAS, champion")] = None,
 ) -> None:
     """Score projects in bulk: forecasts, SHAP explanations and OPM metrics per row."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
