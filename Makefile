@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install data train serve bench clean
+.PHONY: run test install audit data train serve bench clean
 
 # Reinstall only when the dependency declarations change.
 $(STAMP): pyproject.toml constraints.txt
@@ -20,11 +20,14 @@ run: $(STAMP)
 	$(BIN)/opm-ml run
 
 # The dashboard's browser tests drive Debian's Chromium and the team-MLflow test a PostgreSQL
-# server; the scripts install each from the OS packages only when missing.
+# server; the script installs them from the OS packages only when missing.
 test: $(STAMP)
-	sh scripts/install_browser.sh
-	sh scripts/install_postgres.sh
+	sh scripts/install_os_packages.sh
 	$(BIN)/python -m pytest -q
+
+## Known vulnerabilities in the pinned dependencies (reported; see the script's header).
+audit: $(STAMP)
+	bash scripts/audit_dependencies.sh
 
 data: $(STAMP)
 	$(BIN)/opm-ml data generate

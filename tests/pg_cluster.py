@@ -1,6 +1,6 @@
 """A throwaway PostgreSQL cluster for tests: initdb in a temp folder, loopback only, trust auth.
 
-Uses Debian's server binaries (`sh scripts/install_postgres.sh` installs them); never the
+Uses Debian's server binaries (`sh scripts/install_os_packages.sh` installs them); never the
 package's own cluster. initdb refuses root, so as root the cluster runs as the `postgres` user.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
-INSTALL_HINT = "sh scripts/install_postgres.sh installs them"
+INSTALL_HINT = "sh scripts/install_os_packages.sh installs them"
 # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the project depends on psycopg2.
 SCHEME = "postgresql+psycopg2"
 

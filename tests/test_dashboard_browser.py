@@ -3,7 +3,7 @@
 uvicorn serves `create_app` on a free loopback port with the session's small registry and a
 generated history of about 500 in-flight projects. Numbers shown in the page are compared with
 the API's JSON; screenshots go to tests/artifacts/. Skipped without /usr/bin/chromium or
-playwright (scripts/install_browser.sh installs the browser).
+playwright (scripts/install_os_packages.sh installs the browser).
 """
 
 import json
@@ -28,7 +28,7 @@ RENDER_BUDGET_MS = 2000  # measured ~0.3-0.5 s for 500 projects; 2 s leaves room
 
 playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                                reason=f"{CHROMIUM} missing: run scripts/install_browser.sh")
+                                reason=f"{CHROMIUM} missing: run scripts/install_os_packages.sh")
 
 
 def free_port() -> int:

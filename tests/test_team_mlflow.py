@@ -157,7 +157,7 @@ def champions(settings: Settings) -> dict[str, str]:
 
 def test_missing_server_binaries_name_the_install_script(monkeypatch, tmp_path):
     monkeypatch.setattr(pg_cluster, "BIN_GLOB", f"{tmp_path}/*/bin")
-    with pytest.raises(RuntimeError, match="sh scripts/install_postgres.sh installs them"):
+    with pytest.raises(RuntimeError, match="sh scripts/install_os_packages.sh installs them"):
         pg_cluster.server_bin()
     (tmp_path / "16" / "bin").mkdir(parents=True)
     (tmp_path / "16" / "bin" / "initdb").touch()
