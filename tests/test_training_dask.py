@@ -23,21 +23,22 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from rich.console import Console
 from typer.testing import CliRunner
 
 from opm_ml.cli import app
 from opm_ml.dask_cluster import dask_client
 from opm_ml.model_loading import load_model, registered_name, to_model_input
-from opm_ml.settings import Settings, get_settings
+from opm_ml.settings import Settings
 from opm_ml.synthetic import generate_history, write_history
 from opm_ml.validation import History
-from training import cli as training_cli
 from training.distributed import CalibrationEarlyStopping, scatter_rows
 from training.evaluation import evaluate_family, heldout_frame
 from training.family import QUANTITIES, STAGES
 from training.pipeline import train_family, train_models
 from training.specs import load_spec
+
+# The CLI's private MLflow store (OPM_ML_* environment), as the other `opm-ml train` tests use it.
+from test_training_faults import store  # noqa: F401, E402  (a pytest fixture)
 
 FAMILIES = ("delay", "resource")
 SEED = 5
@@ -230,20 +231,6 @@ def test_calibration_early_stopping_is_lightgbm_early_stopping(objective):
     assert value == pytest.approx(reference.best_score_["valid_0"][metric], rel=1e-6)
     np.testing.assert_array_equal(ours.booster_.predict(X[valid]),
                                   reference.booster_.predict(X[valid]))
-
-
-@pytest.fixture()
-def store(tmp_path, monkeypatch):
-    """A private MLflow store for the CLI (OPM_ML_* environment); a client on it."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("OPM_ML_MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("OPM_ML_MLFLOW_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
-    monkeypatch.setattr(training_cli, "console", Console(width=250))  # one message per line
-    previous = mlflow.get_tracking_uri()
-    get_settings.cache_clear()
-    yield MlflowClient(tracking_uri=uri, registry_uri=uri)
-    get_settings.cache_clear()
-    mlflow.set_tracking_uri(previous)
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,7 @@ def train(
         help="fit them on the Dask cluster at this address instead, e.g. tcp://host:8786 "
              "(implies --dask; its workers need opm-ml installed)")] = None,
     workers: Annotated[Optional[int], typer.Option(
-        min=1, help="LocalCluster worker processes [default: one per core]")] = None,
+        min=1, help="LocalCluster worker processes", show_default="one per core")] = None,
     timeout: Annotated[float, typer.Option(
         min=0.1, help="seconds to wait for the --scheduler to answer")] = 30.0,
 ) -> None:

@@ -10,14 +10,14 @@ Early stopping: `lightgbm.dask` splits an eval set across the workers and has no
 and a worker that stopped on its own share alone would leave the others blocked in the next
 round. `CalibrationEarlyStopping` instead scores the whole calibration slice on every worker;
 data-parallel workers hold identical trees, so they all compute the same loss and stop at the
-same round, with LightGBM's own stopping rule: the model equals what the local fit would keep.
+same round, by LightGBM's own rule on the same eval data as the local fit (one worker gives
+exactly the local model).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import warnings
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -32,7 +32,7 @@ from opm_ml.features import feature_matrix
 LOGGER = logging.getLogger(__name__)
 # What the local fit calls its eval set (so `best_score_` reads the same on both backends).
 EVAL_NAME = "valid_0"
-# Objective -> (LightGBM's default metric for it, loss of raw scores); aliases as LightGBM names them.
+# Objective (and its LightGBM aliases) -> (its default metric in LightGBM, loss of raw scores).
 _L2 = ("l2", lambda y, raw, alpha: float(np.mean((y - raw) ** 2)))
 _METRICS = {
     "quantile": ("quantile", lambda y, raw, alpha: float(np.mean(
@@ -83,7 +83,7 @@ def fit_jobs_dask(jobs: list[tuple], client, early_stopping_rounds: int | None =
     workers = _prepared_workers(client)
     frames: dict[int, tuple] = {}  # id(X) -> (row blocks, partition futures): a stage shares X
     matrices: dict[int, np.ndarray] = {}  # id(X_eval) -> its float matrix
-    with _lightgbm_logs_to(_driver_logger()):
+    with _lightgbm_logs_to(logging.getLogger("lightgbm")):
         for model, X, y, X_eval, y_eval in jobs:
             params = model.get_params()
             if id(X) not in frames:
@@ -117,20 +117,24 @@ def _fit_one(client, model, params: dict, X: pd.DataFrame, x_parts: list, y, blo
     try:
         dask_model.fit(dX, dy, callbacks=callbacks)
     except (OSError, KilledWorker, LightGBMError) as exc:
-        raise DaskClusterError(f"training {_describe_model(params)} on the Dask cluster "
-                               f"failed: {exc}") from exc
+        raise DaskClusterError(f"training a {_objective(model, params)} model on the Dask "
+                               f"cluster failed: {exc}") from exc
     _adopt(model, dask_model.to_local())
     booster = model.booster_
-    LOGGER.info("lightgbm.dask: %s on %d rows over %d workers: %d trees, best iteration %s%s",
-                _describe_model(params), len(X), len(workers), booster.num_trees(),
-                booster.best_iteration or "-",
+    LOGGER.info("lightgbm.dask: %s model on %d rows over %d workers: %d trees, best "
+                "iteration %s%s", _objective(model, params), len(X), len(workers),
+                booster.num_trees(), booster.best_iteration or "-",
                 " (early stopping on the whole calibration slice)" if callbacks else "")
+
+
+def _objective(model, params: dict) -> str:
+    return params.get("objective") or (
+        "binary" if isinstance(model, LGBMClassifier) else "regression")
 
 
 def _early_stopping_for(model, params: dict, X_eval: np.ndarray, y_eval: np.ndarray,
                         rounds: int) -> CalibrationEarlyStopping:
-    objective = params.get("objective") or (
-        "binary" if isinstance(model, LGBMClassifier) else "regression")
+    objective = _objective(model, params)
     if objective not in _METRICS or params.get("metric"):
         raise ValueError(
             f"early stopping on a Dask cluster supports the quantile, L2 regression and binary "
@@ -189,36 +193,16 @@ def prepare_worker(local: bool) -> None:
         os.close(devnull)
 
 
-class _DropThreadNotice(logging.Filter):
-    """lightgbm.dask warns that it ignores `n_jobs` on every fit: it sets threads per worker."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "will be ignored" not in record.getMessage()
-
-
-def _driver_logger() -> logging.Logger:
-    logger = logging.getLogger(f"{__name__}.lightgbm")
-    if not logger.filters:
-        logger.addFilter(_DropThreadNotice())
-    return logger
-
-
 @contextmanager
 def _lightgbm_logs_to(logger: logging.Logger):
-    """Route this process's LightGBM messages to `logger` (debug level) while fitting, then
-    restore whatever was registered: lightgbm.dask prints a line per fit otherwise."""
+    """Send this process's LightGBM messages to `logger` at debug level while fitting, then
+    restore what was registered. lightgbm.dask prints a line per fit and warns on every fit
+    that it ignores `n_jobs` (it sets each worker's threads): routine, not for the terminal."""
     import lightgbm.basic as basic
 
     saved = basic._LOGGER, basic._INFO_METHOD_NAME, basic._WARNING_METHOD_NAME
-    register_logger(logger, info_method_name="debug")
+    register_logger(logger, info_method_name="debug", warning_method_name="debug")
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Parameter .* will be ignored")
-            yield
+        yield
     finally:
         basic._LOGGER, basic._INFO_METHOD_NAME, basic._WARNING_METHOD_NAME = saved
-
-
-def _describe_model(params: dict) -> str:
-    objective = params.get("objective") or "default-objective"
-    return f"{objective} model" + (f" (alpha {params['alpha']})" if "alpha" in params else "")

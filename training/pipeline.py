@@ -57,7 +57,7 @@ class TrainingResult:
 
 def train_family(spec: ModelSpec, history, seed: int,
                  client=None) -> tuple[FamilyModel, TrainingData]:
-    """Fit one family's intake and in-flight pipelines (no MLflow); on `client`'s cluster if given."""
+    """Fit one family's intake and in-flight pipelines (no MLflow), on `client`'s cluster if any."""
     data = build_training_data(history.projects, history.snapshots, spec)
     targets = [spec.target, *(["late"] if spec.classifier else []),
                *(ROLE_SHARE_TARGETS if spec.role_shares else [])]
