@@ -34,8 +34,10 @@ def dask_client(address: str | None = LOCAL, n_workers: int | None = None,
     if address in (None, "", LOCAL):
         workers = n_workers or os.cpu_count() or 1
         try:
+            # The scheduler's HTTP server always starts; a free loopback port instead of 8787
+            # avoids a warning (and a clash) when another cluster already runs here.
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, host="127.0.0.1")
+                                   dashboard_address="127.0.0.1:0", host="127.0.0.1")
         except Exception as exc:  # ports, spawn failures: say so in one line
             raise DaskClusterError(f"cannot start a local Dask cluster: {exc}") from exc
         with cluster, Client(cluster) as client:

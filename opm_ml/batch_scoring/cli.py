@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -122,15 +121,12 @@ def _run(files, total, out, loaded, on_dask, scheduler, workers, timeout, **opti
             start = time.perf_counter()
             outcome = score_files(files, out, loaded, progress=advance, **options)
         return outcome, time.perf_counter() - start
-    with warnings.catch_warnings():
-        # A busy default dashboard port only moves the (unused) dashboard elsewhere.
-        warnings.filterwarnings("ignore", message="Port .* is already in use")
-        with dask_client(scheduler or LOCAL, workers, timeout=timeout) as client:
-            console.print(f"Dask: {describe(client)}")
-            with _progress(total) as advance:
-                start = time.perf_counter()
-                outcome = score_dask(client, files, out, loaded, progress=advance, **options)
-            return outcome, time.perf_counter() - start
+    with dask_client(scheduler or LOCAL, workers, timeout=timeout) as client:
+        console.print(f"Dask: {describe(client)}")
+        with _progress(total) as advance:
+            start = time.perf_counter()
+            outcome = score_dask(client, files, out, loaded, progress=advance, **options)
+        return outcome, time.perf_counter() - start
 
 
 @contextmanager
