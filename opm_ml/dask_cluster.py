@@ -11,9 +11,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Annotated, Optional
 
-# `--dask` given without an address: what the option's flag value is.
+import typer
+
+# The address that means "start a LocalCluster here".
 LOCAL = "local"
+
+# The options `opm-ml train` and `opm-ml score` share (each words its own --dask/--scheduler).
+WorkersOption = Annotated[Optional[int], typer.Option(
+    min=1, help="LocalCluster worker processes (with --dask)", show_default="one per core")]
+TimeoutOption = Annotated[float, typer.Option(
+    min=0.1, help="seconds to wait for the --scheduler to answer")]
 
 
 class DaskClusterError(RuntimeError):
@@ -50,6 +59,20 @@ def dask_client(address: str | None = LOCAL, n_workers: int | None = None,
             f"no Dask scheduler answered at {address} within {timeout:g} s: {exc}") from None
     with client:
         yield client
+
+
+def cluster_address(dask: bool, scheduler: str | None, workers: int | None) -> str | None:
+    """What `dask_client` should reach for these options: LOCAL, the scheduler, or None (no Dask).
+
+    ValueError when `--workers` cannot apply: without `--dask`, or with a scheduler whose
+    workers are its own.
+    """
+    if workers is not None and (scheduler is not None or not dask):
+        why = "pass --dask too" if scheduler is None else f"{scheduler} has its own workers"
+        raise ValueError(f"--workers sizes the Dask LocalCluster; {why}")
+    if scheduler is not None:
+        return scheduler
+    return LOCAL if dask else None
 
 
 def describe(client) -> str:

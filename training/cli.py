@@ -19,7 +19,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from opm_ml.dask_cluster import LOCAL, DaskClusterError
+from opm_ml.dask_cluster import (
+    LOCAL,
+    DaskClusterError,
+    TimeoutOption,
+    WorkersOption,
+    cluster_address,
+)
 from opm_ml.settings import get_settings
 
 console = Console()
@@ -43,10 +49,8 @@ def train(
     scheduler: Annotated[Optional[str], typer.Option(
         help="fit them on the Dask cluster at this address instead, e.g. tcp://host:8786 "
              "(implies --dask; its workers need opm-ml installed)")] = None,
-    workers: Annotated[Optional[int], typer.Option(
-        min=1, help="LocalCluster worker processes", show_default="one per core")] = None,
-    timeout: Annotated[float, typer.Option(
-        min=0.1, help="seconds to wait for the --scheduler to answer")] = 30.0,
+    workers: WorkersOption = None,
+    timeout: TimeoutOption = 30.0,
 ) -> None:
     """Train, evaluate and register the delay, overrun and resource-demand models."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -62,10 +66,11 @@ def train(
     if unknown or not families:
         console.print(f"[bold red]error:[/] --models takes {', '.join(FAMILIES)}; got {models!r}")
         raise typer.Exit(2)
-    if workers is not None and (scheduler is not None or not dask):
-        why = "pass --dask too" if scheduler is None else f"{scheduler} has its own workers"
-        console.print(f"[bold red]error:[/] --workers sizes the Dask LocalCluster; {why}")
-        raise typer.Exit(2)
+    try:
+        address = cluster_address(dask, scheduler, workers)
+    except ValueError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
     folder = data or settings.data_dir
     try:
         with console.status(f"validating {folder}"):
@@ -92,8 +97,7 @@ def train(
                   f"{len(history.resource_usage):,} resource-usage rows from {folder}")
 
     with ExitStack() as cluster:
-        on_dask = dask or scheduler is not None
-        client = _connect(cluster, scheduler or LOCAL, workers, timeout) if on_dask else None
+        client = _connect(cluster, address, workers, timeout) if address else None
         with Progress(SpinnerColumn(), TextColumn("{task.description:<10}"), BarColumn(),
                       TextColumn("{task.fields[step]}"), TimeElapsedColumn(),
                       console=console) as bar:

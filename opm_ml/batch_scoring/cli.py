@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.progress import TimeElapsedColumn
 from rich.text import Text
 
+from opm_ml.dask_cluster import TimeoutOption, WorkersOption, cluster_address
 from opm_ml.settings import get_settings
 from training.cli import ALL_MODELS
 
@@ -49,10 +50,8 @@ def score(
     scheduler: Annotated[Optional[str], typer.Option(
         help="score on the Dask cluster at this address instead, e.g. tcp://host:8786 "
              "(implies --dask; workers must see INPUT and OUTPUT paths)")] = None,
-    workers: Annotated[Optional[int], typer.Option(
-        min=1, help="LocalCluster worker processes", show_default="one per core")] = None,
-    timeout: Annotated[float, typer.Option(
-        min=0.1, help="seconds to wait for the --scheduler to answer")] = 30.0,
+    workers: WorkersOption = None,
+    timeout: TimeoutOption = 30.0,
     alias: Annotated[Optional[str], typer.Option(
         help="registry alias of the models",
         show_default="OPM_ML_SERVE_ALIAS, champion")] = None,
@@ -66,7 +65,11 @@ def score(
     settings = get_settings()
     if alias:
         settings = settings.model_copy(update={"serve_alias": alias})
-    on_dask = dask or scheduler is not None
+    try:
+        address = cluster_address(dask, scheduler, workers)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    on_dask = address is not None
     rejects_out = rejects_out or (out.parent / f"{out.name}.rejects.csv" if on_dask
                                   else out.with_name(f"{out.stem}.rejects.csv"))
     try:
@@ -78,7 +81,7 @@ def score(
             loaded = load_models(settings, [m.strip() for m in models.split(",") if m.strip()])
         for family, version in loaded.versions.items():
             console.print(f"{family}: {version}")
-        outcome, seconds = _run(files, total, out, loaded, on_dask, scheduler, workers, timeout,
+        outcome, seconds = _run(files, total, out, loaded, address, workers, timeout,
                                 shap=shap, allow_rejects=allow_rejects, chunk_rows=chunk_rows)
     except (ScoringInputError, ModelsUnavailable, DaskClusterError, ValueError) as exc:
         raise _fail(str(exc)) from None
@@ -111,17 +114,17 @@ def _inputs(source: Path, out: Path, on_dask: bool) -> tuple[list[Path], int]:
     return files, total
 
 
-def _run(files, total, out, loaded, on_dask, scheduler, workers, timeout, **options):
+def _run(files, total, out, loaded, address, workers, timeout, **options):
     """Score with a rich progress bar; returns the outcome and the seconds scoring took."""
     from opm_ml.batch_scoring import score_dask, score_files
-    from opm_ml.dask_cluster import LOCAL, dask_client, describe
+    from opm_ml.dask_cluster import dask_client, describe
 
-    if not on_dask:
+    if address is None:
         with _progress(total) as advance:
             start = time.perf_counter()
             outcome = score_files(files, out, loaded, progress=advance, **options)
         return outcome, time.perf_counter() - start
-    with dask_client(scheduler or LOCAL, workers, timeout=timeout) as client:
+    with dask_client(address, workers, timeout=timeout) as client:
         console.print(f"Dask: {describe(client)}")
         with _progress(total) as advance:
             start = time.perf_counter()
