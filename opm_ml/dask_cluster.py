@@ -1,9 +1,9 @@
 """One way to get a Dask client: connect to a scheduler address, or start a LocalCluster.
 
-Batch scoring (`opm-ml score --dask`) and distributed training (`opm-ml train --dask`) both take
-`--dask [SCHEDULER_ADDRESS]`; without an address they start a LocalCluster of this machine's
-cores (one thread per worker: LightGBM and the feature code hold the GIL between numpy calls,
-so processes scale where threads would not) and close it when done.
+Batch scoring (`opm-ml score`) and distributed training (`opm-ml train`) both take `--dask`
+(start a LocalCluster, closed when done) or `--scheduler ADDRESS` (use a running cluster). The
+LocalCluster has one 1-thread worker process per core: LightGBM and the feature code hold the
+GIL between numpy calls, so processes scale where threads would not.
 """
 
 from __future__ import annotations

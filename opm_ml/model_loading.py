@@ -41,6 +41,18 @@ def use_tracking(settings: Settings | None = None) -> None:
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
 
 
+def parse_families(text: str) -> list[str]:
+    """The families a `--models` option names (`delay,overrun`), in the order given."""
+    return check_families([f.strip() for f in text.split(",") if f.strip()])
+
+
+def check_families(families: list[str]) -> list[str]:
+    """`families` unchanged; ValueError naming the allowed ones when empty or one is unknown."""
+    if not families or set(families) - set(FAMILIES):
+        raise ValueError(f"--models takes {', '.join(FAMILIES)}; got {', '.join(families)}")
+    return families
+
+
 def load_model(family: str, alias: str = "champion",
                settings: Settings | None = None) -> mlflow.pyfunc.PyFuncModel:
     """Load the family's registered pyfunc by alias (`champion` or `challenger`)."""

@@ -55,18 +55,14 @@ def train(
     """Train, evaluate and register the delay, overrun and resource-demand models."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from opm_ml.validation import ContractError, load_history, rejection_report_table
+    from opm_ml.model_loading import parse_families
     from training.pipeline import train_models
-    from training.specs import FAMILIES
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)  # the rich table says what matters
 
     settings = get_settings()
-    families = [m.strip() for m in models.split(",") if m.strip()]
-    unknown = sorted(set(families) - set(FAMILIES))
-    if unknown or not families:
-        console.print(f"[bold red]error:[/] --models takes {', '.join(FAMILIES)}; got {models!r}")
-        raise typer.Exit(2)
     try:
+        families = parse_families(models)
         address = cluster_address(dask, scheduler, workers)
     except ValueError as exc:
         console.print(f"[bold red]error:[/] {exc}")

@@ -61,6 +61,7 @@ def score(
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     from opm_ml.batch_scoring import ModelsUnavailable, ScoringInputError, load_models
     from opm_ml.dask_cluster import DaskClusterError
+    from opm_ml.model_loading import parse_families
 
     settings = get_settings()
     if alias:
@@ -78,7 +79,7 @@ def score(
                                     "file name")
         files, total = _inputs(source, out, on_dask)
         with console.status(f"loading the {settings.serve_alias} models"):
-            loaded = load_models(settings, [m.strip() for m in models.split(",") if m.strip()])
+            loaded = load_models(settings, parse_families(models))
         for family, version in loaded.versions.items():
             console.print(f"{family}: {version}")
         outcome, seconds = _run(files, total, out, loaded, address, workers, timeout,
