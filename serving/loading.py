@@ -8,6 +8,7 @@ A model that is not in the registry is left out of the set and recorded as missi
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from opm_ml.settings import Settings
@@ -27,10 +28,12 @@ class ModelLoadError(RuntimeError):
     """A registered model version whose artifacts are missing or cannot be read."""
 
 
-def load_model_set(settings: Settings) -> ModelSet:
+def load_model_set(settings: Settings, tasks: Iterable[str] | None = None) -> ModelSet:
     """The families' models the serving alias points to, for those in the registry.
 
-    Raises LookupError naming them when none of the three is there, ModelLoadError naming the
+    `tasks` (e.g. `["delay"]`) loads only those; the API loads all three.
+
+    Raises LookupError naming them when none of them is there, ModelLoadError naming the
     version whose artifacts cannot be loaded, and whatever the registry raises when it cannot be
     read (the store keeps its old set).
     """
@@ -44,7 +47,9 @@ def load_model_set(settings: Settings) -> ModelSet:
                           registry_uri=settings.mlflow_tracking_uri)
     alias = settings.serve_alias
     models, missing = {}, {}
-    for task, name in registered_names(settings).items():
+    names = registered_names(settings)
+    for task in names if tasks is None else tasks:
+        name = names[task]
         version, reason = served_version(client, name, alias)
         if version is None:
             missing[task] = reason

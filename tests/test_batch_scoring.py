@@ -213,3 +213,22 @@ def test_unusable_input_or_models_is_one_error_line(registry, rows, tmp_path, mo
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], result.output
     assert "Traceback" not in result.output and not (tmp_path / "out.csv").exists()
+
+
+def test_a_broken_model_of_another_family_does_not_stop_a_run(registry, tmp_path):
+    """Only the chosen families are loaded: `--models delay,overrun` does not read resource's."""
+    from mlflow import MlflowClient
+
+    from opm_ml.batch_scoring import ModelsUnavailable
+
+    client = MlflowClient(tracking_uri=registry.mlflow_tracking_uri,
+                          registry_uri=registry.mlflow_tracking_uri)
+    client.create_registered_model("opm-resource-broken")
+    (tmp_path / "no-model").mkdir()
+    version = client.create_model_version("opm-resource-broken", source=str(tmp_path / "no-model"))
+    client.set_registered_model_alias("opm-resource-broken", "champion", version.version)
+    broken = registry.model_copy(update={"model_resource": "opm-resource-broken"})
+
+    assert list(load_models(broken, ["delay", "overrun"]).models) == ["delay", "overrun"]
+    with pytest.raises(ModelsUnavailable, match="opm-resource-broken v1 .* cannot be loaded"):
+        load_models(broken, list(FAMILIES))

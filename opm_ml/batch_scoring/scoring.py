@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from opm_ml.features import has_status
-from opm_ml.model_loading import FAMILIES, to_model_input
+from opm_ml.model_loading import FAMILIES, check_families, to_model_input
 from opm_ml.opm_metrics import METRIC_COLUMNS, evm_frame
 
 EVM_PREFIX = "evm__"
@@ -34,20 +34,21 @@ class ScoringModels:
 
 
 def load_models(settings, families: list[str]) -> ScoringModels:
-    """Load the chosen families at `settings.serve_alias`; ModelsUnavailable names any missing."""
+    """Load the chosen families at `settings.serve_alias`; ModelsUnavailable names any missing.
+
+    Only those families are loaded, so a broken model of another family does not stop a run.
+    """
     from serving.loading import load_model_set
     from serving.model_store import TASKS, first_line
 
-    unknown = sorted(set(families) - set(FAMILIES))
-    if unknown or not families:
-        raise ValueError(f"--models takes {', '.join(FAMILIES)}; got {', '.join(families)}")
+    families = check_families(families)
+    task_of = {family: task for task, family in TASKS.items()}
     try:
-        model_set = load_model_set(settings)
+        model_set = load_model_set(settings, [task_of[f] for f in families])
     except Exception as exc:  # no models at all, unreadable artifacts, registry outage
         raise ModelsUnavailable(f"cannot load the {settings.serve_alias} models from "
                                 f"{settings.mlflow_tracking_uri}: {first_line(exc, typed=False)}"
                                 ) from exc
-    task_of = {family: task for task, family in TASKS.items()}
     missing = [model_set.missing[task_of[f]] for f in families if task_of[f] not in
                model_set.models]
     if missing:
