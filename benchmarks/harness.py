@@ -38,6 +38,25 @@ def write_history(settings: Settings, projects: int, seed: int = 42):
     return validation.load_history(settings.data_dir)
 
 
+def train_champions(settings: Settings, history, seed: int = 42,
+                    n_estimators: int | None = None) -> None:
+    """Champion v1 of the three families in `settings`' registry, from the specs (with
+    `n_estimators` trees when given), registered whatever the baseline checks say: the
+    benchmarks measure speed and service behaviour, not accuracy."""
+    from dataclasses import replace
+
+    from training.pipeline import train_models
+    from training.specs import FAMILIES, load_spec
+
+    specs = {}
+    for family in FAMILIES:
+        spec = load_spec(family)
+        if n_estimators is not None:
+            spec = spec.with_hyperparameters(n_estimators=n_estimators)
+        specs[family] = replace(spec, must_beat_baselines=False)
+    train_models(history, settings=settings, specs=specs, seed=seed)
+
+
 def project_bodies(n: int, seed: int) -> list[dict]:
     """`n` JSON project bodies from a fresh synthetic history; every other one in flight."""
     from opm_ml.synthetic import generate_history

@@ -33,7 +33,15 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from harness import api_command, api_env, free_port, project_bodies, registry_settings, server
+from harness import (
+    api_command,
+    api_env,
+    free_port,
+    project_bodies,
+    registry_settings,
+    server,
+    train_champions,
+)
 from harness import write_history as write_validated_history
 from rich.console import Console
 from rich.table import Table
@@ -153,15 +161,8 @@ def _run(args, settings, base: str, pid: int) -> int:
 
 def _train_weak_champion(settings, history) -> None:
     """Champion v1 of each family with WEAK_TREES trees, registered whatever the baselines say."""
-    from dataclasses import replace
-
-    from training.pipeline import train_models
-    from training.specs import FAMILIES, load_spec
-
-    specs = {f: replace(load_spec(f).with_hyperparameters(n_estimators=WEAK_TREES),
-                        must_beat_baselines=False) for f in FAMILIES}
     with _quiet(Path(settings.data_dir).parent / "train-v1.log"):
-        train_models(history, settings=settings, specs=specs, seed=42)
+        train_champions(settings, history, n_estimators=WEAK_TREES)
 
 
 def _request_pool(seed: int) -> dict[str, list[bytes]]:

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +35,8 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from harness import registry_settings, train_champions, write_history  # noqa: E402
 
 from opm_ml.contract import INTAKE_COLUMNS  # noqa: E402
 from opm_ml.features import STATUS_INPUT_COLUMNS  # noqa: E402
@@ -82,17 +83,9 @@ def main() -> None:
 
 def train_registry(tmp: Path, n_projects: int) -> str:
     """A throw-away registry with champion models of the default specs; returns its URI."""
-    from opm_ml import validation
-    from opm_ml.synthetic import generate_history, write_history
-    from training.pipeline import train_models
-    from training.specs import FAMILIES, load_spec
-
-    settings = _settings(f"sqlite:///{tmp / 'mlflow.db'}", tmp / "artifacts")
+    settings = registry_settings(tmp)
     with console.status(f"training the three families on {n_projects:,} projects"):
-        write_history(generate_history(n_projects, seed=7), tmp / "history")
-        history = validation.load_history(tmp / "history")
-        specs = {f: replace(load_spec(f), must_beat_baselines=False) for f in FAMILIES}
-        train_models(history, settings=settings, specs=specs, seed=3)
+        train_champions(settings, write_history(settings, n_projects, seed=7), seed=3)
     return settings.mlflow_tracking_uri
 
 

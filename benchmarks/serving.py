@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ from harness import (
     project_bodies,
     registry_settings,
     server,
+    train_champions,
     write_history,
 )
 
@@ -90,16 +90,10 @@ def _settings(args, tmp: Path) -> Settings:
     if args.registry:
         return Settings(_env_file=None, mlflow_tracking_uri=args.registry,
                         registry_poll_seconds=0)
-    from training.pipeline import train_models
-    from training.specs import FAMILIES, load_spec
-
     settings = registry_settings(tmp)
     print(f"training default-spec models on {args.train_projects:,} projects ...",
           file=sys.stderr, flush=True)
-    history = write_history(settings, args.train_projects)
-    # Registered whatever the baseline checks say: this measures speed, not accuracy.
-    specs = {f: replace(load_spec(f), must_beat_baselines=False) for f in FAMILIES}
-    train_models(history, settings=settings, specs=specs, seed=42)
+    train_champions(settings, write_history(settings, args.train_projects))
     return settings
 
 
