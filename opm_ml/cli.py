@@ -14,11 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from opm_ml.batch_scoring.cli import ALL_MODELS
 from opm_ml.batch_scoring.cli import score as score_command
 from opm_ml.intake.cli import intake_score, portfolio_optimize
 from opm_ml.settings import get_settings
 from serving.dashboard.cli import report as report_command
-from training.cli import ALL_MODELS
 from training.cli import models as models_command
 from training.cli import train as train_command
 

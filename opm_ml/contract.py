@@ -12,7 +12,7 @@ from typing import Literal
 import pandas as pd
 
 Stage = Literal["id", "intake", "outcome", "snapshot", "usage"]
-Kind = Literal["str", "category", "date", "int", "float"]
+Kind = Literal["str", "category", "date", "int", "float", "bool"]
 
 PROJECT_TYPES = (
     "it_software",
@@ -40,7 +40,11 @@ ROLES = ("management", "analysis", "design", "build", "testing", "deployment")
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a contract table: what it holds, its unit and what values are allowed."""
+    """One column of a contract table: what it holds, its unit and what values are allowed.
+
+    `feature`: whether the models use it as a feature (ids, dates and outcomes never are;
+    amounts such as pv are read by the earned-value features instead).
+    """
 
     name: str
     kind: Kind
@@ -51,6 +55,7 @@ class Column:
     max: float | None = None
     categories: tuple[str, ...] | None = None
     nullable: bool = False
+    feature: bool = True
 
 
 def _role_share(role: str) -> Column:
@@ -87,7 +92,9 @@ PROJECT_COLUMNS: tuple[Column, ...] = (
     Column("num_dependencies", "int", "intake", "dependencies on other projects", "count", 0, 500),
     Column("pm_experience_years", "float", "intake", "project manager's experience", "years", 0, 50),
     Column("strategic_fit", "float", "intake", "alignment with strategy", "0-10 score", 0, 10),
-    Column("expected_benefits", "float", "intake", "business-case benefits", "currency", 0, None),
+    # Not a feature: an absolute amount; the models see it through expected_roi.
+    Column("expected_benefits", "float", "intake", "business-case benefits", "currency", 0, None,
+           feature=False),
     Column("expected_roi", "float", "intake", "(benefits - BAC) / BAC", "ratio", -1, None),
     Column("num_identified_risks", "int", "intake", "risks in the register", "count", 0, 1000),
     Column(
@@ -106,10 +113,13 @@ PROJECT_COLUMNS: tuple[Column, ...] = (
 SNAPSHOT_COLUMNS: tuple[Column, ...] = (
     Column("project_id", "str", "id", "project the snapshot belongs to"),
     Column("status_date", "date", "snapshot", "date of the status report", "ISO date"),
-    Column("pv", "float", "snapshot", "planned value (BCWS) to date", "currency", 0, None),
+    # Amounts are read through the scale-free earned-value features, not as features.
+    Column("pv", "float", "snapshot", "planned value (BCWS) to date", "currency", 0, None,
+           feature=False),
     Column("ev", "float", "snapshot", "earned value (BCWP) to date; never above BAC", "currency",
-           0, None),
-    Column("ac", "float", "snapshot", "actual cost (ACWP) to date", "currency", 0, None),
+           0, None, feature=False),
+    Column("ac", "float", "snapshot", "actual cost (ACWP) to date", "currency", 0, None,
+           feature=False),
     Column("percent_complete", "float", "snapshot", "physical progress", "percent", 0, 100),
 )
 

@@ -1,64 +1,42 @@
-"""The one feature computation: raw contract columns in, model features out (training and serving).
+"""The one feature computation: raw project columns in, model features out (training and serving).
 
-`feature_arrays(columns, stage)` is the core: numpy column arrays of the intake columns (plus,
-in flight, the latest status snapshot `status_date, pv, ev, ac, percent_complete`) in, feature
-arrays out, with the same lines for one row and for 100,000. `build_features(frame, stage)`
-validates a DataFrame and runs the core on its columns (training, the MLflow pyfunc); serving
-runs the core on its validated request columns directly, since pandas costs milliseconds a row.
-Every feature is a contract attribute or scale-free (ratios to BAC, to planned duration, EVM
-indices), so one model serves portfolios of any currency or size. Categories are coded in the
-contract's order, so codes are stable between training and serving; an unknown category is an
-error, not a NaN. `FeatureBuilder` wraps `build_features` as the first step of every pipeline.
+`feature_arrays(columns, stage, manifest)` is the core: aligned numpy arrays of a manifest's
+input columns in (numbers as float, categories as labels, dates as datetime64; in flight also
+the status snapshot), feature arrays out, with the same lines for one row and for 100,000.
+`build_features(frame, stage, manifest)` runs the core on a DataFrame's columns (training);
+`opm_ml.forecasting.inputs.ProjectInputs` runs it for prediction. The manifest (from the
+dataset profile, see `opm_ml.manifest`) says which features a stage has; without one, the
+built-in contract's. Features are profile columns, declared derived expressions, and in flight
+the earned-value indices and ratios, which are scale-free, so one model serves portfolios of
+any currency or size. Category codes are positions in the manifest's levels, stable between
+training and serving; a missing or unseen value is NaN (the trees' missing-value branch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 
-from opm_ml.contract import INTAKE_COLUMNS, ROLE_SHARE_COLUMNS, column
+from opm_ml.expressions import compile_expression
+from opm_ml.manifest import EVM_FEATURES, TIME_FEATURES, FeatureManifest
 from opm_ml.opm_metrics import METRIC_COLUMNS, evm_frame, evm_single
 
-CATEGORICAL_COLUMNS = ("project_type", "sector", "region", "methodology")
 STATUS_INPUT_COLUMNS = ("status_date", "pv", "ev", "ac", "percent_complete")
 # percent_complete may be missing in a status report; the other four define the snapshot.
 REQUIRED_STATUS_COLUMNS = ("status_date", "pv", "ev", "ac")
-CATEGORIES: dict[str, tuple[str, ...]] = {
-    c: tuple(column("projects", c).categories) for c in CATEGORICAL_COLUMNS
-}
-# Category -> code as `feature_arrays` expects it (the position in the contract's list).
-CATEGORY_CODES: dict[str, dict[str, float]] = {
-    c: {value: float(i) for i, value in enumerate(values)} for c, values in CATEGORIES.items()
-}
-
-_RAW_NUMERIC = (
-    "planned_duration_days", "budget_at_completion", "planned_effort_hours", "planned_team_size",
-    *ROLE_SHARE_COLUMNS, "complexity", "requirements_volatility", "num_vendors",
-    "num_dependencies", "pm_experience_years", "strategic_fit", "expected_roi",
-    "num_identified_risks", "mean_risk_severity",
-)
-_DERIVED_INTAKE = (
-    "log_budget", "log_effort_hours", "log_duration_days", "hours_per_day",
-    "team_utilisation", "cost_per_hour", "risk_exposure", "start_month",
-)
-INTAKE_FEATURES: tuple[str, ...] = (*CATEGORICAL_COLUMNS, *_RAW_NUMERIC, *_DERIVED_INTAKE)
-STATUS_FEATURES: tuple[str, ...] = (
-    "percent_complete", "elapsed_fraction", "pv_fraction", "ev_fraction", "ac_fraction",
-    "spi", "cpi", "spi_t", "sv_t_fraction", "es_fraction", "eac_cpi_ratio",
-    "eac_cpi_spi_ratio", "ieac_t_ratio", "tcpi_bac", "progress_gap",
-)
-FEATURE_SETS: dict[str, tuple[str, ...]] = {
-    "intake": INTAKE_FEATURES,
-    "inflight": INTAKE_FEATURES + STATUS_FEATURES,
-}
 # EAC/BAC and IEAC(t)/plan beyond these are measurement noise, not forecasts (see _bounded_ratio).
 INDEX_RATIO_BOUNDS = (0.1, 10.0)
-# Planned hours a full-time person works per calendar day (40 h / 7 days).
-_HOURS_PER_PERSON_DAY = 40.0 / 7.0
+
+
+def contract_manifest() -> FeatureManifest:
+    """The built-in synthetic contract's manifest (the default profile)."""
+    from opm_ml.profiles.contract import CONTRACT_MANIFEST
+
+    return CONTRACT_MANIFEST
 
 
 @dataclass(frozen=True)
@@ -107,54 +85,90 @@ def status_metrics(columns: Mapping[str, np.ndarray]) -> StatusMetrics:
     return StatusMetrics(values, finish, metrics["undefined"].tolist())
 
 
-def feature_arrays(columns: Mapping[str, np.ndarray], stage: str = "intake",
-                   metrics: StatusMetrics | None = None) -> dict[str, np.ndarray]:
-    """Feature name -> float array for `stage`, in `FEATURE_SETS[stage]` order.
+def category_codes(labels: np.ndarray, codes: Mapping[str, float]) -> np.ndarray:
+    """Labels -> float codes by `codes` (a manifest's); NaN for missing or unseen labels."""
+    get = codes.get
+    nan = np.nan
+    return np.fromiter((get(v, nan) if isinstance(v, str) else nan for v in labels), float,
+                       len(labels))
 
-    `columns` holds aligned arrays: the intake numbers as float, the categories as
-    `CATEGORY_CODES` (NaN = missing), `start_date` as datetime64; in flight also `pv, ev, ac,
-    percent_complete` (NaN = not reported) and `status_date`. `metrics`: the snapshots' OPM
-    metrics when the caller has them already (serving shares them with its response).
+
+def feature_arrays(columns: Mapping[str, np.ndarray], stage: str = "intake",
+                   manifest: FeatureManifest | None = None,
+                   metrics: StatusMetrics | None = None) -> dict[str, np.ndarray]:
+    """Feature name -> float array for `stage`, in `manifest.stages[stage]` order.
+
+    `columns` holds aligned arrays of the manifest's columns: numbers as float (NaN missing),
+    categories as labels (None missing), dates as datetime64; in flight also the snapshot
+    columns. `metrics`: the snapshots' OPM metrics when the caller has them already.
     """
-    if stage not in FEATURE_SETS:
-        raise ValueError(f"stage must be one of {', '.join(FEATURE_SETS)}, got {stage!r}")
-    out = {name: columns[name] for name in (*CATEGORICAL_COLUMNS, *_RAW_NUMERIC)}
-    budget, effort = out["budget_at_completion"], out["planned_effort_hours"]
-    duration, team = out["planned_duration_days"], out["planned_team_size"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["log_budget"] = np.log(budget)
-        out["log_effort_hours"] = np.log(effort)
-        out["log_duration_days"] = np.log(duration)
-        out["hours_per_day"] = effort / duration
-        # >1 means the plan needs more hours than the planned team can work in the time.
-        out["team_utilisation"] = effort / (team * duration * _HOURS_PER_PERSON_DAY)
-        out["cost_per_hour"] = budget / effort
-    out["risk_exposure"] = out["num_identified_risks"] * out["mean_risk_severity"]
-    start = columns["start_date"]
-    month = (start.astype("datetime64[M]").astype(np.int64) % 12 + 1).astype(float)
-    out["start_month"] = np.where(np.isnat(start), np.nan, month)
+    manifest = manifest or contract_manifest()
+    if stage not in manifest.stages:
+        raise ValueError(f"stage must be one of {', '.join(manifest.stages)}, got {stage!r}")
+    names = manifest.stages[stage]
+    out: dict[str, np.ndarray] = {}
+    env: dict[str, np.ndarray] = {}  # what derived expressions read: numbers, dates, features
+    for column in manifest.columns:
+        if column.name not in columns or (column.stage == "snapshot" and stage == "intake"):
+            continue
+        values = columns[column.name]
+        if column.kind == "category":
+            if column.name in names:
+                out[column.name] = category_codes(values, manifest.codes[column.name])
+        else:
+            env[column.name] = values
+            if column.name in names:
+                out[column.name] = values
     if stage == "inflight":
-        m = (status_metrics(columns) if metrics is None else metrics).values
-        pct, pv, ev, ac = (columns[c] for c in ("percent_complete", "pv", "ev", "ac"))
-        out.update({
-            "percent_complete": pct,
-            "elapsed_fraction": m["at_days"] / duration,
-            "pv_fraction": pv / budget,
-            "ev_fraction": ev / budget,
-            "ac_fraction": ac / budget,
-            "spi": m["spi"],
-            "cpi": m["cpi"],
-            "spi_t": m["spi_t"],
-            "sv_t_fraction": m["sv_t_days"] / duration,
-            "es_fraction": m["es_days"] / duration,
-            "eac_cpi_ratio": _bounded_ratio(m["eac_cpi"] / budget),
-            "eac_cpi_spi_ratio": _bounded_ratio(m["eac_cpi_spi"] / budget),
-            "ieac_t_ratio": _bounded_ratio(m["ieac_t_days"] / duration),
-            "tcpi_bac": m["tcpi_bac"],
-            # Reported physical progress ahead of earned value hints at optimistic reporting.
-            "progress_gap": pct / 100.0 - ev / budget,
-        })
+        status = _status_features(columns, manifest, metrics)
+        out.update(status)
+        env.update(status)
+    for name, text in manifest.derived:
+        if name in names:
+            env[name] = out[name] = _compiled(text).evaluate(env)
+    return {name: out[name] for name in names}
+
+
+def _status_features(columns, manifest: FeatureManifest,
+                     metrics: StatusMetrics | None) -> dict[str, np.ndarray]:
+    """`elapsed_fraction` and, with pv/ev/ac, the earned-value features of the snapshots."""
+    out: dict[str, np.ndarray] = {}
+    if not manifest.has(*("start_date", "status_date", "planned_duration_days")):
+        return out
+    duration = columns["planned_duration_days"]
+    if not manifest.evm:
+        at = (columns["status_date"].astype("datetime64[D]")
+              - columns["start_date"].astype("datetime64[D]")).astype(float)
+        out[TIME_FEATURES[0]] = at / duration
+        return out
+    m = (status_metrics(columns) if metrics is None else metrics).values
+    budget = columns["budget_at_completion"]
+    pv, ev, ac = columns["pv"], columns["ev"], columns["ac"]
+    out.update({
+        "elapsed_fraction": m["at_days"] / duration,
+        "pv_fraction": pv / budget,
+        "ev_fraction": ev / budget,
+        "ac_fraction": ac / budget,
+        "spi": m["spi"],
+        "cpi": m["cpi"],
+        "spi_t": m["spi_t"],
+        "sv_t_fraction": m["sv_t_days"] / duration,
+        "es_fraction": m["es_days"] / duration,
+        "eac_cpi_ratio": _bounded_ratio(m["eac_cpi"] / budget),
+        "eac_cpi_spi_ratio": _bounded_ratio(m["eac_cpi_spi"] / budget),
+        "ieac_t_ratio": _bounded_ratio(m["ieac_t_days"] / duration),
+        "tcpi_bac": m["tcpi_bac"],
+    })
+    if "percent_complete" in columns:
+        # Reported physical progress ahead of earned value hints at optimistic reporting.
+        out["progress_gap"] = columns["percent_complete"] / 100.0 - ev / budget
+    assert set(out) <= {*TIME_FEATURES, *EVM_FEATURES}
     return out
+
+
+@lru_cache(maxsize=512)
+def _compiled(text: str):
+    return compile_expression(text)
 
 
 def _bounded_ratio(ratio: np.ndarray) -> np.ndarray:
@@ -171,122 +185,136 @@ def _bounded_ratio(ratio: np.ndarray) -> np.ndarray:
 def feature_matrix(features: Mapping[str, np.ndarray] | pd.DataFrame,
                    names: Sequence[str]) -> np.ndarray:
     """The `names` columns of `feature_arrays` output or of a `build_features` frame as the
-    float64 matrix LightGBM predicts on (categories as contract codes, NaN where missing)."""
+    float64 matrix LightGBM predicts on (categories as codes, NaN where missing)."""
     if isinstance(features, pd.DataFrame):
         features = {name: _float_values(features[name]) for name in names}
-    matrix = np.empty((len(features[names[0]]), len(names)))  # C order, as LightGBM wants it
+    n = len(features[names[0]]) if len(names) else 0
+    matrix = np.empty((n, len(names)))  # C order, as LightGBM wants it
     for j, name in enumerate(names):
         matrix[:, j] = features[name]
     return matrix
 
 
-def has_status(frame: pd.DataFrame) -> np.ndarray:
+def has_status(frame: pd.DataFrame,
+               required: Sequence[str] = REQUIRED_STATUS_COLUMNS) -> np.ndarray:
     """Which rows carry a status snapshot (and so go to the in-flight model).
 
-    A row with some but not all of `status_date, pv, ev, ac` is an error: silently scoring it
-    at intake would hide the caller's mistake.
+    A row with some but not all of the `required` status columns is an error: silently
+    scoring it at intake would hide the caller's mistake.
     """
-    present = [c for c in REQUIRED_STATUS_COLUMNS if c in frame.columns]
-    if not present:
+    present = [c for c in required if c in frame.columns]
+    if not present or not required:
         return np.zeros(len(frame), dtype=bool)
     filled = frame[present].notna().to_numpy()
-    complete = filled.all(axis=1) & (len(present) == len(REQUIRED_STATUS_COLUMNS))
+    complete = filled.all(axis=1) & (len(present) == len(required))
     partial = filled.any(axis=1) & ~complete
     if partial.any():
         row = int(np.flatnonzero(partial)[0])
-        missing = [c for c in REQUIRED_STATUS_COLUMNS
-                   if c not in frame.columns or pd.isna(frame[c].iloc[row])]
+        missing = [c for c in required if c not in frame.columns or pd.isna(frame[c].iloc[row])]
         raise ValueError(
             f"{int(partial.sum())} row(s) carry a partial status snapshot (first: row {row}, "
-            f"missing {', '.join(missing)}); give all of {', '.join(REQUIRED_STATUS_COLUMNS)} "
-            "or none"
+            f"missing {', '.join(missing)}); give all of {', '.join(required)} or none"
         )
     return complete
 
 
-def build_features(frame: pd.DataFrame, stage: str = "intake") -> pd.DataFrame:
-    """Model features for `stage` ("intake" or "inflight") from raw contract columns.
+def frame_columns(frame: pd.DataFrame, manifest: FeatureManifest,
+                  stage: str = "inflight") -> dict[str, np.ndarray]:
+    """A frame's manifest columns as the arrays `feature_arrays` takes (ValueError if unusable).
+
+    Columns of `stage` must be present (snapshot columns only in flight, optional ones may
+    be absent and read as missing); numbers must be numeric, dates must parse.
+    """
+    out: dict[str, np.ndarray] = {}
+    for column in manifest.columns:
+        if column.stage not in ("intake", "snapshot") or \
+                (column.stage == "snapshot" and stage == "intake"):
+            continue
+        if column.name not in frame.columns:
+            if not column.nullable and column.stage == "intake":
+                raise ValueError(f"missing intake column(s): {column.name}")
+            out[column.name] = _missing(column.kind, len(frame))
+            continue
+        values = frame[column.name]
+        if column.kind == "category":
+            out[column.name] = _labels(values)
+        elif column.kind == "date":
+            out[column.name] = _dates(values, column.name)
+        elif column.kind in ("int", "float", "bool"):
+            out[column.name] = _numeric(values, column.name)
+    return out
+
+
+def build_features(frame: pd.DataFrame, stage: str = "intake",
+                   manifest: FeatureManifest | None = None) -> pd.DataFrame:
+    """Model features for `stage` ("intake" or "inflight") from a frame of raw columns.
 
     In flight every row must carry a complete status snapshot (see `has_status`). Categories
-    come back as pandas categoricals in the contract's order, the rest as float64.
+    come back as pandas categoricals with the manifest's levels, the rest as float64.
     """
-    if stage not in FEATURE_SETS:
-        raise ValueError(f"stage must be one of {', '.join(FEATURE_SETS)}, got {stage!r}")
-    missing = [c for c in INTAKE_COLUMNS if c not in frame.columns]
+    manifest = manifest or contract_manifest()
+    if stage not in manifest.stages:
+        raise ValueError(f"stage must be one of {', '.join(manifest.stages)}, got {stage!r}")
+    missing = [c for c in manifest.intake_columns if c not in frame.columns
+               and not manifest.column(c).nullable]
     if missing:
         raise ValueError(f"missing intake column(s): {', '.join(missing)}")
-    columns = {c: _category_codes(frame, c) for c in CATEGORICAL_COLUMNS}
-    columns.update({c: _numeric(frame, c) for c in _RAW_NUMERIC})
-    columns["start_date"] = _dates(frame, "start_date")
-    if stage == "inflight":
-        if not has_status(frame).all():
-            raise ValueError("in-flight features need status_date, pv, ev and ac on every row")
-        columns.update({c: _numeric(frame, c) for c in ("pv", "ev", "ac")})
-        columns["percent_complete"] = (_numeric(frame, "percent_complete")
-                                       if "percent_complete" in frame.columns
-                                       else np.full(len(frame), np.nan))
-        columns["status_date"] = _dates(frame, "status_date")
-    features: dict = feature_arrays(columns, stage)
-    for name in CATEGORICAL_COLUMNS:
-        codes = np.where(np.isnan(features[name]), -1, features[name]).astype(np.int64)
-        features[name] = pd.Categorical.from_codes(codes, categories=list(CATEGORIES[name]))
+    _check_closed_categories(frame, manifest)
+    if stage == "inflight" and not has_status(frame, manifest.status_required).all():
+        raise ValueError("in-flight features need " + ", ".join(manifest.status_required)
+                         + " on every row")
+    features: dict = feature_arrays(frame_columns(frame, manifest, stage), stage, manifest)
+    for name, levels in manifest.categories.items():
+        if name in features:
+            codes = np.where(np.isnan(features[name]), -1, features[name]).astype(np.int64)
+            features[name] = pd.Categorical.from_codes(codes, categories=list(levels))
     return pd.DataFrame(features, index=frame.index)
 
 
-class FeatureBuilder(TransformerMixin, BaseEstimator):
-    """`build_features` as a pipeline step; `exclude` drops features named in the model spec."""
-
-    def __init__(self, stage: str = "intake", exclude: tuple[str, ...] = ()):
-        self.stage = stage
-        self.exclude = exclude
-
-    def fit(self, X: pd.DataFrame, y=None) -> FeatureBuilder:
-        unknown = sorted(set(self.exclude) - set(FEATURE_SETS[self.stage]))
+def _check_closed_categories(frame: pd.DataFrame, manifest: FeatureManifest) -> None:
+    for name in manifest.closed:
+        if name not in frame.columns:
+            continue
+        allowed = manifest.categories[name]
+        unknown = sorted(set(frame[name].dropna().astype(str)) - set(allowed))
         if unknown:
-            raise ValueError(f"cannot exclude unknown {self.stage} feature(s): {unknown}")
-        self.feature_names_out_ = [f for f in FEATURE_SETS[self.stage] if f not in self.exclude]
-        return self
-
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        return build_features(X, self.stage)[self.feature_names_out_]
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        return np.asarray(self.feature_names_out_, dtype=object)
+            raise ValueError(f"column {name} has unknown value(s) {unknown[:5]}; allowed: "
+                             f"{', '.join(allowed)}")
 
 
-def _numeric(frame: pd.DataFrame, name: str) -> np.ndarray:
+def _missing(kind: str, n: int) -> np.ndarray:
+    if kind == "category":
+        return np.full(n, None, dtype=object)
+    if kind == "date":
+        return np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    return np.full(n, np.nan)
+
+
+def _labels(values: pd.Series) -> np.ndarray:
+    """Category labels as an object array of str (None where missing)."""
+    text = values.astype(object)
+    return np.where(values.isna().to_numpy(), None, text.astype(str).to_numpy(dtype=object))
+
+
+def _numeric(values: pd.Series, name: str) -> np.ndarray:
     try:
-        values = pd.to_numeric(frame[name], errors="raise")
+        numbers = pd.to_numeric(values, errors="raise")
     except (ValueError, TypeError) as exc:
         raise ValueError(f"column {name} must be numeric: {exc}") from None
-    return values.to_numpy(dtype=float, na_value=np.nan)
-
-
-def _category_codes(frame: pd.DataFrame, name: str) -> np.ndarray:
-    allowed = CATEGORIES[name]
-    values = frame[name]
-    unknown = sorted(set(values.dropna().astype(str)) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"column {name} has unknown value(s) {unknown[:5]}; allowed: {', '.join(allowed)}"
-        )
-    return _float_codes(pd.Categorical(values.astype(object), categories=list(allowed)).codes)
+    return numbers.to_numpy(dtype=float, na_value=np.nan)
 
 
 def _float_values(values: pd.Series) -> np.ndarray:
     """A feature column as floats: a categorical's codes (NaN for missing) or its numbers."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return _float_codes(values.cat.codes.to_numpy())
+        codes = values.cat.codes.to_numpy()
+        return np.where(codes < 0, np.nan, codes.astype(float))
     return values.to_numpy(dtype=float, na_value=np.nan)
 
 
-def _float_codes(codes: np.ndarray) -> np.ndarray:
-    return np.where(codes < 0, np.nan, codes.astype(float))
-
-
-def _dates(frame: pd.DataFrame, name: str) -> np.ndarray:
+def _dates(values: pd.Series, name: str) -> np.ndarray:
     try:
-        dates = pd.to_datetime(frame[name], errors="raise").astype("datetime64[ns]")
+        dates = pd.to_datetime(values, errors="raise").astype("datetime64[ns]")
     except (ValueError, TypeError) as exc:
         raise ValueError(f"column {name} must hold ISO dates: {exc}") from None
-    return dates.to_numpy()
+    return dates.to_numpy().astype("datetime64[D]")

@@ -28,9 +28,11 @@ class Settings(BaseSettings):
     )
     mlflow_artifact_root: Path = Field(PROJECT_ROOT / "mlartifacts")
     mlflow_experiment: str = "opm-ml"
-    model_delay: str = "opm-delay"
-    model_overrun: str = "opm-overrun"
-    model_resource: str = "opm-resource-demand"
+    model_prefix: str = Field("opm", description="registered model names: <prefix>-delay, ...")
+    model_names: dict[str, str] = Field(
+        default_factory=dict, description="family -> registered name, overriding the prefix")
+    profile: str = Field("contract", description="dataset profile whose models are trained "
+                         "and served: the built-in contract or a profile name")
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
     # serving

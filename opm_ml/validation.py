@@ -1,9 +1,12 @@
-"""Validate and load contract tables: every row is either kept or reported, never dropped silently.
+"""Validate and load tables: every row is either kept or reported, never dropped silently.
 
-The pandera schemas are built from `opm_ml.contract.TABLES`, so the contract stays the one source
-of truth. Type coercion and cross-field/cross-table rules are vectorised pandas (pandera cannot say
-*which* cell failed to parse, nor phrase a two-column rule); all problems share one report format:
-`row, column, value, reason`, where `row` is the 1-based data row as a person counts it in the file.
+A `TableSpec` says what a table holds: the contract's tables (`opm_ml.contract.TABLES`), a
+dataset profile's, or the rows batch scoring reads. Single-column checks (type, range,
+category, required, unique) come from the spec's columns through pandera; the multi-column and
+cross-table rules are `opm_ml.rules`, the same functions the API and batch scoring run. Type
+coercion is vectorised pandas (pandera cannot say *which* cell failed to parse); all problems
+share one report format: `row, column, value, reason`, where `row` is the 1-based data row as
+a person counts it in the file.
 
 Output dtypes: dates `datetime64[ns]`, ids and categories `str` (plain strings, not Categorical, so
 tables concatenate and round-trip freely), ints `int64`, floats `float64`; nullable contract
@@ -20,14 +23,45 @@ import pandas as pd
 import pandera.pandas as pa
 from rich.table import Table
 
-from opm_ml.contract import OUTCOME_COLUMNS, ROLE_SHARE_COLUMNS, TABLES, Column, History
+from opm_ml import rules
+from opm_ml.contract import OUTCOME_COLUMNS, TABLES, Column, History
 
 REPORT_COLUMNS = ("row", "column", "value", "reason")
-ROLE_SHARE_TOLERANCE = 0.01
-# EV/PV are often computed as BAC * fraction; allow float rounding, not real overshoot.
-BAC_RELATIVE_TOLERANCE = 1e-9
-_DUPLICATE_KEYS = {"snapshots": ("project_id", "status_date"),
-                   "resource_usage": ("project_id", "month_index")}
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What one table holds and which rules its rows obey.
+
+    `unique`: the columns whose values, together, identify a row. `rules`: profile rules
+    (`opm_ml.rules.profile_findings`). `status`: columns of an optional status snapshot each
+    row may carry (batch scoring): given partly, the row is rejected; given, it must agree with
+    the project (`opm_ml.rules.status_findings`). `outcomes`: columns a finished project must
+    have all of (with `outcomes_text` saying so), and its finish may not precede its start.
+    """
+
+    name: str
+    columns: tuple[Column, ...]
+    unique: tuple[str, ...] = ()
+    rules: tuple[dict, ...] = ()
+    status: tuple[str, ...] = ()
+    outcomes: tuple[str, ...] = ()
+    outcomes_text: str = ""
+
+
+def contract_table(name: str) -> TableSpec:
+    """The spec of one contract table (`projects`, `snapshots`, `resource_usage`)."""
+    from opm_ml.profiles.contract import RULES
+
+    if name not in TABLES:
+        expected = ", ".join(TABLES)
+        raise ContractError(f"unknown table {name!r}; expected one of {expected}")
+    if name == "projects":
+        return TableSpec(name, TABLES[name], ("project_id",), RULES, (), OUTCOME_COLUMNS,
+                         "actual_finish_date, actual_cost and every actual_effort_*_hours")
+    keys = {"snapshots": ("project_id", "status_date"),
+            "resource_usage": ("project_id", "month_index")}[name]
+    return TableSpec(name, TABLES[name], keys)
 
 
 class ContractError(ValueError):
@@ -64,13 +98,28 @@ class ValidationResult:
             raise ContractError(f"no valid {self.table} rows: {why}")
 
 
-def contract_schema(table: str) -> pa.DataFrameSchema:
-    """The pandera schema of one contract table, for frames already coerced by `validate_frame`.
+def scoring_table(manifest) -> TableSpec:
+    """Rows to forecast (batch scoring, dashboard uploads): `project_id`, the manifest's intake
+    columns and optionally a status snapshot; open category lists accept unseen values."""
+    from dataclasses import replace
+
+    id_column = Column("project_id", "str", "id", "your project id")
+    columns = [id_column] + [
+        c if c.name in manifest.closed else replace(c, categories=None)
+        for c in manifest.columns if c.stage == "intake"]
+    columns += [replace(c, nullable=True) for c in manifest.columns if c.stage == "snapshot"]
+    return TableSpec("rows", tuple(columns), rules=manifest.rules,
+                     status=manifest.status_required)
+
+
+def contract_schema(table: str | TableSpec) -> pa.DataFrameSchema:
+    """The pandera schema of a table, for frames already coerced by `validate_frame`.
 
     Check `error` texts are message fragments that `_pandera_rejections` turns into reasons.
     """
+    spec = _spec(table)
     columns = {}
-    for col in _columns(table):
+    for col in spec.columns:
         checks = []
         if col.min is not None:
             checks.append(pa.Check.ge(col.min, error=f"must be >= {col.min:g}"))
@@ -79,20 +128,25 @@ def contract_schema(table: str) -> pa.DataFrameSchema:
         if col.categories:
             checks.append(pa.Check.isin(col.categories,
                                         error="allowed: " + ", ".join(col.categories)))
-        unique = table == "projects" and col.name == "project_id"
+        unique = spec.unique == (col.name,)
         columns[col.name] = pa.Column(_checking_dtype(col), checks, nullable=col.nullable,
                                       unique=unique, report_duplicates="all")
-    keys = _DUPLICATE_KEYS.get(table)
+    keys = spec.unique if len(spec.unique) > 1 else None
     return pa.DataFrameSchema(columns, unique=list(keys) if keys else None,
                               report_duplicates="all")
 
 
-def validate_frame(df: pd.DataFrame, table: str) -> ValidationResult:
-    """Coerce `df` to the contract's types and check every row; rows are numbered from 1.
+def validate_frame(df: pd.DataFrame, table: str | TableSpec) -> ValidationResult:
+    """Coerce `df` to the table's types and check every row; rows are numbered from 1.
 
-    Raises ContractError if contract columns are missing; everything else is a per-row rejection.
+    Raises ContractError if required columns are missing (optional status columns may be
+    absent); everything else is a per-row rejection.
     """
-    cols = _columns(table)
+    spec = _spec(table)
+    table = spec.name
+    df = df.assign(**{name: pd.Series(np.nan, index=df.index, dtype=object)
+                      for name in spec.status if name not in df.columns})
+    cols = spec.columns
     missing = [c.name for c in cols if c.name not in df.columns]
     if missing:
         raise ContractError(f"{table} is missing required column(s): {', '.join(missing)}")
@@ -114,10 +168,9 @@ def validate_frame(df: pd.DataFrame, table: str) -> ValidationResult:
     parts = [
         _blank_rejections(blank),
         _parse_rejections(raw, failed, cols),
-        _pandera_rejections(checked, table, raw, failed),
+        _pandera_rejections(checked, spec, raw, failed),
     ]
-    if table == "projects":
-        parts += _project_rule_rejections(checked, raw, failed)
+    parts += _rule_rejections(_without(checked, parts[-1]), spec, failed)
     rejections = _sorted(pd.concat(parts, ignore_index=True))
 
     good = typed[~typed.index.isin(rejections["row"])]
@@ -125,11 +178,11 @@ def validate_frame(df: pd.DataFrame, table: str) -> ValidationResult:
     return ValidationResult(table, good, rejections, tuple(str(c) for c in extra))
 
 
-def load_table(path: str | Path, table: str) -> ValidationResult:
+def load_table(path: str | Path, table: str | TableSpec) -> ValidationResult:
     """Read a CSV (every cell as text, so bad cells become rejections) or Parquet file; validate."""
     path = Path(path)
     suffix = path.suffix.lower()
-    _columns(table)  # an unknown table name fails before the file is read
+    _spec(table)  # an unknown table name fails before the file is read
     if suffix not in (".csv", ".parquet"):
         raise ContractError(f"cannot read {path}: expected a .csv or .parquet file")
     try:
@@ -302,16 +355,16 @@ def _parse_rejections(raw: pd.DataFrame, failed: pd.DataFrame, cols) -> pd.DataF
     return pd.concat(parts) if parts else _report([], "", "", "")
 
 
-def _pandera_rejections(typed: pd.DataFrame, table: str, raw: pd.DataFrame,
+def _pandera_rejections(typed: pd.DataFrame, spec: TableSpec, raw: pd.DataFrame,
                         failed: pd.DataFrame) -> pd.DataFrame:
-    """Run the contract schema and phrase its failure cases as report rows."""
+    """Run the table's schema and phrase its failure cases as report rows."""
     try:
-        contract_schema(table).validate(typed, lazy=True)
+        contract_schema(spec).validate(typed, lazy=True)
         return _report([], "", "", "")
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
     cases = cases[cases["index"].notna() & cases["column"].notna()]
-    key = _DUPLICATE_KEYS.get(table, ("", ""))[-1]
+    key = spec.unique[-1] if len(spec.unique) > 1 else ""
     # Multi-column uniqueness lists every key column; one report line (on the last key) is enough.
     cases = cases[(cases["check"] != "multiple_fields_uniqueness") | (cases["column"] == key)]
     parts = []
@@ -319,11 +372,11 @@ def _pandera_rejections(typed: pd.DataFrame, table: str, raw: pd.DataFrame,
         rows = pd.Index(group["index"].astype("int64"))
         rows = rows[~failed.loc[rows, column].to_numpy()]  # parse failures are reported already
         value = _text(raw.loc[rows, column])
-        parts.append(_report(rows, column, value, _phrase(table, column, check, value, rows)))
+        parts.append(_report(rows, column, value, _phrase(spec, column, check, value, rows)))
     return pd.concat(parts) if parts else _report([], "", "", "")
 
 
-def _phrase(table: str, column: str, check: str, value: pd.Series, rows: pd.Index):
+def _phrase(spec: TableSpec, column: str, check: str, value: pd.Series, rows: pd.Index):
     """Turn one pandera check name (our `error` text or a built-in name) into reasons."""
     if check == "not_nullable":
         return "required value is missing"
@@ -338,48 +391,78 @@ def _phrase(table: str, column: str, check: str, value: pd.Series, rows: pd.Inde
         return ("duplicate " + column + " '" + value + "': on " + count + " rows (first row "
                 + first + "); every copy is rejected")
     if check == "multiple_fields_uniqueness":
-        keys = " and ".join(_DUPLICATE_KEYS[table])
+        keys = " and ".join(spec.unique)
         return f"duplicate row: another row has the same {keys}; every copy is rejected"
     return f"{column} fails check {check}"
 
 
-def _project_rule_rejections(typed: pd.DataFrame, raw: pd.DataFrame,
-                             failed: pd.DataFrame) -> list[pd.DataFrame]:
-    """Rules that need two or more project columns: dates, role shares, risks, outcomes."""
+def _without(typed: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
+    """`typed` with the cells that failed a single-column check blanked, so the multi-column
+    rules judge only valid values (a BAC of -5 is reported once, not again against EV)."""
+    out = typed.copy()
+    for column, rows in rejected.groupby("column")["row"]:
+        if column in out.columns:
+            out.loc[out.index.intersection(rows), column] = None
+    return out
+
+
+def _rule_rejections(typed: pd.DataFrame, spec: TableSpec,
+                     failed: pd.DataFrame) -> list[pd.DataFrame]:
+    """The multi-column rules (`opm_ml.rules`) on the rows that parsed, as report rows."""
+    if typed.empty:
+        return []
+    columns = _arrays(typed)
+    found = [rules.profile_findings(columns, spec.rules)]
+    if spec.status:
+        status_cells = typed[list(spec.status)].notna() | failed.loc[typed.index, list(spec.status)]
+        found.append(_partial_status(status_cells, spec.status))
+        complete = status_cells.all(axis=1).to_numpy()
+        if "start_date" in columns and "status_date" in columns:
+            found.append(rules.status_findings(columns, complete))
+    if spec.outcomes:
+        if "actual_finish_date" in columns and "start_date" in columns:
+            found.append(rules.finish_findings(columns))
+        # A cell that failed to parse was given, so it counts as present here.
+        present = typed[list(spec.outcomes)].notna() | failed.loc[typed.index,
+                                                                   list(spec.outcomes)]
+        found.append(rules.outcome_findings(present, spec.outcomes_text))
+    return [_as_report(f, typed.index) for f in found]
+
+
+def _partial_status(present: pd.DataFrame, status: tuple[str, ...]) -> rules.Findings:
+    """Rows that give some of the status columns but not all the required ones."""
+    given = present.any(axis=1).to_numpy()
     parts = []
-    start, finish = typed["start_date"], typed["actual_finish_date"]
-    rows = typed.index[(finish < start).fillna(False).to_numpy(dtype=bool)]
-    parts.append(_report(rows, "actual_finish_date", _text(raw.loc[rows, "actual_finish_date"]),
-                         "actual_finish_date " + _text(finish[rows]) + " is before start_date "
-                         + _text(start[rows])))
+    for name in status:
+        rows = np.flatnonzero(given & ~present[name].to_numpy(dtype=bool))
+        parts.append(rules.finding(rows, name, "", "partial status snapshot: a status report "
+                                   "needs " + ", ".join(status), "partial_status", status=True))
+    return rules.Findings.of(parts)
 
-    share_sum = typed[list(ROLE_SHARE_COLUMNS)].sum(axis=1, skipna=False)
-    off = (share_sum - 1).abs() > ROLE_SHARE_TOLERANCE
-    rows = typed.index[off.fillna(False).to_numpy(dtype=bool)]
-    total = _text(share_sum[rows].round(6))  # 0.9, not 0.9000000000000001
-    parts.append(_report(rows, "role_share_*", total, "role shares sum to " + total
-                         + f", must sum to 1 (± {ROLE_SHARE_TOLERANCE:g})"))
 
-    risks, severity = typed["num_identified_risks"], typed["mean_risk_severity"]
-    no_risk = ((risks == 0) & (severity != 0)).fillna(False).to_numpy(dtype=bool)
-    rows = typed.index[no_risk]
-    parts.append(_report(rows, "mean_risk_severity", _text(raw.loc[rows, "mean_risk_severity"]),
-                         "mean_risk_severity must be 0 when num_identified_risks is 0, got "
-                         + _text(raw.loc[rows, "mean_risk_severity"])))
-    rows = typed.index[((risks > 0) & (severity == 0)).fillna(False).to_numpy(dtype=bool)]
-    parts.append(_report(rows, "mean_risk_severity", _text(raw.loc[rows, "mean_risk_severity"]),
-                         "mean_risk_severity must be > 0 when "
-                         "num_identified_risks is " + _text(risks[rows])))
+def _as_report(findings: rules.Findings, index: pd.Index) -> pd.DataFrame:
+    """Findings (positions into the checked rows) as report rows (row numbers of the file)."""
+    frame = findings.frame
+    if frame.empty:
+        return frame.iloc[:0, :0]
+    rows = index.to_numpy()[frame["position"].to_numpy(dtype=np.int64)]
+    return pd.DataFrame({
+        "row": rows.astype("int64"), "column": frame["column"].astype(str).to_numpy(),
+        "value": frame["value"].astype(str).to_numpy(),
+        "reason": frame["reason"].astype(str).to_numpy()})
 
-    # A cell that failed to parse was given, so it counts as present here.
-    present = typed[list(OUTCOME_COLUMNS)].notna() | failed.loc[typed.index, list(OUTCOME_COLUMNS)]
-    n_present = present.sum(axis=1)
-    partial = present[(n_present > 0) & (n_present < len(OUTCOME_COLUMNS))]
-    for name in OUTCOME_COLUMNS:
-        rows = partial.index[~partial[name].to_numpy()]
-        parts.append(_report(rows, name, "", "missing outcome value: a finished project needs "
-                             "actual_finish_date, actual_cost and every actual_effort_*_hours"))
-    return parts
+
+def _arrays(typed: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Typed columns as the arrays `opm_ml.rules` reads (numbers float, dates datetime64)."""
+    out = {}
+    for name in typed.columns:
+        values = typed[name]
+        if pd.api.types.is_datetime64_any_dtype(values.dtype):
+            out[name] = values.to_numpy().astype("datetime64[D]")
+        elif pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+                values.dtype):
+            out[name] = values.to_numpy(dtype=float, na_value=np.nan)
+    return out
 
 
 # --- cross-table problems ----------------------------------------------------------------------
@@ -393,21 +476,18 @@ def _cross_table(good: pd.DataFrame, projects: pd.DataFrame,
     unknown = position < 0
     parts = [_report(good.index[unknown], "project_id", _text(good["project_id"][unknown]),
                      "unknown project_id (or the project was rejected)")]
-    if table == "snapshots":
+    if table == "snapshots" and (~unknown).any():
         linked = good[~unknown]
-        bac = projects["budget_at_completion"].to_numpy()[position[~unknown]]
-        start = projects["start_date"].to_numpy()[position[~unknown]]
-        for name in ("ev", "pv"):
-            over = linked[name].to_numpy() > bac * (1 + BAC_RELATIVE_TOLERANCE)
-            amount = _text(linked[name][over])
-            parts.append(_report(linked.index[over], name, amount, name + " " + amount
-                                 + " exceeds the project's budget_at_completion "
-                                 + _text(pd.Series(bac[over], index=amount.index))))
-        early = linked["status_date"].to_numpy() < start
-        date = _text(linked["status_date"][early])
-        parts.append(_report(linked.index[early], "status_date", date, "status_date " + date
-                             + " is before the project's start_date "
-                             + _text(pd.Series(start[early], index=date.index))))
+        at = position[~unknown]
+        columns = _arrays(linked)
+        for name in ("start_date", "budget_at_completion", "planned_duration_days"):
+            if name in projects.columns:
+                columns[name] = _arrays(projects[[name]])[name][at]
+        found = [rules.status_findings(columns, np.ones(len(linked), dtype=bool))]
+        if "pv" in columns and "budget_at_completion" in columns:
+            found.append(rules.pv_series_findings(at, columns["status_date"], columns["pv"],
+                                                  columns["budget_at_completion"]))
+        parts += [_as_report(f, linked.index) for f in found]
     rejections = _sorted(pd.concat(parts, ignore_index=True))
     return good[~good.index.isin(rejections["row"])], rejections
 
@@ -415,16 +495,12 @@ def _cross_table(good: pd.DataFrame, projects: pd.DataFrame,
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _columns(table: str) -> tuple[Column, ...]:
-    try:
-        return TABLES[table]
-    except KeyError:
-        expected = ", ".join(TABLES)
-        raise ContractError(f"unknown table {table!r}; expected one of {expected}") from None
+def _spec(table: str | TableSpec) -> TableSpec:
+    return table if isinstance(table, TableSpec) else contract_table(table)
 
 
 def _names(table: str) -> list[str]:
-    return [c.name for c in _columns(table)]
+    return [c.name for c in _spec(table).columns]
 
 
 def _table_file(directory: Path, table: str) -> Path | None:
@@ -453,12 +529,16 @@ def _number(x: float) -> str:
 
 def _report(rows, column, value, reason) -> pd.DataFrame:
     rows = np.asarray(rows, dtype="int64")
-    frame = pd.DataFrame({"row": rows, "column": column, "value": "", "reason": ""},
-                         columns=list(REPORT_COLUMNS))
-    # Series arguments hold one value per entry of `rows`, in that order; scalars broadcast.
-    frame["value"] = np.asarray(value, dtype=object) if isinstance(value, pd.Series) else value
-    frame["reason"] = np.asarray(reason, dtype=object) if isinstance(reason, pd.Series) else reason
-    return frame.astype({"column": "str", "value": "str", "reason": "str"})
+    n = len(rows)
+
+    def texts(v) -> np.ndarray:
+        # Series arguments hold one value per entry of `rows`, in that order; scalars broadcast.
+        if isinstance(v, pd.Series):
+            return np.asarray(v, dtype=object).astype(str).astype(object)
+        return np.full(n, str(v), dtype=object)
+
+    return pd.DataFrame({"row": rows, "column": texts(column), "value": texts(value),
+                         "reason": texts(reason)})
 
 
 def _sorted(rejections: pd.DataFrame) -> pd.DataFrame:

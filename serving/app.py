@@ -16,18 +16,21 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from opm_ml.features import contract_manifest
+from opm_ml.model_set import ModelSet
 from opm_ml.settings import Settings, get_settings
-from serving import errors
+from serving import errors, openapi
 from serving.middleware import BodySizeLimitMiddleware, ObservabilityMiddleware
-from serving.model_store import ModelSet, ModelStore
+from serving.model_store import ModelStore
 from serving.observability import Metrics
 from serving.routers import admin, assess, dashboard, evm, health, intake, models, predictions
-from serving.schemas import EXAMPLE_PROJECT, EXAMPLE_STATUS
+from serving.schemas.projects import EXAMPLE_PROJECT, EXAMPLE_STATUS
 
 DESCRIPTION = """\
 Delay, cost-overrun and resource-demand forecasts for projects, each with a P10/P50/P90
 interval and a SHAP explanation, next to the standard earned-value and earned-schedule metrics.
-Request bodies follow the opm-ml data contract; a bad field gets a 422 naming it.
+Project bodies carry the fields of the dataset profile the served models were trained on (the
+opm-ml data contract by default); a bad field gets a 422 naming it.
 """
 
 
@@ -40,9 +43,14 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     def record_load(model_set: ModelSet | None, error: str | None) -> None:
         metrics.reloads.labels(outcome="failed" if model_set is None else "swapped").inc()
         if model_set is not None:
-            metrics.set_models(
-                (task, m.name, m.version, m.alias) for task, m in model_set.models.items()
-            )
+            metrics.set_models((m.slug, m.name, m.version, m.alias)
+                               for m in model_set.models.values())
+            app.openapi_schema = None  # the project schema follows the served manifest
+
+    def served_manifest():
+        if store.current is not None:
+            return store.current.manifest
+        return contract_manifest() if settings.profile == "contract" else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -60,6 +68,7 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     app.state.model_store = store
     app.state.metrics = metrics
     store.on_load(record_load)
+    openapi.install(app, served_manifest)
 
     errors.install(app)
     for router in (predictions.router, assess.router, evm.router, models.router,

@@ -1,7 +1,8 @@
-"""FastAPI dependencies: settings, model store and metrics come from `app.state`, not globals.
+"""FastAPI dependencies and the helpers every router shares.
 
-`create_app` puts them there, so tests and benchmarks build apps with their own settings and
-model store side by side.
+Settings, the model store and metrics come from `app.state` (put there by `create_app`), not
+from globals, so tests and benchmarks can run several apps side by side. `ERRORS`, `TopK` and
+`served` are what the forecast routes have in common.
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Query, Request
 
+from opm_ml.features import contract_manifest
+from opm_ml.manifest import FeatureManifest
+from opm_ml.model_set import ModelSet, ModelUnavailable
 from opm_ml.settings import Settings
 from serving.model_store import ModelStore
 from serving.observability import Metrics
+from serving.schemas.common import ErrorResponse
 
 
 def get_settings(request: Request) -> Settings:
@@ -44,3 +49,24 @@ def require_admin(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[ModelStore, Depends(get_store)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+TopK = Annotated[int | None, Query(ge=1, description="only the k largest contributions")]
+ERRORS = {400: {"model": ErrorResponse, "description": "the body cannot be parsed"},
+          413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+          503: {"model": ErrorResponse, "description": "a model is not loaded (named, with why)"}}
+
+
+def served(store: ModelStore, settings: Settings) -> tuple[ModelSet | None, FeatureManifest]:
+    """The model set in use (taken once per request, so a swap cannot mix versions) and the
+    manifest requests are read with: the set's, or before any load the built-in contract's
+    when that is the profile served (so bad input is a 422 even with no model)."""
+    model_set = store.current
+    if model_set is not None:
+        return model_set, model_set.manifest
+    if settings.profile == "contract":
+        return None, contract_manifest()
+    raise ModelUnavailable(store.reason)
+
+
+def require(model_set: ModelSet | None, store: ModelStore) -> ModelSet:
+    """`model_set`, or ModelUnavailable with why no set is loaded."""
+    return model_set if model_set is not None else store.require()

@@ -17,7 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.schemas import BATCH, CATEGORY_FIELDS, SINGLE
+from opm_ml.model_set import ModelUnavailable
+from serving.schemas.evm import BATCH, SINGLE
 
 log = logging.getLogger("opm_ml.serving")
 
@@ -31,14 +32,6 @@ _HTTP_CODES = {
     413: "payload_too_large",
     503: "service_unavailable",
 }
-
-
-class ModelsNotReady(Exception):
-    """No model set is loaded (yet): the reason goes to the client with a 503."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 def error_body(error: str, message: str, problems: Sequence[dict[str, Any]] = ()) -> dict:
@@ -73,10 +66,10 @@ def describe_problems(errors: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def unknown_categories(errors: Sequence[dict[str, Any]]) -> list[str]:
-    """Category fields that were given a string outside the contract's categories."""
+    """Category fields that were given a string outside their closed list of categories."""
     return [
         str(err["loc"][-1]) for err in errors
-        if err["type"] == "literal_error" and err["loc"] and err["loc"][-1] in CATEGORY_FIELDS
+        if err["type"] == "literal_error" and err["loc"] and isinstance(err["loc"][-1], str)
         and isinstance(err.get("input"), str)
     ]
 
@@ -118,8 +111,8 @@ def install(app: FastAPI) -> None:
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )
 
-    @app.exception_handler(ModelsNotReady)
-    async def _not_ready(request: Request, exc: ModelsNotReady) -> JSONResponse:
+    @app.exception_handler(ModelUnavailable)
+    async def _not_ready(request: Request, exc: ModelUnavailable) -> JSONResponse:
         return JSONResponse(
             error_body("models_not_ready", exc.reason), status_code=503,
             headers={"Retry-After": "5"},

@@ -1,135 +1,38 @@
 """The served model set: loaded in the background, swapped atomically, refreshed from the registry.
 
-A `ModelSet` is immutable and replaced as a whole by one reference assignment, so a request that
-took the set at its start finishes on it, and no request ever sees a half-loaded set. A failed
-load keeps the set in use. A polling thread reloads when a registry alias moves. A model missing
-from the registry does not stop the others being served: the set records it as missing, and
-/readyz and the endpoints that need it answer 503 naming it.
+A `opm_ml.model_set.ModelSet` is immutable and replaced as a whole by one reference assignment,
+so a request that took the set at its start finishes on it, and no request ever sees a
+half-loaded set. A failed load keeps the set in use. A polling thread reloads when a registry
+alias moves. A model missing from the registry does not stop the others being served: the set
+records it as missing, and /readyz and the endpoints that need it answer 503 naming it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
+from opm_ml import mlflow_access
+from opm_ml.model_set import ModelSet, ModelUnavailable, load_model_set
 from opm_ml.settings import Settings
-from serving.errors import ModelsNotReady
+from opm_ml.text import first_line
 
 log = logging.getLogger("opm_ml.serving")
 
-# URL name of each task -> its model family (`opm_ml.model_loading.FAMILIES`).
-TASKS = {"delay": "delay", "overrun": "overrun", "resource-demand": "resource"}
-
-
-@dataclass(frozen=True)
-class ServedModel:
-    """One loaded model with what /v1/models reports about it."""
-
-    task: str
-    name: str
-    version: str
-    alias: str
-    predictor: Any
-    trained_at: str | None = None
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    lineage_digest: str | None = None
-    datasets: tuple[dict[str, str], ...] = ()
-    run_id: str | None = None
-
-
-@dataclass(frozen=True)
-class ModelSet:
-    """The models served together; replaced as a whole, never edited in place.
-
-    `missing`: task -> why its model is not served (e.g. not in the registry).
-    """
-
-    models: Mapping[str, ServedModel]
-    missing: Mapping[str, str] = field(default_factory=dict)
-    loaded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-
-    def versions(self) -> dict[str, str]:
-        return {task: m.version for task, m in self.models.items()}
-
-    def model(self, task: str) -> ServedModel:
-        """The task's model, or ModelsNotReady naming the missing registered model."""
-        if task not in self.models:
-            raise ModelsNotReady(f"no {task} model is served: {self.missing[task]}")
-        return self.models[task]
-
-    def require_all(self) -> None:
-        """ModelsNotReady naming every missing model, unless all three are served."""
-        if self.missing:
-            raise ModelsNotReady(f"not every model is served: {self.missing_text()}")
-
-    def intake_forecaster(self) -> dict:
-        """Family -> (frame -> pyfunc forecasts), as `opm_ml.intake` scoring takes it.
-
-        Intake scoring needs all three families, so this raises ModelsNotReady otherwise.
-        """
-        from opm_ml.model_loading import to_model_input
-
-        self.require_all()
-        return {TASKS[task]: (lambda frame, m=m: m.predictor.model.predict(to_model_input(frame)))
-                for task, m in self.models.items()}
-
-    def missing_text(self) -> str:
-        return "; ".join(f"{task} ({why})" for task, why in self.missing.items())
-
-
-def registered_names(settings: Settings) -> dict[str, str]:
-    """Task -> registered model name, from settings."""
-    from opm_ml.model_loading import registered_name
-
-    return {task: registered_name(family, settings) for task, family in TASKS.items()}
-
-
-def served_version(client, name: str, alias: str):
-    """The model version `name@alias` points to, or the reason it is not in the registry.
-
-    Returns `(version, None)` or `(None, reason)`; a registry that cannot be reached raises.
-    """
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_model_version_by_alias(name, alias), None
-    except MlflowException as exc:
-        # No such registered model / no such alias; anything else is an outage.
-        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise
-        return None, f"{name}@{alias} is not in the registry: {first_line(exc, typed=False)}"
-
-
-def require_tracking_folder(uri: str) -> None:
-    """FileNotFoundError when `uri` is an SQLite store in a folder that does not exist.
-
-    MLflow would create the folders and an empty store there, so a mistyped path would look like
-    an empty registry instead of the configuration error it is.
-    """
-    if uri.startswith("sqlite:///") and ":memory:" not in uri:
-        folder = Path(uri[len("sqlite:///"):]).parent
-        if not folder.is_dir():
-            raise FileNotFoundError(f"the tracking store's folder {folder} does not exist "
-                                    f"(OPM_ML_MLFLOW_TRACKING_URI={uri})")
-
 
 def registry_versions(settings: Settings) -> dict[str, str]:
-    """Task -> model version the serving alias points to now, for the models that exist."""
-    from mlflow import MlflowClient
+    """Family slug -> model version the serving alias points to now, for those that exist."""
+    from opm_ml.forecasting import FAMILIES
 
-    require_tracking_folder(settings.mlflow_tracking_uri)
-    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri,
-                          registry_uri=settings.mlflow_tracking_uri)
+    mlflow_access.require_tracking_folder(settings.mlflow_tracking_uri)
+    client = mlflow_access.client(settings)
     versions = {}
-    for task, name in registered_names(settings).items():
-        version, _ = served_version(client, name, settings.serve_alias)
+    for name, registered in mlflow_access.registered_names(settings).items():
+        version, _ = mlflow_access.served_version(client, registered, settings.serve_alias)
         if version is not None:
-            versions[task] = str(version.version)
+            versions[FAMILIES[name].slug] = str(version.version)
     return versions
 
 
@@ -168,10 +71,10 @@ class ModelStore:
             listener(self._current, None)
 
     def require(self) -> ModelSet:
-        """The set in use, or ModelsNotReady with the reason."""
+        """The set in use, or ModelUnavailable with the reason."""
         current = self._current
         if current is None:
-            raise ModelsNotReady(self._reason)
+            raise ModelUnavailable(self._reason)
         return current
 
     def reload(self, wait: bool = True) -> bool:
@@ -232,8 +135,6 @@ class ModelStore:
     def _load_and_swap(self) -> bool:
         if self._current is None:
             self._reason = "models are loading"
-        from serving.loading import load_model_set  # it imports this module
-
         try:
             new = load_model_set(self.settings)
         except Exception as exc:
@@ -253,9 +154,3 @@ class ModelStore:
             listener(new, None)
         return True
 
-
-def first_line(exc: BaseException, typed: bool = True) -> str:
-    """The first line of an error (with its type unless `typed=False`), for reasons and logs."""
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else ""
-    return f"{type(exc).__name__}: {line}" if typed else line

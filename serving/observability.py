@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from opm_ml.forecasting import FAMILIES
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -23,10 +25,8 @@ PROBABILITY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 # (task, output) -> buckets. Ratios are P50 / planned: scale-free, so one set of buckets fits
 # a 10-day and a 10-year project, and drift shows as mass moving between buckets.
 PREDICTION_SERIES = {
-    ("delay", "duration_ratio"): RATIO_BUCKETS,
+    **{(f.slug, f.ratio_output): RATIO_BUCKETS for f in FAMILIES.values()},
     ("delay", "probability_late"): PROBABILITY_BUCKETS,
-    ("overrun", "cost_ratio"): RATIO_BUCKETS,
-    ("resource-demand", "effort_ratio"): RATIO_BUCKETS,
 }
 
 
@@ -93,6 +93,13 @@ class Metrics:
         )
         self.predictions = PredictionHistograms(prediction_series)
         self.registry.register(self.predictions)
+
+    def observe(self, batch, task: str) -> None:
+        """Record a `ForecastBatch`'s P50 / planned ratios (and P(late)) under `task`."""
+        planned = batch.inputs.columns[batch.family.planned]
+        self.predictions.observe(task, batch.family.ratio_output, batch.quantiles[:, 1] / planned)
+        if "probability_late" in batch.values:
+            self.predictions.observe(task, "probability_late", batch.values["probability_late"])
 
     def set_models(self, served: Iterable[tuple[str, str, str, str]]) -> None:
         """Replace the served-version gauge with (task, model, version, alias) rows."""

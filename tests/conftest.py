@@ -11,10 +11,11 @@ import mlflow
 import pytest
 
 from opm_ml import validation
+from opm_ml.forecasting import FAMILY_NAMES as FAMILIES
 from opm_ml.settings import Settings
 from opm_ml.synthetic import generate_history, write_history
 from training.pipeline import train_models
-from training.specs import FAMILIES, load_spec
+from training.specs import load_spec
 
 
 @pytest.fixture(scope="session")

@@ -22,11 +22,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from opm_ml.features import INDEX_RATIO_BOUNDS
+from opm_ml.forecasting.result import iso_dates
 from opm_ml.settings import Settings
 from serving.app import create_app
 from serving.model_store import ModelStore
-from serving.rows import iso_dates
-from serving.schemas import EXAMPLE_PROJECT, EXAMPLE_STATUS
+from serving.schemas.projects import EXAMPLE_PROJECT, EXAMPLE_STATUS
 
 KEY = "fuzz-admin-key"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,

@@ -164,7 +164,7 @@ def test_report_is_one_self_contained_file(dashboard, tmp_path):
                                          for p in embedded["portfolio"]["projects"]}
     flat = tmp_path / "projects.csv"
     inflight_frame(history).head(4).to_csv(flat, index=False)
-    one_snapshot = report.read_projects(flat)
+    one_snapshot = report.read_projects(flat, store.require())
     assert report.report_data(store.require(), one_snapshot)["portfolio"]["count"] == 4
 
 

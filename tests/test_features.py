@@ -8,18 +8,21 @@ import pytest
 
 from opm_ml.contract import INTAKE_COLUMNS, PROJECT_TYPES
 from opm_ml.features import (
-    CATEGORY_CODES,
-    FEATURE_SETS,
-    STATUS_FEATURES,
-    FeatureBuilder,
     build_features,
+    contract_manifest,
     feature_arrays,
     feature_matrix,
     has_status,
     status_metrics,
 )
-from opm_ml.model_loading import to_model_input
+from opm_ml.forecasting.inputs import ProjectInputs, model_columns
 from opm_ml.synthetic import generate_history
+from training.estimators import model_features
+
+MANIFEST = contract_manifest()
+FEATURE_SETS = MANIFEST.stages
+STATUS_FEATURES = FEATURE_SETS["inflight"][len(FEATURE_SETS["intake"]):]
+CATEGORY_CODES = MANIFEST.codes
 
 
 @pytest.fixture(scope="module")
@@ -98,33 +101,38 @@ def test_routing_by_status_and_partial_status_is_an_error(projects):
         build_features(mixed, "inflight")
 
 
-def test_feature_builder_excludes_features_and_rejects_unknown_names(projects):
-    builder = FeatureBuilder("inflight", exclude=("start_month", "tcpi_bac")).fit(projects)
-    X = builder.transform(_with_status(projects))
+def test_model_features_exclude_spec_features_and_reject_unknown_names(projects):
+    X = build_features(_with_status(projects), "inflight")[
+        model_features(MANIFEST, "inflight", exclude=("start_month", "tcpi_bac"))]
     assert "start_month" not in X.columns and "tcpi_bac" not in X.columns
     assert len(X.columns) == len(FEATURE_SETS["inflight"]) - 2
     assert set(STATUS_FEATURES) - {"tcpi_bac"} <= set(X.columns)
-    with pytest.raises(ValueError, match="unknown intake feature"):
-        FeatureBuilder("intake", exclude=("spi",)).fit(projects)
+    assert "spi" not in model_features(MANIFEST, "intake", exclude=("spi",))
+    with pytest.raises(ValueError, match="cannot exclude unknown feature"):
+        model_features(MANIFEST, "intake", exclude=("warp_speed",))
 
 
-def test_model_input_has_schema_types_and_gives_the_same_features(projects):
+def test_model_input_gives_the_same_features(projects):
     rows = _with_status(projects)
-    served = to_model_input(rows)
+    served = model_columns(rows)
     assert list(served.columns) == [*INTAKE_COLUMNS, "status_date", "pv", "ev", "ac",
                                     "percent_complete"]
-    assert served["start_date"].iloc[0] == rows["start_date"].iloc[0].strftime("%Y-%m-%d")
-    assert served["planned_duration_days"].dtype == np.float64
     # ISO text in, same features out: serving and training cannot drift apart.
-    pd.testing.assert_frame_equal(build_features(served, "inflight"),
+    text = served.assign(start_date=served["start_date"].dt.strftime("%Y-%m-%d"),
+                         status_date=served["status_date"].dt.strftime("%Y-%m-%d"))
+    pd.testing.assert_frame_equal(build_features(text, "inflight"),
                                   build_features(rows.reset_index(drop=True), "inflight"))
+    inputs = ProjectInputs.from_frame(text, MANIFEST)
+    frame = build_features(rows.reset_index(drop=True), "inflight")
+    np.testing.assert_array_equal(feature_matrix(inputs.features("inflight"), frame.columns),
+                                  feature_matrix(frame, frame.columns))
 
 
 def _columns(rows: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Rows as the column arrays serving hands to the core (category codes, datetime64[D])."""
+    """Rows as the column arrays serving hands to the core (category labels, datetime64[D])."""
     numbers = [c for c in INTAKE_COLUMNS if c not in CATEGORY_CODES and c != "start_date"]
     columns = {c: rows[c].to_numpy(float) for c in (*numbers, "pv", "ev", "ac", "percent_complete")}
-    columns.update({c: rows[c].map(codes).to_numpy(float) for c, codes in CATEGORY_CODES.items()})
+    columns.update({c: rows[c].to_numpy(dtype=object) for c in CATEGORY_CODES})
     columns.update({c: rows[c].to_numpy().astype("datetime64[D]")
                     for c in ("start_date", "status_date")})
     return columns

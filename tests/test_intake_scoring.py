@@ -15,14 +15,15 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from opm_ml.contract import ROLES
+from opm_ml.forecasting.inputs import model_columns
 from opm_ml.intake import cli as intake_cli
 from opm_ml.intake.candidates import parse_candidates, read_candidates
 from opm_ml.intake.portfolio import InfeasiblePortfolio
-from opm_ml.intake.risk import pyfunc_forecaster
+from opm_ml.intake.risk import model_forecaster
 from opm_ml.intake.scorecard import CRITERIA, load_config
 from opm_ml.intake.scoring import score_candidates
 from opm_ml.intake.selection import Constraints, select_portfolio
-from opm_ml.model_loading import FAMILIES, load_model, to_model_input
+from opm_ml.model_set import load_model_set
 from serving.app import create_app
 from serving.model_store import ModelStore
 
@@ -39,19 +40,19 @@ def settings(small_registry):
 
 @pytest.fixture(scope="module")
 def models(settings):
-    return {f: load_model(f, "champion", settings) for f in FAMILIES}
+    return load_model_set(settings).family_models()
 
 
 @pytest.fixture(scope="module")
 def scored(models):
-    return score_candidates(read_candidates(CANDIDATES), pyfunc_forecaster(models))
+    return score_candidates(read_candidates(CANDIDATES), model_forecaster(models))
 
 
 def test_risk_adjusted_value_recomputed_from_the_raw_forecasts(scored, models):
     c = scored.candidates
-    x = to_model_input(c.frame)
-    delay = models["delay"].predict(x)
-    cost = models["overrun"].predict(x)
+    x = model_columns(c.frame)
+    delay = models["delay"].predict(x).to_frame()
+    cost = models["overrun"].predict(x).to_frame()
     t = scored.table
     for i in range(len(t)):
         expected_cost = (0.185 * cost["cost_p10"][i] + 0.63 * cost["cost_p50"][i]
@@ -103,8 +104,8 @@ def test_scorecard_points_ranking_and_moscow_rules(scored):
 
 
 def test_top_drivers_are_the_largest_shap_values(scored, models):
-    x = to_model_input(scored.candidates.frame)
-    out = models["delay"].predict(x)
+    x = model_columns(scored.candidates.frame)
+    out = models["delay"].predict(x).to_frame()
     shap = out[[c for c in out.columns if c.startswith("shap__")]].iloc[3].dropna()
     largest = shap.abs().sort_values(ascending=False).index[:3]
     assert [d["feature"] for d in scored.drivers["delay"][3]] == [
@@ -267,7 +268,7 @@ def test_openapi_examples_are_answered(client):
 def test_without_alignment_the_contract_strategic_fit_is_used(models):
     frame = pd.read_csv(CANDIDATES, dtype={"project_id": str})
     frame = frame.drop(columns=[c for c in frame.columns if c.startswith("alignment_")])
-    scored = score_candidates(parse_candidates(frame), pyfunc_forecaster(models))
+    scored = score_candidates(parse_candidates(frame), model_forecaster(models))
     np.testing.assert_allclose(scored.table["score_strategic_fit"],
                                (frame["strategic_fit"] / 10).round(4))
     # Rows 6 and 15 state only expected_benefits: spread over the 3 years after the finish.

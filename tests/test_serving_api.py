@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from opm_ml.settings import Settings
 from serving.app import create_app
 from serving.model_store import ModelStore
-from serving.schemas import EXAMPLE_EVM, EXAMPLE_PROJECT, EXAMPLE_STATUS
+from serving.schemas.evm import EXAMPLE_EVM
+from serving.schemas.projects import EXAMPLE_PROJECT, EXAMPLE_STATUS
 
 KEY = "s3cret-admin-key"
 
@@ -123,9 +124,9 @@ def test_batch_above_the_limit_is_413(client):
         ({"planned_duration_days": 12.5}, "body.planned_duration_days", "int_from_float",
          "integer"),
         ({"bac": -5.0}, "body.bac", "greater_than_equal", "greater than or equal to 1"),
-        ({"ev": 3_000_000.0}, "body.ev", "ev_above_bac", "exceeds the budget at completion"),
+        ({"ev": 3_000_000.0}, "body.ev", "ev_above_bac", "exceeds the project's bac"),
         ({"status_date": "2024-12-31"}, "body.status_date", "status_before_start",
-         "before start_date"),
+         "before the project's start_date"),
         ({"status_date": "2026-01-01", "pv": 2_000_000.0}, "body.pv",
          "pv_below_bac_after_finish", "once the planned finish"),
         ({"colour": "red"}, "body.colour", "extra_forbidden", "not permitted"),
@@ -163,7 +164,7 @@ def test_empty_batch_non_object_and_nan_are_422(client):
         ({"budget_at_completion": -1.0}, "body.budget_at_completion", "greater_than_equal"),
         ({"complexity": 9}, "body.complexity", "less_than_equal"),
         ({"start_date": "next week"}, "body.start_date", "date_from_datetime_parsing"),
-        ({"role_share_build": 0.6}, "body.role_share_build", "role_shares_sum"),
+        ({"role_share_build": 0.6}, "body.role_share_*", "role_shares_sum"),
         ({"num_identified_risks": 0}, "body.mean_risk_severity", "risk_severity"),
         ({"status": {**EXAMPLE_STATUS, "ev": 2_500_000.0}}, "body.status.ev", "ev_above_bac"),
         ({"status": {**EXAMPLE_STATUS, "status_date": "2024-06-30"}}, "body.status.status_date",
@@ -315,9 +316,11 @@ def test_every_request_body_has_openapi_examples(client):
 
 
 def test_banner_has_the_docs_url_and_a_valid_curl_body():
+    from opm_ml.features import contract_manifest
     from serving.app import banner
-    from serving.schemas import ProjectRequest
+    from serving.schemas.projects import project_request
 
+    ProjectRequest = project_request(contract_manifest())
     text = banner(Settings(_env_file=None, api_host="0.0.0.0", api_port=8123))
     assert "API docs: http://127.0.0.1:8123/docs" in text
     body = text.split(" -d '", 1)[1].rstrip("'")

@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from opm_ml.settings import Settings
 from serving.app import create_app
 from serving.model_store import ModelStore
-from serving.schemas import EXAMPLE_PROJECT, EXAMPLE_STATUS
+from serving.schemas.projects import EXAMPLE_PROJECT, EXAMPLE_STATUS
 
 KEY = "faults-admin-key"
 ADMIN = {"X-API-Key": KEY}
@@ -57,8 +57,8 @@ def register_copy(settings: Settings, name: str, new_name: str, folder: Path) ->
 
 
 def garble(model_dir: Path) -> None:
-    """Overwrite the pickled model with bytes that are not a pickle."""
-    (model_dir / "python_model.pkl").write_bytes(b"\x00not a pickle\xff" * 64)
+    """Overwrite the pickled family model with bytes that are not a pickle."""
+    (model_dir / "artifacts" / "family_model.joblib").write_bytes(b"\x00not a pickle\xff" * 64)
 
 
 def wait_not_ready(client: TestClient, timeout: float = 60) -> dict:
@@ -130,7 +130,7 @@ def test_unreachable_tracking_store_at_start_up(kind, tmp_path, monkeypatch, cap
 
 def test_corrupted_artifact_at_start_up_is_503_naming_the_model(base, tmp_path, caplog):
     garble(register_copy(base, "opm-delay", "opm-delay-garbled", tmp_path))
-    settings = base.model_copy(update={"model_delay": "opm-delay-garbled"})
+    settings = base.model_copy(update={"model_names": {"delay": "opm-delay-garbled"}})
     store = ModelStore(settings)
     with caplog.at_level(logging.ERROR, "opm_ml.serving"):
         assert store.reload(wait=True) is False
@@ -145,7 +145,7 @@ def test_corrupted_artifact_at_start_up_is_503_naming_the_model(base, tmp_path, 
 
 def test_artifact_deleted_after_start_up_keeps_the_old_set_serving(base, tmp_path, caplog):
     copy = register_copy(base, "opm-delay", "opm-delay-deleted", tmp_path)
-    settings = base.model_copy(update={"model_delay": "opm-delay-deleted"})
+    settings = base.model_copy(update={"model_names": {"delay": "opm-delay-deleted"}})
     store = ModelStore(settings)
     assert store.reload(wait=True), store.last_error
     client = TestClient(create_app(settings, store))
@@ -173,8 +173,7 @@ def test_reload_failing_half_way_swaps_nothing(base, tmp_path, caplog):
     names = {"delay": "opm-delay-half", "overrun": "opm-overrun-half"}
     for family, name in names.items():
         register_copy(base, f"opm-{family}", name, tmp_path / f"{family}-v1")
-    settings = base.model_copy(update={"model_delay": names["delay"],
-                                       "model_overrun": names["overrun"]})
+    settings = base.model_copy(update={"model_names": names})
     store = ModelStore(settings)
     assert store.reload(wait=True), store.last_error
     client = TestClient(create_app(settings, store))

@@ -21,13 +21,13 @@ from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 from pydantic import SecretStr
 
+from opm_ml import mlflow_access
 from opm_ml.contract import INTAKE_COLUMNS, ROLES
-from opm_ml.features import build_features
-from opm_ml.model_loading import to_model_input
+from opm_ml.features import build_features, contract_manifest
+from opm_ml.forecasting.inputs import ProjectInputs, model_columns
 from serving.app import create_app
 from serving.model_store import ModelStore
-from serving.rows import ProjectRows
-from serving.schemas import EXAMPLE_PROJECT, EXAMPLE_STATUS, ProjectRequest
+from serving.schemas.projects import EXAMPLE_PROJECT, EXAMPLE_STATUS, project_request
 
 KEY = "admin-key-for-tests"
 TASKS = {"delay": "delay", "overrun": "overrun", "resource-demand": "resource"}
@@ -102,18 +102,20 @@ def test_request_columns_give_the_features_of_the_same_rows_as_a_frame(trained):
     rows = request_rows(history, 400, seed=1)
     first = next(i for i, row in enumerate(rows) if "status" in row)
     rows[first]["status"]["percent_complete"] = None  # optional in a status report
-    parsed = ProjectRows.from_requests([ProjectRequest.model_validate(r) for r in rows])
+    manifest = contract_manifest()
+    request = project_request(manifest)
+    parsed = ProjectInputs.from_requests([request.model_validate(r) for r in rows], manifest)
     frame = as_frame(rows)
     for stage in ("intake", "inflight"):
         positions = parsed.rows_of(stage)
         assert len(positions) > 100
-        mine = parsed.features[stage]
+        mine = parsed.features(stage)
         reference = build_features(frame.iloc[positions], stage)
         for name in reference.columns:
             ref = reference[name]
             ref = ref.cat.codes.to_numpy(float) if hasattr(ref, "cat") else ref.to_numpy(float)
             np.testing.assert_array_equal(mine[name], ref, err_msg=f"{stage} {name}")
-    assert np.isnan(parsed.features["inflight"]["percent_complete"][0])
+    assert np.isnan(parsed.features("inflight")["percent_complete"][0])
 
 
 @pytest.mark.parametrize("task", list(TASKS))
@@ -123,13 +125,12 @@ def test_forecasts_equal_the_registered_pyfunc(client, trained, task):
     response = client.post(f"/v1/predictions/{task}", json=rows)
     assert response.status_code == 200
     body = response.json()
-    assert body["model"] == {"name": getattr(settings, f"model_{TASKS[task]}"),
+    assert body["model"] == {"name": mlflow_access.registered_name(task, settings),
                              "version": "1", "alias": "champion"}
     items = body["items"]
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{body['model']['name']}@champion")
-    reference = pyfunc.predict(to_model_input(as_frame(rows)))
+    with mlflow_access.tracking(settings):
+        pyfunc = mlflow.pyfunc.load_model(f"models:/{body['model']['name']}@champion")
+    reference = pyfunc.predict(model_columns(as_frame(rows)))
     quantity = items[0]["quantity"]
     for item, (_, ref) in zip(items, reference.iterrows(), strict=True):
         assert item["stage"] == ref["stage"]
@@ -266,7 +267,7 @@ def test_readiness_and_prometheus_report_the_served_models(client, trained):
 
 def test_a_missing_model_leaves_the_others_served_until_it_is_registered(trained):
     settings, _ = trained
-    settings = settings.model_copy(update={"model_overrun": "opm-overrun-later"})
+    settings = settings.model_copy(update={"model_names": {"overrun": "opm-overrun-later"}})
     store = ModelStore(settings)
     assert store.reload(wait=True), store.last_error
     client = TestClient(create_app(settings, store))
@@ -295,7 +296,8 @@ def test_a_missing_model_leaves_the_others_served_until_it_is_registered(trained
                             registry_uri=settings.mlflow_tracking_uri)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-    overrun = registry.get_model_version_by_alias(trained[0].model_overrun, "champion").source
+    overrun = registry.get_model_version_by_alias(
+        mlflow_access.registered_name("overrun", trained[0]), "champion").source
     registry.set_registered_model_alias(
         "opm-overrun-later", "champion", mlflow.register_model(overrun, "opm-overrun-later").version)
     assert store.check_registry() is True
@@ -311,7 +313,7 @@ def test_reload_swaps_versions_atomically_under_load(client, trained):
                             registry_uri=settings.mlflow_tracking_uri)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-    names = {task: getattr(settings, f"model_{family}") for task, family in TASKS.items()}
+    names = {task: mlflow_access.registered_name(task, settings) for task in TASKS}
     for name in names.values():  # version 2 of each model: the same artifact registered again
         source = registry.get_model_version_by_alias(name, "champion").source
         registry.set_registered_model_alias(name, "champion",
@@ -375,7 +377,7 @@ def test_the_poller_loads_a_moved_alias_in_the_background(trained):
 
     with TestClient(create_app(settings)) as client:  # lifespan: background load + poller
         before = served(client)
-        name = settings.model_delay
+        name = mlflow_access.registered_name("delay", settings)
         source = registry.get_model_version_by_alias(name, "champion").source
         new = str(mlflow.register_model(source, name).version)
         registry.set_registered_model_alias(name, "champion", new)

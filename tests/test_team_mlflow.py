@@ -18,24 +18,24 @@ from dataclasses import replace
 from pathlib import Path
 
 import mlflow
+import pg_cluster
 import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
+from pg_cluster import connect, free_port, postgres_cluster
 from pydantic import SecretStr
 
-import pg_cluster
-from opm_ml import validation
-from opm_ml.model_loading import use_tracking
+from opm_ml import mlflow_access, validation
+from opm_ml.forecasting import FAMILY_NAMES as FAMILIES
+from opm_ml.model_set import load_model_set
 from opm_ml.settings import Settings
 from opm_ml.synthetic import generate_history, write_history
-from pg_cluster import connect, free_port, postgres_cluster
 from serving.app import create_app
-from serving.loading import load_model_set
 from serving.model_store import registry_versions
-from serving.schemas import EXAMPLE_PROJECT
+from serving.schemas.projects import EXAMPLE_PROJECT
 from training.pipeline import train_models
 from training.registry import registry_listing
-from training.specs import FAMILIES, load_spec
+from training.specs import load_spec
 from training.tracking import is_tracking_server, setup_experiment
 
 KEY = "team-admin-key"
@@ -171,12 +171,12 @@ def test_experiment_artifacts_go_to_the_server_not_the_client(server, pg_uri, tm
     # its artifacts in the configured local folder.
     local = Settings(_env_file=None, mlflow_tracking_uri=pg_uri, mlflow_experiment="local",
                      mlflow_artifact_root=tmp_path / "local_artifacts")
-    experiment = mlflow.get_experiment(setup_experiment(local))
+    experiment = MlflowClient(pg_uri).get_experiment(setup_experiment(local))
     assert experiment.artifact_location == (tmp_path / "local_artifacts").resolve().as_uri()
 
     remote = Settings(_env_file=None, mlflow_tracking_uri=url, mlflow_experiment="remote",
                       mlflow_artifact_root=tmp_path / "unused")
-    experiment = mlflow.get_experiment(setup_experiment(remote))
+    experiment = MlflowClient(url).get_experiment(setup_experiment(remote))
     assert experiment.artifact_location.startswith("mlflow-artifacts:/")
     assert not (tmp_path / "unused").exists()
     assert [is_tracking_server(u) for u in (url, "HTTPS://mlflow.example", pg_uri,
@@ -252,8 +252,7 @@ def test_second_run_goes_through_the_gate_and_reload_serves_the_alias(team, clie
     assert all(rows[name]["stored_on_server"] for name in NAMES.values())
 
     # What `opm-ml models` lists and what each replica's poller compares with, over HTTP.
-    use_tracking(settings)
-    listing = registry_listing(list(NAMES.values()))
+    listing = registry_listing(mlflow_access.client(settings), list(NAMES.values()))
     assert {(r["name"], r["version"]) for r in listing if "champion" in r["aliases"]} == \
         {(name, int(expected[task])) for task, name in NAMES.items()}
     assert registry_versions(settings) == expected
@@ -274,5 +273,5 @@ def test_loading_from_the_server_leaves_no_downloaded_copies(team, tmp_path, mon
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     for _ in range(2):
-        assert set(load_model_set(settings).models) == set(NAMES)
+        assert set(load_model_set(settings).versions()) == set(NAMES)
     assert list(scratch.iterdir()) == []

@@ -13,20 +13,22 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from mlflow import MlflowClient
 
+from opm_ml import mlflow_access
 from opm_ml.contract import ROLES
-from opm_ml.model_loading import load_model, registered_name, to_model_input
+from opm_ml.forecasting import FAMILY_NAMES as FAMILIES
+from opm_ml.forecasting import family as family_spec
+from opm_ml.forecasting.inputs import model_columns
+from opm_ml.model_set import load_model_set
 from opm_ml.settings import Settings
 from opm_ml.synthetic import generate_history
 from opm_ml.validation import History
 from training import tracking
 from training.datasets import SPLITS, completed_projects, inflight_examples, outcome_targets
 from training.evaluation import heldout_frame, score_predictions
-from training.family import QUANTITIES
 from training.pipeline import train_family, train_models
 from training.registry import is_better, register_and_gate
-from training.specs import FAMILIES, load_spec
+from training.specs import load_spec
 
 FAST = {"n_estimators": 120, "learning_rate": 0.1}
 
@@ -131,8 +133,8 @@ def test_shap_values_add_up_to_the_model_output(trained, family):
     _, by_family = trained
     r = by_family[family]
     rows = heldout_frame(r.data.intake.test.head(30), r.data.inflight.test.head(30))
-    out = r.model.predict(rows)
-    planned_col, qty, _ = QUANTITIES[family]
+    out = r.model.predict(rows).to_frame()
+    planned_col, qty = family_spec(family).planned, family_spec(family).quantity
     shap_cols = [c for c in out.columns if c.startswith("shap__")]
     total = out["shap_base"] + out[shap_cols].sum(axis=1, skipna=True)
     np.testing.assert_allclose(total, np.log(out[f"{qty}_p50"] / rows[planned_col]), atol=1e-9)
@@ -143,9 +145,8 @@ def test_shap_values_add_up_to_the_model_output(trained, family):
         logit = out["late_shap_base"] + out[late_cols].sum(axis=1, skipna=True)
         for stage in ("intake", "inflight"):
             at = (out["stage"] == stage).to_numpy()
-            pipe = r.model.stages[stage]
-            raw = pipe.named_steps["model"].classifier_.model_.predict(
-                pipe[:-1].transform(rows[at]), raw_score=True)
+            raw = r.model.stages[stage].classifier_.model_.predict(
+                tracking.stage_features(r.model, stage, rows[at]), raw_score=True)
             np.testing.assert_allclose(logit[at], raw, atol=1e-9)
 
 
@@ -156,9 +157,8 @@ def test_the_numpy_prediction_path_matches_the_fitted_scikit_learn_models(traine
     _, by_family = trained
     r = by_family[family]
     for stage, rows in (("intake", r.data.intake.test), ("inflight", r.data.inflight.test)):
-        pipe = r.model.stages[stage]
-        X = pipe[:-1].transform(rows.head(60))
-        model = pipe.named_steps["model"]
+        X = tracking.stage_features(r.model, stage, rows.head(60))
+        model = r.model.stages[stage]
         got = model.predict(X, shap=True)
         regressor = model.regressor_
         start = np.zeros(len(X))
@@ -184,7 +184,7 @@ def test_monthly_profile_sums_to_each_role_total(trained):
     _, by_family = trained
     r = by_family["resource"]
     rows = heldout_frame(r.data.intake.test.head(10), r.data.inflight.test.head(10))
-    out = r.model.predict(rows, shap=False)
+    out = r.model.predict(rows, shap=False).to_frame(shap=False)
     for i, text in enumerate(out["monthly_profile"]):
         profile = json.loads(text)
         months = int(np.ceil(rows["planned_duration_days"].iloc[i] / (365.25 / 12)))
@@ -197,7 +197,7 @@ def test_monthly_profile_sums_to_each_role_total(trained):
 
 def test_runs_lineage_and_artifacts_are_logged(trained, settings):
     result, by_family = trained
-    client = MlflowClient(settings.mlflow_tracking_uri)
+    client = mlflow_access.client(settings)
     parent = client.get_run(result.parent_run_id)
     assert parent.data.params["seed"] == "5"
     assert parent.data.tags["git_commit"]
@@ -228,14 +228,15 @@ def test_pyfunc_loaded_back_gives_the_same_predictions(trained, settings, family
     _, by_family = trained
     r = by_family[family]
     rows = heldout_frame(r.data.intake.test.head(25), r.data.inflight.test.head(25))
-    loaded = mlflow.pyfunc.load_model(r.model_uri)
-    served = loaded.predict(to_model_input(rows))
-    expected = r.model.predict(rows)
+    with mlflow_access.tracking(settings):
+        loaded = mlflow.pyfunc.load_model(r.model_uri)
+    served = loaded.predict(model_columns(rows))
+    expected = r.model.predict(rows).to_frame()
     pd.testing.assert_frame_equal(served.reset_index(drop=True), expected, check_dtype=False)
     signature = loaded.metadata.get_input_schema()
     optional = {c.name for c in signature.inputs if not c.required}
     assert optional == {"status_date", "pv", "ev", "ac", "percent_complete"}
-    quick = loaded.predict(to_model_input(rows), params={"shap": False})
+    quick = loaded.predict(model_columns(rows), params={"shap": False})
     assert not any(c.startswith("shap") for c in quick.columns)
     pd.testing.assert_frame_equal(quick, expected[quick.columns], check_dtype=False)
 
@@ -245,9 +246,9 @@ def test_champion_alias_serves_the_registered_delay_model(trained, settings):
     r = by_family["delay"]
     assert r.decision.registered and r.decision.promoted, r.decision.reason
     rows = r.data.intake.test.head(5)
-    champion = load_model("delay", "champion", settings)
-    np.testing.assert_allclose(champion.predict(to_model_input(rows))["duration_days_p50"],
-                               r.model.predict(rows)["duration_days_p50"])
+    champion = load_model_set(settings, ["delay"]).model("delay").model
+    np.testing.assert_allclose(champion.predict(rows).to_frame()["duration_days_p50"],
+                               r.model.predict(rows).to_frame()["duration_days_p50"])
 
 
 def test_is_better_needs_the_margin():
@@ -269,22 +270,25 @@ def test_promotion_gate_keeps_the_champion_against_a_worse_challenger(
     # A deliberately worse model: two shallow trees barely move off the plan.
     weak_spec = spec.with_hyperparameters(n_estimators=2, num_leaves=2)
     weak_model, _ = train_family(weak_spec, history, seed=5)
-    weak_score = score_predictions("delay", weak_model.predict(heldout, shap=False), heldout)["mape"]
+    weak_score = score_predictions("delay", weak_model.predict(heldout, shap=False).to_frame(),
+                                   heldout)["mape"]
     good_score = good.metrics["heldout/mape"]
     assert weak_score > good_score * 1.1
-    with mlflow.start_run(experiment_id=trained[0].experiment_id, run_name="weak"):
-        weak_uri = tracking.log_family_model(weak_model, heldout.head(4)).model_uri
+    with mlflow_access.tracking(settings):
+        with mlflow.start_run(experiment_id=trained[0].experiment_id, run_name="weak"):
+            weak_uri = tracking.log_family_model(weak_model, heldout.head(4)).model_uri
 
-    first = register_and_gate(weak_uri, name, spec, heldout, weak_score, failed_checks=[])
-    assert first.promoted and first.reason.startswith("no champion yet")
-    second = register_and_gate(good.model_uri, name, spec, heldout, good_score, failed_checks=[])
-    assert second.promoted and second.champion_score == pytest.approx(weak_score)
-    third = register_and_gate(weak_uri, name, spec, heldout, weak_score, failed_checks=[])
+        first = register_and_gate(weak_uri, name, spec, heldout, weak_score, [], settings)
+        assert first.promoted and first.reason.startswith("no champion yet")
+        second = register_and_gate(good.model_uri, name, spec, heldout, good_score, [],
+                                   settings)
+        assert second.promoted and second.champion_score == pytest.approx(weak_score)
+        third = register_and_gate(weak_uri, name, spec, heldout, weak_score, [], settings)
     assert not third.promoted
     assert third.champion_version == second.version
     # The champion was re-scored from the registry on the same held-out rows.
     assert third.champion_score == pytest.approx(good_score)
-    client = MlflowClient(settings.mlflow_tracking_uri)
+    client = mlflow_access.client(settings)
     assert client.get_model_version_by_alias(name, "champion").version == second.version
     assert client.get_model_version_by_alias(name, "challenger").version == third.version
     assert client.get_model_version(name, third.version).tags["promotion.promoted"] == "false"
@@ -295,14 +299,18 @@ def test_a_model_that_fails_its_baselines_is_not_registered(trained, settings, s
     r = by_family["overrun"]
     heldout = heldout_frame(r.data.intake.test, r.data.inflight.test)
     decision = register_and_gate(r.model_uri, "gate-test-baselines", specs["overrun"], heldout,
-                                 1.0, failed_checks=["in flight 50% vs eac_cpi (mape 2 vs 1)"])
+                                 1.0, ["in flight 50% vs eac_cpi (mape 2 vs 1)"], settings)
     assert not decision.registered and not decision.promoted
     assert "did not beat in flight 50% vs eac_cpi" in decision.reason
-    assert not MlflowClient(settings.mlflow_tracking_uri).search_registered_models(
+    assert not mlflow_access.client(settings).search_registered_models(
         "name = 'gate-test-baselines'")
 
 
 def test_registered_names_come_from_settings(settings):
-    assert registered_name("resource", settings) == settings.model_resource
+    assert mlflow_access.registered_name("resource", settings) == "opm-resource-demand"
+    renamed = settings.model_copy(update={"model_names": {"resource": "org-effort"},
+                                          "model_prefix": "acme"})
+    assert mlflow_access.registered_name("resource", renamed) == "org-effort"
+    assert mlflow_access.registered_name("delay", renamed) == "acme-delay"
     with pytest.raises(ValueError, match="unknown model family"):
-        registered_name("budget", settings)
+        mlflow_access.registered_name("budget", settings)

@@ -22,23 +22,24 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from mlflow import MlflowClient
-from typer.testing import CliRunner
-
-from opm_ml.cli import app
-from opm_ml.dask_cluster import dask_client
-from opm_ml.model_loading import load_model, registered_name, to_model_input
-from opm_ml.settings import Settings
-from opm_ml.synthetic import generate_history, write_history
-from opm_ml.validation import History
-from training.distributed import CalibrationEarlyStopping, scatter_rows
-from training.evaluation import evaluate_family, heldout_frame
-from training.family import QUANTITIES, STAGES
-from training.pipeline import train_family, train_models
-from training.specs import load_spec
 
 # The CLI's private MLflow store (OPM_ML_* environment), as the other `opm-ml train` tests use it.
 from test_training_faults import store  # noqa: F401, E402  (a pytest fixture)
+from typer.testing import CliRunner
+
+from opm_ml import mlflow_access
+from opm_ml.cli import app
+from opm_ml.dask_cluster import dask_client
+from opm_ml.forecasting import family as family_spec
+from opm_ml.forecasting.families import STAGES
+from opm_ml.model_set import load_model_set
+from opm_ml.settings import Settings
+from opm_ml.synthetic import generate_history, write_history
+from opm_ml.validation import History
+from training.distributed import CalibrationEarlyStopping, dask_fitter, scatter_rows
+from training.evaluation import evaluate_family, heldout_frame
+from training.pipeline import train_family, train_models
+from training.specs import load_spec
 
 FAMILIES = ("delay", "resource")
 SEED = 5
@@ -102,7 +103,7 @@ def logged(history, specs, client, settings):
 def on_dask(logged, history, specs, client):
     """family -> (model, data, held-out metrics) of the fit on the cluster."""
     delay = logged.results[0]
-    model, data = train_family(specs["resource"], history, SEED, client)
+    model, data = train_family(specs["resource"], history, SEED, dask_fitter(client))
     return {"delay": (delay.model, delay.data, delay.metrics),
             "resource": (model, data, evaluate_family(model, specs["resource"], data).metrics)}
 
@@ -130,7 +131,7 @@ def lightgbm_models(model) -> dict[str, lightgbm.LGBMModel]:
     """Every LightGBM model of a family, by stage and role in the stage."""
     out = {}
     for stage in STAGES:
-        est = model.stages[stage].named_steps["model"]
+        est = model.stages[stage]
         out.update({f"{stage}/q{i}": m for i, m in enumerate(est.regressor_.models_)})
         if est.classifier_ is not None:
             out[f"{stage}/late"] = est.classifier_.model_
@@ -165,8 +166,8 @@ def test_dask_models_are_plain_lightgbm_models_fitted_by_both_workers(local, on_
 def test_dask_models_predict_and_explain_through_the_family_model(on_dask, family):
     model, data, _ = on_dask[family]
     rows = heldout_frame(data.intake.test.head(20), data.inflight.test.head(20))
-    out = model.predict(rows)
-    planned_col, qty, _ = QUANTITIES[family]
+    out = model.predict(rows).to_frame()
+    planned_col, qty = family_spec(family).planned, family_spec(family).quantity
     shap_cols = [c for c in out.columns if c.startswith("shap__")]
     total = out["shap_base"] + out[shap_cols].sum(axis=1, skipna=True)
     np.testing.assert_allclose(total, np.log(out[f"{qty}_p50"] / rows[planned_col]), atol=1e-9)
@@ -174,7 +175,7 @@ def test_dask_models_predict_and_explain_through_the_family_model(on_dask, famil
 
 
 def test_train_models_logs_the_dask_backend_and_registers_as_usual(logged, settings):
-    store = MlflowClient(settings.mlflow_tracking_uri)
+    store = mlflow_access.client(settings)
     parent = store.get_run(logged.parent_run_id).data.params
     assert parent["backend"] == "dask"
     assert re.fullmatch(r"2 worker\(s\) x 1 thread\(s\) at tcp://127\.0\.0\.1:\d+",
@@ -183,12 +184,12 @@ def test_train_models_logs_the_dask_backend_and_registers_as_usual(logged, setti
     params = store.get_run(r.run_id).data.params
     assert (params["backend"], params["dask_cluster"]) == ("dask", parent["dask_cluster"])
     assert r.decision.registered and r.decision.promoted, r.decision.reason
-    version = store.get_model_version_by_alias(registered_name("delay", settings), "champion")
+    version = store.get_model_version_by_alias(mlflow_access.registered_name("delay", settings),
+                                               "champion")
     assert version.run_id == r.run_id
     rows = heldout_frame(r.data.intake.test.head(5), r.data.inflight.test.head(5))
-    served = load_model("delay", "champion", settings).predict(to_model_input(rows))
-    pd.testing.assert_frame_equal(served.reset_index(drop=True), r.model.predict(rows),
-                                  check_dtype=False)
+    served = load_model_set(settings, ["delay"]).model("delay").model.predict(rows).to_frame()
+    pd.testing.assert_frame_equal(served, r.model.predict(rows).to_frame(), check_dtype=False)
 
 
 def test_rows_are_dealt_once_each_into_one_block_per_worker(client):

@@ -8,12 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opm_ml.contract import PROJECT_TYPES, ROLES, USAGE_HOUR_COLUMNS
+from opm_ml.contract import ROLES, USAGE_HOUR_COLUMNS
+from opm_ml.forecasting import FAMILIES
+from opm_ml.forecasting.estimators import conformal_offsets
+from opm_ml.forecasting.role_profile import RoleProfile
 from training.datasets import time_split
-from training.estimators import conformal_offsets
 from training.evaluation import expected_calibration_error, pinball
-from training.profiles import RoleProfile
-from training.specs import SPEC_DIR, SPEC_FILES, load_spec, parse_spec
+from training.specs import SPEC_DIR, load_spec, parse_spec
+
+SPEC_FILES = {name: f.spec_file for name, f in FAMILIES.items()}
 
 
 def test_conformal_offsets_restore_coverage_of_too_narrow_quantiles():
@@ -64,13 +67,13 @@ def test_role_profile_learns_the_phase_shape_and_spreads_hours_exactly():
     flat = np.full(10, 3.0)
     usage = _usage(["a", "b"], 10, {"management": front, "build": flat})
     projects = pd.DataFrame({"project_id": ["a", "b"], "project_type": ["rnd", "rnd"]})
-    profile = RoleProfile(bins=10).fit(usage, projects)
-    shape = profile.shapes_[PROJECT_TYPES.index("rnd")]
+    profile = RoleProfile(bins=10).fit(usage, projects, ROLES, "project_type")
+    shape = profile.shapes_["rnd"]
     np.testing.assert_allclose(shape[ROLES.index("management")], [0.2] * 5 + [0] * 5)
     np.testing.assert_allclose(shape[ROLES.index("build")], np.full(10, 0.1))
     # A role never booked gets a flat shape; a type never seen gets the all-types shape.
     np.testing.assert_allclose(shape[ROLES.index("testing")], np.full(10, 0.1))
-    np.testing.assert_allclose(profile.shapes_[PROJECT_TYPES.index("construction")], shape)
+    np.testing.assert_allclose(profile.monthly_fractions("construction", 10), shape)
     # Five planned months: management's hours land in the first 2.5 months.
     fractions = profile.monthly_fractions("rnd", 5)
     np.testing.assert_allclose(fractions[ROLES.index("management")], [0.4, 0.4, 0.2, 0, 0])

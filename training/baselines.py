@@ -17,66 +17,68 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from training.family import QUANTITIES
+from opm_ml.forecasting import family
 
+# The planned sizes a log-linear baseline regresses on, where a dataset has them.
 SIZE_COLUMNS = ("planned_duration_days", "budget_at_completion", "planned_effort_hours",
                 "planned_team_size")
-# family -> {baseline name: EVM column whose ratio to the planned value is the forecast ratio}
-EVM_BASELINES = {
-    "delay": {"ieac_t": "ieac_t_days"},
-    "overrun": {"eac_cpi": "eac_cpi", "eac_cpi_spi": "eac_cpi_spi"},
-    "resource": {"eac_cpi": "eac_cpi", "eac_cpi_spi": "eac_cpi_spi"},
-}
-
-
-def _log_size(frame: pd.DataFrame) -> np.ndarray:
-    return np.log(frame[list(SIZE_COLUMNS)].to_numpy(dtype=float))
 
 
 class LogLinearBaseline:
-    """log(actual quantity) ~ log size features, ordinary least squares."""
+    """log(actual quantity) ~ log of the planned size columns present, ordinary least squares."""
 
     def __init__(self, family: str):
         self.family = family
 
     def fit(self, train: pd.DataFrame) -> LogLinearBaseline:
-        actual = train[QUANTITIES[self.family][2]].to_numpy(dtype=float)
-        self.model_ = make_pipeline(FunctionTransformer(_log_size), LinearRegression())
+        actual = train[family(self.family).actual].to_numpy(dtype=float)
+        self.columns_ = [c for c in SIZE_COLUMNS if c in train.columns
+                         and (train[c].to_numpy(dtype=float, na_value=np.nan) > 0).all()]
+        self.model_ = make_pipeline(FunctionTransformer(self._log_size), LinearRegression())
         self.model_.fit(train, np.log(actual))
         return self
+
+    def _log_size(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.log(frame[self.columns_].to_numpy(dtype=float))
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return np.exp(self.model_.predict(frame))
 
 
 class ReferenceClassBaseline:
-    """planned x median(actual/planned) of the training projects of the same type."""
+    """planned x median(actual/planned) of the training projects of the same class (`group`,
+    e.g. project type; every project is one class without it)."""
 
-    def __init__(self, family: str, late_threshold: float | None = None):
+    def __init__(self, family: str, group: str | None = None):
         self.family = family
-        self.late_threshold = late_threshold
+        self.group = group
+
+    def _groups(self, frame: pd.DataFrame) -> pd.Series:
+        if self.group is None or self.group not in frame.columns:
+            return pd.Series("all", index=frame.index)
+        return frame[self.group].astype(object)
 
     def fit(self, train: pd.DataFrame) -> ReferenceClassBaseline:
-        planned_col, _, actual_col = QUANTITIES[self.family]
-        ratio = train[actual_col].to_numpy(float) / train[planned_col].to_numpy(float)
-        by_type = pd.Series(ratio).groupby(train["project_type"].to_numpy())
-        self.uplift_ = by_type.median().to_dict()
+        spec = family(self.family)
+        ratio = train[spec.actual].to_numpy(float) / train[spec.planned].to_numpy(float)
+        groups = self._groups(train)
+        self.uplift_ = pd.Series(ratio).groupby(groups.to_numpy()).median().to_dict()
         self.overall_uplift_ = float(np.median(ratio))
         if "late" in train.columns:
-            self.late_rate_ = train.groupby("project_type")["late"].mean().to_dict()
+            self.late_rate_ = train["late"].groupby(groups.to_numpy()).mean().to_dict()
             self.overall_late_rate_ = float(train["late"].mean())
         return self
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        uplift = frame["project_type"].map(self.uplift_).fillna(self.overall_uplift_)
-        return frame[QUANTITIES[self.family][0]].to_numpy(float) * uplift.to_numpy(float)
+        uplift = self._groups(frame).map(self.uplift_).fillna(self.overall_uplift_)
+        return frame[family(self.family).planned].to_numpy(float) * uplift.to_numpy(float)
 
     def predict_late(self, frame: pd.DataFrame) -> np.ndarray:
-        rate = frame["project_type"].map(self.late_rate_).fillna(self.overall_late_rate_)
+        rate = self._groups(frame).map(self.late_rate_).fillna(self.overall_late_rate_)
         return rate.to_numpy(float)
 
 
-def evm_forecasts(family: str, frame: pd.DataFrame) -> pd.DataFrame:
+def evm_forecasts(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     """The family's EVM index forecasts of the actual quantity (NaN where undefined)."""
     from opm_ml.opm_metrics import evm_frame
 
@@ -88,14 +90,13 @@ def evm_forecasts(family: str, frame: pd.DataFrame) -> pd.DataFrame:
         "planned_duration_days": frame["planned_duration_days"].to_numpy(float),
         "status_date": pd.to_datetime(frame["status_date"]).to_numpy(),
     }))
-    planned_col = QUANTITIES[family][0]
-    planned = frame[planned_col].to_numpy(float)
-    base = {"delay": frame["planned_duration_days"], "overrun": frame["budget_at_completion"],
-            "resource": frame["budget_at_completion"]}[family].to_numpy(float)
+    spec = family(name)
+    planned = frame[spec.planned].to_numpy(float)
+    base = frame[spec.evm_scale].to_numpy(float)
     out = {}
-    for name, col in EVM_BASELINES[family].items():
+    for baseline, col in spec.evm_baselines.items():
         ratio = evm[col].to_numpy(dtype=float, na_value=np.nan) / base
-        out[name] = planned * ratio
+        out[baseline] = planned * ratio
     return pd.DataFrame(out, index=frame.index)
 
 

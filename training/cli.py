@@ -26,10 +26,11 @@ from opm_ml.dask_cluster import (
     WorkersOption,
     cluster_address,
 )
+from opm_ml.forecasting.families import FAMILY_NAMES
 from opm_ml.settings import get_settings
 
 console = Console()
-ALL_MODELS = "delay,overrun,resource"
+ALL_MODELS = ",".join(FAMILY_NAMES)
 _STEPS = ("fitting", "evaluating", "logging", "promotion gate")
 
 
@@ -54,8 +55,8 @@ def train(
 ) -> None:
     """Train, evaluate and register the delay, overrun and resource-demand models."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from opm_ml.forecasting.families import parse_families
     from opm_ml.validation import ContractError, load_history, rejection_report_table
-    from opm_ml.model_loading import parse_families
     from training.pipeline import train_models
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)  # the rich table says what matters
@@ -138,12 +139,12 @@ def _connect(stack: ExitStack, address: str, workers: int | None, timeout: float
 
 def models() -> None:
     """List registered model versions with their aliases and promotion decisions."""
-    from opm_ml.model_loading import FAMILIES, registered_name, use_tracking
+    from opm_ml import mlflow_access
     from training.registry import registry_listing
 
     settings = get_settings()
-    use_tracking(settings)
-    rows = registry_listing([registered_name(f, settings) for f in FAMILIES])
+    names = mlflow_access.registered_names(settings).values()
+    rows = registry_listing(mlflow_access.client(settings), list(names))
     if not rows:
         console.print("no registered models yet: run [bold]opm-ml train[/]")
         return

@@ -1,6 +1,7 @@
 """Fit a stage's LightGBM jobs on a Dask cluster through `lightgbm.dask`, one model at a time.
 
-The only step that differs from the local backend (`training.estimators.fit_jobs`): each job's
+`dask_fitter(client)` is the `Fitter` training hands the estimators instead of the local one
+(`opm_ml.forecasting.estimators.fit_local`). The only step that differs: each job's
 rows are dealt at random (seeded) into one partition per worker, `DaskLGBMRegressor` /
 `DaskLGBMClassifier` trains on all of them at once (data-parallel: the workers keep their rows
 and share histograms over LightGBM's network), and `.to_local()` hands back the plain sklearn
@@ -71,6 +72,14 @@ class CalibrationEarlyStopping:
         loss = self._loss(self.y_eval, self._raw, self.alpha)
         self._rule(replace(env, evaluation_result_list=[
             EvalResult(EVAL_NAME, self.metric, loss, False)]))
+
+
+def dask_fitter(client):
+    """A `Fitter` that trains every job across `client`'s workers."""
+    def fit(jobs: list[tuple], early_stopping_rounds: int | None) -> None:
+        fit_jobs_dask(jobs, client, early_stopping_rounds)
+
+    return fit
 
 
 def fit_jobs_dask(jobs: list[tuple], client, early_stopping_rounds: int | None = None) -> None:

@@ -1,41 +1,18 @@
-"""LightGBM pieces of a stage model, scikit-learn style, fitted on `opm_ml.features` output.
+"""From a model spec to the unfitted estimators of a family stage, and how a stage is fitted.
 
-* `ConformalQuantileRegressor`: one LightGBM quantile model per level (P10/P50/P90), then
-  conformalised (CQR, Romano et al. 2019, asymmetric form) on a later calibration slice: each
-  interval end gets the offset that makes its empirical calibration coverage match its level,
-  with the finite-sample correction, so P10-P90 covers about 80 % of new projects.
-* `CalibratedLateClassifier`: LightGBM classifier whose probabilities are calibrated (isotonic or
-  sigmoid) on the calibration slice through `CalibratedClassifierCV(FrozenEstimator(...))`.
-* `RoleShareRegressor`: the actual share of effort per role (one L2 model per role, normalised
-  to sum to 1), with per-role conformal intervals around `total interval x share`.
-* `StageEstimator` bundles them on one feature matrix; `make_stage_pipeline` puts it behind the
-  `FeatureBuilder`, so a fitted pipeline maps raw contract rows to predictions.
-Models are fitted on `build_features` frames and predict on the float matrix of
-`opm_ml.features.feature_matrix` through their boosters: `StageEstimator.predict_arrays` is the
-one prediction path (the MLflow pyfunc and serving both run it), cheap enough for one row.
-SHAP values come from LightGBM's own TreeSHAP (`pred_contrib=True`): the same algorithm as
-`shap.TreeExplainer`, exact for categorical splits, vectorised and with no explainer to build.
+The estimator classes live in the runtime core (`opm_ml.forecasting.estimators`): a served
+model needs them. Training decides their settings from `models/<family>.toml` and the
+dataset's manifest, fits them on the training slice (stopping early on the calibration slice)
+and calibrates them, locally or on a Dask cluster through a `Fitter`.
 """
 
 from __future__ import annotations
 
-import os
-
-import numpy as np
 import pandas as pd
-from lightgbm import LGBMClassifier, LGBMRegressor, early_stopping
-from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.frozen import FrozenEstimator
-from sklearn.isotonic import IsotonicRegression
-from sklearn.pipeline import Pipeline
 
-from opm_ml.features import FeatureBuilder, feature_matrix
-
-# Role effort can be 0 hours; intervals for roles live in log(hours / planned hours + eps).
-_ROLE_EPS = 1e-3
-# Below this many rows one thread predicts faster than waking LightGBM's OpenMP team.
-_SINGLE_THREAD_ROWS = 500
+from opm_ml.features import build_features
+from opm_ml.forecasting.estimators import Fitter, StageEstimator
+from opm_ml.manifest import FeatureManifest
 
 
 def lgbm_params(hyperparameters: dict, random_state: int) -> dict:
@@ -48,387 +25,42 @@ def lgbm_params(hyperparameters: dict, random_state: int) -> dict:
     return {**hyperparameters, "random_state": random_state, "verbose": -1, "n_jobs": 1}
 
 
-def fit_jobs(jobs: list[tuple], n_jobs: int | None = None,
-             early_stopping_rounds: int | None = None, client=None) -> None:
-    """Fit (model, X, y, X_eval, y_eval) jobs in place, `n_jobs` at a time (default: all cores).
-
-    With an eval set and `early_stopping_rounds`, each model stops adding trees once its own
-    loss on the eval set (the calibration slice) has not improved for that many rounds.
-    With a `distributed.Client`, each model is trained across the cluster's workers instead
-    (`training.distributed`); the fitted models are the same kind either way.
-    """
-    if client is not None:
-        from training.distributed import fit_jobs_dask
-
-        return fit_jobs_dask(jobs, client, early_stopping_rounds)
-    from joblib import Parallel, delayed
-
-    def fit(model, X, y, X_eval, y_eval):
-        if X_eval is None or not early_stopping_rounds:
-            return model.fit(X, y)
-        return model.fit(X, y, eval_X=(X_eval,), eval_y=(y_eval,),
-                         callbacks=[early_stopping(early_stopping_rounds, verbose=False)])
-
-    workers = n_jobs or os.cpu_count() or 1
-    Parallel(n_jobs=min(workers, len(jobs)), prefer="threads")(
-        delayed(fit)(*job) for job in jobs)
+def model_features(manifest: FeatureManifest, stage: str,
+                   exclude: tuple[str, ...] = ()) -> list[str]:
+    """The manifest's features of `stage` without `exclude` (ValueError naming any name the
+    manifest does not know at any stage)."""
+    unknown = sorted(set(exclude) - set(manifest.stages["inflight"]))
+    if unknown:
+        raise ValueError(f"cannot exclude unknown feature(s): {unknown}")
+    return [f for f in manifest.stages[stage] if f not in exclude]
 
 
-def conformal_offsets(raw: np.ndarray, y: np.ndarray, quantiles) -> np.ndarray:
-    """CQR offsets per level: add them to the raw quantile predictions (columns of `raw`).
-
-    Upper levels (q >= 0.5) move by the ceil((n+1)q)/n quantile of y - raw; lower levels by
-    minus the ceil((n+1)(1-q))/n quantile of raw - y, i.e. the conservative conformal choice.
-    """
-    n = len(y)
-    if n < 2:
-        raise ValueError("conformal calibration needs at least 2 calibration examples")
-    offsets = np.empty(len(quantiles))
-    for j, q in enumerate(quantiles):
-        if q >= 0.5:
-            level = min(1.0, np.ceil((n + 1) * q) / n)
-            offsets[j] = np.quantile(y - raw[:, j], level, method="higher")
-        else:
-            level = min(1.0, np.ceil((n + 1) * (1 - q)) / n)
-            offsets[j] = -np.quantile(raw[:, j] - y, level, method="higher")
-    return offsets
-
-
-def prediction_threads(n_rows: int) -> int:
-    """LightGBM `num_threads` for predicting `n_rows`: 1 for few rows, else all cores (0)."""
-    return 1 if n_rows < _SINGLE_THREAD_ROWS else 0
-
-
-def _order_around_median(q: np.ndarray) -> np.ndarray:
-    """Keep P10 <= P50 <= P90 without moving the median (its SHAP values must still add up)."""
-    out = q.copy()
-    out[:, 0] = np.minimum(q[:, 0], q[:, 1])
-    out[:, 2] = np.maximum(q[:, 2], q[:, 1])
-    return out
-
-
-class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
-    """P10/P50/P90 LightGBM quantile regressors with conformal offsets.
-
-    `anchor`: optional ratio feature (e.g. `eac_cpi_ratio`, an EVM index forecast / planned)
-    whose log the trees start from: they learn the correction log(actual/planned) - log(anchor),
-    so a model is never forced to rebuild a strong index forecast from piecewise-constant steps.
-    Rows where the anchor is undefined start from 0 (the plan) and the trees see the NaN.
-    Fitted on a feature frame; `conformalize` and the predictions take its float matrix.
-    """
-
-    def __init__(self, quantiles=(0.1, 0.5, 0.9), params: dict | None = None,
-                 anchor: str | None = None):
-        self.quantiles = quantiles
-        self.params = params
-        self.anchor = anchor
-
-    def fit(self, X: pd.DataFrame, y) -> ConformalQuantileRegressor:
-        fit_jobs(self.jobs(X, y))
-        return self
-
-    def jobs(self, X: pd.DataFrame, y, X_eval=None, y_eval=None) -> list[tuple]:
-        """Unfitted models with their data; `fit_jobs` fits them (lets a stage fit all at once)."""
-        self.anchor_index_ = None
-        if self.anchor:
-            if self.anchor not in X.columns:
-                raise ValueError(
-                    f"anchor feature {self.anchor!r} is not among the model's features")
-            self.anchor_index_ = list(X.columns).index(self.anchor)
-        start = self._frame_start(X)
-        self.models_ = [LGBMRegressor(objective="quantile", alpha=q, **(self.params or {}))
-                        for q in self.quantiles]
-        self.offsets_ = np.zeros(len(self.quantiles))
-        self.anchor_mean_ = float(start.mean())
-        y = np.asarray(y, dtype=float) - start
-        if X_eval is not None:
-            y_eval = np.asarray(y_eval, dtype=float) - self._frame_start(X_eval)
-        return [(m, X, y, X_eval, y_eval) for m in self.models_]
-
-    def conformalize(self, X: np.ndarray, y) -> ConformalQuantileRegressor:
-        """Conformal offsets for the interval ends; the P50 stays the model's own.
-
-        (Shifting the median to exact 50 % calibration coverage costs point accuracy.)
-        """
-        raw = self._raw(X, self._start(X), prediction_threads(len(X)))
-        offsets = conformal_offsets(raw, np.asarray(y, dtype=float), self.quantiles)
-        offsets[np.isclose(self.quantiles, 0.5)] = 0.0
-        self.offsets_ = offsets
-        return self
-
-    def predict_arrays(self, X: np.ndarray, shap: bool = True,
-                       threads: int = 1) -> dict[str, np.ndarray]:
-        """`log_quantiles` (n, 3), ordered around the median, and with `shap` its SHAP values.
-
-        `shap` (n, F + 1): TreeSHAP of the median, last column the base value (conformal offset
-        included), adding up to the median (TreeSHAP is exact); the anchor term is additive in
-        its feature, so its SHAP value is its centred value.
-        """
-        start = self._start(X)
-        out = {"log_quantiles": _order_around_median(self._raw(X, start, threads) + self.offsets_)}
-        if shap:
-            contrib = self.models_[1].booster_.predict(X, pred_contrib=True, num_threads=threads)
-            contrib[:, -1] += self.offsets_[1]
-            if self.anchor_index_ is not None:
-                contrib[:, self.anchor_index_] += start - self.anchor_mean_
-                contrib[:, -1] += self.anchor_mean_
-            out["shap"] = contrib
-        return out
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """The median (P50) of the log-ratio target."""
-        return self.predict_arrays(X, False, prediction_threads(len(X)))["log_quantiles"][:, 1]
-
-    def _raw(self, X: np.ndarray, start: np.ndarray, threads: int) -> np.ndarray:
-        """Uncalibrated quantiles: each level's trees plus the anchor's start."""
-        return np.column_stack([m.booster_.predict(X, num_threads=threads)
-                                for m in self.models_]) + start[:, None]
-
-    def _start(self, X: np.ndarray) -> np.ndarray:
-        """Where the trees start: log of the anchor ratio where defined and > 0, else 0."""
-        if self.anchor_index_ is None:
-            return np.zeros(len(X))
-        return _log_positive(X[:, self.anchor_index_])
-
-    def _frame_start(self, X: pd.DataFrame) -> np.ndarray:
-        if self.anchor_index_ is None:
-            return np.zeros(len(X))
-        return _log_positive(X[self.anchor].to_numpy(dtype=float))
-
-
-def _log_positive(ratio: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(ratio > 0, np.log(ratio), 0.0)
-
-
-class CalibratedLateClassifier(BaseEstimator):
-    """P(late): LightGBM classifier, probabilities calibrated on a held-out slice.
-
-    `method`: "isotonic" or "sigmoid" (what `predict_late` evaluates without scikit-learn).
-    """
-
-    def __init__(self, method: str = "isotonic", params: dict | None = None):
-        self.method = method
-        self.params = params
-
-    def fit(self, X: pd.DataFrame, y) -> CalibratedLateClassifier:
-        fit_jobs(self.jobs(X, y))
-        return self
-
-    def jobs(self, X: pd.DataFrame, y, X_eval=None, y_eval=None) -> list[tuple]:
-        y = np.asarray(y, dtype=int)
-        if len(np.unique(y)) < 2:
-            raise ValueError("the late classifier needs both late and on-time projects to train")
-        self.model_ = LGBMClassifier(**(self.params or {}))
-        self.calibrator_ = None
-        y_eval = None if y_eval is None else np.asarray(y_eval, dtype=int)
-        return [(self.model_, X, y, X_eval, y_eval)]
-
-    def calibrate(self, X: pd.DataFrame, y) -> CalibratedLateClassifier:
-        if self.method not in ("isotonic", "sigmoid"):
-            raise ValueError(f'calibration method must be "isotonic" or "sigmoid", '
-                             f"got {self.method!r}")
-        self.calibrator_ = CalibratedClassifierCV(FrozenEstimator(self.model_), method=self.method)
-        self.calibrator_.fit(X, np.asarray(y, dtype=int))
-        return self
-
-    def predict_late(self, X: np.ndarray, threads: int = 1) -> np.ndarray:
-        """P(late) for the feature matrix: what `calibrator_.predict_proba(frame)[:, 1]` gives.
-
-        Binary calibration maps the booster's score (the log-odds when the classifier has a
-        decision_function, as scikit-learn chooses) through each cross-validation member's
-        calibrator and averages; a clipped isotonic map is exactly one `np.interp`, which
-        skips scikit-learn's input validation (~0.5 ms a call).
-        """
-        booster = self.model_.booster_
-        if self.calibrator_ is None:
-            return booster.predict(X, num_threads=threads)
-        score = booster.predict(X, raw_score=hasattr(self.model_, "decision_function"),
-                                num_threads=threads)
-        return np.mean([_calibrated(member.calibrators[0], score)
-                        for member in self.calibrator_.calibrated_classifiers_], axis=0)
-
-    def contributions(self, X: np.ndarray) -> np.ndarray:
-        """SHAP values in log-odds of the uncalibrated booster; last column = base value."""
-        return self.model_.booster_.predict(X, pred_contrib=True,
-                                            num_threads=prediction_threads(len(X)))
-
-
-def _calibrated(calibrator, score: np.ndarray) -> np.ndarray:
-    if isinstance(calibrator, IsotonicRegression) and calibrator.out_of_bounds == "clip":
-        return np.interp(score, calibrator.X_thresholds_, calibrator.y_thresholds_)
-    return calibrator.predict(score)
-
-
-class RoleShareRegressor(BaseEstimator):
-    """Actual share of effort per role, and conformal role intervals from the total's.
-
-    Fitted on a feature frame; `predict` and `conformalize` take its float matrix.
-    """
-
-    def __init__(self, quantiles=(0.1, 0.5, 0.9), params: dict | None = None):
-        self.quantiles = quantiles
-        self.params = params
-
-    def fit(self, X: pd.DataFrame, shares: pd.DataFrame) -> RoleShareRegressor:
-        fit_jobs(self.jobs(X, shares))
-        return self
-
-    def jobs(self, X: pd.DataFrame, shares: pd.DataFrame, X_eval=None, shares_eval=None):
-        self.models_ = [LGBMRegressor(**(self.params or {})) for _ in shares.columns]
-        self.offsets_ = np.zeros((shares.shape[1], len(self.quantiles)))
-        return [(m, X, shares[c].to_numpy(float), X_eval,
-                 None if shares_eval is None else shares_eval[c].to_numpy(float))
-                for m, c in zip(self.models_, shares.columns)]
-
-    def predict(self, X: np.ndarray, threads: int = 1) -> np.ndarray:
-        """Share of the total effort per role (n, roles), summing to 1."""
-        raw = np.clip(np.column_stack([m.booster_.predict(X, num_threads=threads)
-                                       for m in self.models_]), 0, None)
-        total = raw.sum(axis=1, keepdims=True)
-        # All-zero predictions cannot happen with sane data; fall back to equal shares.
-        return np.where(total > 0, raw / np.where(total > 0, total, 1), 1 / raw.shape[1])
-
-    def conformalize(self, X, total_log_q: np.ndarray, shares: pd.DataFrame, actual_log_ratio):
-        """Per-role offsets so role intervals cover like the total's (log role/planned space)."""
-        actual_ratio = np.exp(np.asarray(actual_log_ratio, float))[:, None] * shares.to_numpy(float)
-        raw = self._raw_role_log_q(self.predict(X, prediction_threads(len(X))), total_log_q)
-        truth = np.log(actual_ratio + _ROLE_EPS)
-        self.offsets_ = np.stack([conformal_offsets(raw[:, r, :], truth[:, r], self.quantiles)
-                                  for r in range(raw.shape[1])])
-        return self
-
-    def role_quantiles(self, share: np.ndarray, total_log_q: np.ndarray) -> np.ndarray:
-        """Role effort / planned total effort, shape (rows, roles, 3)."""
-        log_q = self._raw_role_log_q(share, total_log_q) + self.offsets_[None, :, :]
-        ordered = np.stack([_order_around_median(log_q[:, r, :]) for r in range(log_q.shape[1])],
-                           axis=1)
-        return np.clip(np.exp(ordered) - _ROLE_EPS, 0, None)
-
-    @staticmethod
-    def _raw_role_log_q(share: np.ndarray, total_log_q: np.ndarray) -> np.ndarray:
-        return np.log(np.exp(total_log_q)[:, None, :] * share[:, :, None] + _ROLE_EPS)
-
-
-class StageEstimator(BaseEstimator):
-    """All models of one family at one stage (intake or in flight) on one feature matrix.
-
-    `Y` holds the targets: the log-ratio `target`, plus `late` and/or the role shares. All
-    LightGBM models are fitted together, `n_jobs` at a time (default: all cores); given an
-    eval slice (`X_eval`, `Y_eval`), each stops early on it after `early_stopping_rounds`.
-    `predict_arrays` is the one prediction path: numpy in, numpy out, for one row or many.
-    `fit(..., client=...)` trains the models on a Dask cluster (a fit argument, not a
-    parameter: the fitted estimator is pickled into the MLflow model, the client must not be).
-    """
-
-    def __init__(self, target: str, quantiles=(0.1, 0.5, 0.9), params: dict | None = None,
-                 anchor: str | None = None, classifier_method: str | None = None,
-                 role_share_columns: tuple = (), early_stopping_rounds: int | None = None,
-                 n_jobs: int | None = None):
-        self.target = target
-        self.quantiles = quantiles
-        self.params = params
-        self.anchor = anchor
-        self.classifier_method = classifier_method
-        self.role_share_columns = role_share_columns
-        self.early_stopping_rounds = early_stopping_rounds
-        self.n_jobs = n_jobs
-
-    def fit(self, X: pd.DataFrame, Y: pd.DataFrame, X_eval: pd.DataFrame | None = None,
-            Y_eval: pd.DataFrame | None = None, client=None) -> StageEstimator:
-        def eval_of(columns):
-            return (X_eval, None) if Y_eval is None else (X_eval, Y_eval[columns])
-
-        self.regressor_ = ConformalQuantileRegressor(self.quantiles, self.params, self.anchor)
-        jobs = self.regressor_.jobs(X, Y[self.target], *eval_of(self.target))
-        self.classifier_ = None
-        if self.classifier_method:
-            self.classifier_ = CalibratedLateClassifier(self.classifier_method, self.params)
-            jobs += self.classifier_.jobs(X, Y["late"], *eval_of("late"))
-        self.shares_ = None
-        if self.role_share_columns:
-            roles = list(self.role_share_columns)
-            self.shares_ = RoleShareRegressor(self.quantiles, self.params)
-            jobs += self.shares_.jobs(X, Y[roles], *eval_of(roles))
-        fit_jobs(jobs, self.n_jobs, self.early_stopping_rounds, client)
-        self.feature_names_ = list(X.columns)
-        return self
-
-    def calibrate(self, X: pd.DataFrame, Y: pd.DataFrame) -> StageEstimator:
-        """Conformal offsets and probability calibration on the calibration slice."""
-        matrix = feature_matrix(X, self.feature_names_)
-        self.regressor_.conformalize(matrix, Y[self.target])
-        if self.classifier_ is not None:
-            self.classifier_.calibrate(X, Y["late"])
-        if self.shares_ is not None:
-            log_q = self.regressor_.predict_arrays(matrix, shap=False,
-                                                   threads=prediction_threads(len(X)))
-            self.shares_.conformalize(matrix, log_q["log_quantiles"],
-                                      Y[list(self.role_share_columns)], Y[self.target])
-        return self
-
-    def predict_arrays(self, X: np.ndarray, shap: bool = True) -> dict[str, np.ndarray]:
-        """All predictions for the float feature matrix `X` (columns `feature_names_`, as
-        `opm_ml.features.feature_matrix` builds it), as arrays keyed by name:
-
-        * `log_quantiles` (n, 3): conformalised P10/P50/P90 of the log-ratio target;
-        * with `shap`, `shap` (n, F + 1): TreeSHAP of the P50, last column the base value, each
-          row adding up to its P50 exactly;
-        * with the late classifier, `probability_late` (n,), calibrated;
-        * with role shares, `role_shares` (n, R) and `role_ratios` (n, R, 3): each role's
-          P10/P50/P90 effort over the planned total effort.
-        """
-        threads = prediction_threads(len(X))
-        out = self.regressor_.predict_arrays(X, shap, threads)
-        if self.classifier_ is not None:
-            out["probability_late"] = self.classifier_.predict_late(X, threads)
-        if self.shares_ is not None:
-            out["role_shares"] = self.shares_.predict(X, threads)
-            out["role_ratios"] = self.shares_.role_quantiles(out["role_shares"],
-                                                             out["log_quantiles"])
-        return out
-
-    def predict(self, X: pd.DataFrame, shap: bool = False) -> dict[str, np.ndarray]:
-        """`predict_arrays` on a `build_features` frame."""
-        return self.predict_arrays(feature_matrix(X, self.feature_names_), shap)
-
-
-def make_stage_pipeline(stage: str, spec, random_state: int,
-                        n_jobs: int | None = None) -> Pipeline:
-    """Unfitted `FeatureBuilder -> StageEstimator` pipeline for one family stage."""
-    from training.datasets import ROLE_SHARE_TARGETS
-
-    estimator = StageEstimator(
+def stage_estimator(stage: str, spec, random_state: int, anchor: str | None,
+                    role_share_columns: tuple[str, ...] = (),
+                    n_jobs: int | None = None) -> StageEstimator:
+    """The unfitted estimator of one family stage, as its spec says."""
+    return StageEstimator(
         target=spec.target,
         quantiles=tuple(spec.quantiles),
         params=lgbm_params(spec.params_for(stage), random_state),
-        anchor=spec.inflight_anchor if stage == "inflight" else None,
+        anchor=anchor if stage == "inflight" else None,
         classifier_method=spec.calibration if spec.classifier else None,
-        role_share_columns=ROLE_SHARE_TARGETS if spec.role_shares else (),
+        role_share_columns=role_share_columns,
         early_stopping_rounds=spec.early_stopping_rounds,
         n_jobs=n_jobs,
     )
-    features = spec.intake_features if stage == "intake" else spec.inflight_features
-    exclude = tuple(f for f in spec.exclude if f in _feature_set(features))
-    return Pipeline([("features", FeatureBuilder(features, exclude)), ("model", estimator)])
 
 
-def fit_stage(pipeline: Pipeline, train: pd.DataFrame, calibration: pd.DataFrame,
-              target_columns: list[str], client=None) -> Pipeline:
+def fit_stage(estimator: StageEstimator, manifest: FeatureManifest, stage: str,
+              features: list[str], train: pd.DataFrame, calibration: pd.DataFrame,
+              target_columns: list[str], fitter: Fitter | None = None) -> StageEstimator:
     """Fit on the training slice (stopping early on the calibration slice), then calibrate.
 
     Using the calibration slice for both only picks each model's number of trees; coverage is
-    always reported on the untouched test slice. `client`: fit on that Dask cluster.
+    always reported on the untouched test slice.
     """
-    features, model = pipeline.named_steps["features"], pipeline.named_steps["model"]
-    X = features.fit_transform(train)
-    X_cal = features.transform(calibration)
-    model.fit(X, train[target_columns], X_cal, calibration[target_columns], client=client)
-    model.calibrate(X_cal, calibration[target_columns])
-    return pipeline
-
-
-def _feature_set(name: str) -> tuple[str, ...]:
-    from opm_ml.features import FEATURE_SETS
-
-    return FEATURE_SETS[name]
+    X = build_features(train, stage, manifest)[features]
+    X_cal = build_features(calibration, stage, manifest)[features]
+    estimator.fit(X, train[target_columns], X_cal, calibration[target_columns], fitter=fitter)
+    estimator.calibrate(X_cal, calibration[target_columns])
+    return estimator

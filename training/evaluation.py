@@ -15,10 +15,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from opm_ml.contract import INTAKE_COLUMNS, ROLES
-from opm_ml.features import STATUS_INPUT_COLUMNS
-from training.baselines import LogLinearBaseline, ReferenceClassBaseline, evm_forecasts, evm_late_flag
-from training.family import LEVELS, QUANTITIES, FamilyModel
+from opm_ml.forecasting import FamilyModel, family
+from opm_ml.forecasting.families import LEVELS
+from training.baselines import (
+    LogLinearBaseline,
+    ReferenceClassBaseline,
+    evm_forecasts,
+    evm_late_flag,
+)
 
 QUANTILE_LEVELS = (0.1, 0.5, 0.9)
 
@@ -86,28 +90,23 @@ def late_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
             "ece": expected_calibration_error(y, p)}
 
 
-def score_predictions(family: str, output: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
-    """Metrics of a family's `predict` output (ours or a loaded champion's) against outcomes."""
-    _, qty, actual_col = QUANTITIES[family]
-    actual = truth[actual_col].to_numpy(float)
-    q = output[[f"{qty}_{lv}" for lv in LEVELS]].to_numpy(float)
+def score_predictions(name: str, output: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
+    """Metrics of a family's predictions (`ForecastBatch.to_frame()`) against outcomes."""
+    spec = family(name)
+    actual = truth[spec.actual].to_numpy(float)
+    q = output[[f"{spec.quantity}_{lv}" for lv in LEVELS]].to_numpy(float)
     metrics = quantity_metrics(actual, q)
-    if family == "delay":
+    if "probability_late" in output.columns and "late" in truth.columns:
         metrics |= late_metrics(truth["late"].to_numpy(int),
                                 output["probability_late"].to_numpy(float))
-    if family == "resource":
-        shares = truth[[f"actual_share_{r}" for r in ROLES]].to_numpy(float)
+    roles = [c[len("actual_share_"):] for c in truth.columns if c.startswith("actual_share_")]
+    if roles and f"effort_{roles[0]}_hours_p10" in output.columns:
+        shares = truth[[f"actual_share_{r}" for r in roles]].to_numpy(float)
         inside = [(actual * shares[:, i] >= output[f"effort_{r}_hours_p10"].to_numpy(float))
                   & (actual * shares[:, i] <= output[f"effort_{r}_hours_p90"].to_numpy(float))
-                  for i, r in enumerate(ROLES)]
-        metrics |= {f"coverage_80_{r}": float(np.mean(v)) for r, v in zip(ROLES, inside)}
+                  for i, r in enumerate(roles)]
+        metrics |= {f"coverage_80_{r}": float(np.mean(v)) for r, v in zip(roles, inside)}
     return metrics
-
-
-def model_input(frame: pd.DataFrame) -> pd.DataFrame:
-    """The raw columns a served model receives: intake columns plus any status columns."""
-    cols = [*INTAKE_COLUMNS, *(c for c in STATUS_INPUT_COLUMNS if c in frame.columns)]
-    return frame[cols].reset_index(drop=True)
 
 
 def heldout_frame(intake_test: pd.DataFrame, inflight_test: pd.DataFrame) -> pd.DataFrame:
@@ -117,22 +116,24 @@ def heldout_frame(intake_test: pd.DataFrame, inflight_test: pd.DataFrame) -> pd.
 
 def evaluate_family(model: FamilyModel, spec, data) -> Evaluation:
     """All held-out metrics of one family, its baselines' and the beat-the-baseline checks."""
-    family, metrics, checks = model.family, {}, []
-    planned_col, qty, actual_col = QUANTITIES[family]
+    name, metrics, checks = model.family, {}, []
+    spec_f = family(name)
+    qty, actual_col = spec_f.quantity, spec_f.actual
 
     intake = data.intake.test
-    out = model.predict(intake, shap=False)
-    metrics |= _prefixed("intake", score_predictions(family, out, intake))
+    out = model.predict(intake, shap=False).to_frame(shap=False)
+    metrics |= _prefixed("intake", score_predictions(name, out, intake))
     actual = intake[actual_col].to_numpy(float)
-    for name, baseline in (("loglinear", LogLinearBaseline(family)),
-                           ("refclass", ReferenceClassBaseline(family, spec.late_threshold))):
+    group = model.manifest.reference_class
+    for base_name, baseline in (("loglinear", LogLinearBaseline(name)),
+                                ("refclass", ReferenceClassBaseline(name, group))):
         baseline.fit(data.intake.train)
         pred = baseline.predict(intake)
-        metrics[f"intake/baseline_{name}/mape"] = mape(actual, pred)
-        metrics[f"intake/baseline_{name}/mae"] = float(np.mean(np.abs(pred - actual)))
-        checks.append(Check(f"intake vs {name}", "mape", metrics["intake/mape"],
-                            metrics[f"intake/baseline_{name}/mape"]))
-        if family == "delay" and name == "refclass":
+        metrics[f"intake/baseline_{base_name}/mape"] = mape(actual, pred)
+        metrics[f"intake/baseline_{base_name}/mae"] = float(np.mean(np.abs(pred - actual)))
+        checks.append(Check(f"intake vs {base_name}", "mape", metrics["intake/mape"],
+                            metrics[f"intake/baseline_{base_name}/mape"]))
+        if spec.classifier and base_name == "refclass":
             base = late_metrics(intake["late"].to_numpy(int), baseline.predict_late(intake))
             metrics |= _prefixed("intake/baseline_refclass", base)
             checks.append(Check("intake P(late) vs refclass", "brier", metrics["intake/brier"],
@@ -141,25 +142,27 @@ def evaluate_family(model: FamilyModel, spec, data) -> Evaluation:
 
     inflight = data.inflight.test
     if len(inflight):
-        out = model.predict(inflight, shap=False)
+        out = model.predict(inflight, shap=False).to_frame(shap=False)
         predictions["inflight"] = out
-        metrics |= _prefixed("inflight", score_predictions(family, out, inflight))
-        evm = evm_forecasts(family, inflight)
-        flag = evm_late_flag(inflight, spec.late_threshold) if family == "delay" else None
+        metrics |= _prefixed("inflight", score_predictions(name, out, inflight))
+        evm = evm_forecasts(name, inflight) if model.manifest.evm else pd.DataFrame(
+            index=inflight.index)
+        flag = (evm_late_flag(inflight, spec.late_threshold)
+                if spec.classifier and model.manifest.evm else None)
         for point in spec.progress_points:
             at = (inflight["progress_point"] == point).to_numpy()
             if not at.any():
                 continue
             tag = f"inflight_p{point:g}"
-            metrics |= _prefixed(tag, score_predictions(family, out[at], inflight[at]))
+            metrics |= _prefixed(tag, score_predictions(name, out[at], inflight[at]))
             metrics[f"{tag}/n"] = float(at.sum())
             actual = inflight.loc[at, actual_col].to_numpy(float)
             pred = out.loc[at, f"{qty}_p50"].to_numpy(float)
-            for name in evm.columns:
-                base = evm.loc[at, name].to_numpy(float)
+            for base_name in evm.columns:
+                base = evm.loc[at, base_name].to_numpy(float)
                 ok = ~np.isnan(base)  # compare on rows where the index forecast exists
-                metrics[f"{tag}/baseline_{name}/mape"] = mape(actual[ok], base[ok])
-                checks.append(Check(f"in flight {point:g}% vs {name}", "mape",
+                metrics[f"{tag}/baseline_{base_name}/mape"] = mape(actual[ok], base[ok])
+                checks.append(Check(f"in flight {point:g}% vs {base_name}", "mape",
                                     mape(actual[ok], pred[ok]), mape(actual[ok], base[ok])))
             if flag is not None:
                 ok = ~np.isnan(flag[at])
@@ -173,7 +176,7 @@ def evaluate_family(model: FamilyModel, spec, data) -> Evaluation:
     # Rows are scored independently, so the two parts together are the held-out frame's output.
     both = heldout_frame(data.intake.test, data.inflight.test)
     out = pd.concat(list(predictions.values()), ignore_index=True)
-    metrics |= _prefixed("heldout", score_predictions(family, out, both))
+    metrics |= _prefixed("heldout", score_predictions(name, out, both))
     return Evaluation(metrics, checks, predictions)
 
 

@@ -18,18 +18,19 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from opm_ml.contract import INTAKE_COLUMNS
-from opm_ml.features import STATUS_INPUT_COLUMNS
-from opm_ml.model_loading import registered_name
+from opm_ml import mlflow_access
+from opm_ml.features import contract_manifest
+from opm_ml.forecasting import FAMILY_NAMES, FamilyModel
+from opm_ml.forecasting.families import LEVELS, STAGES, family
+from opm_ml.forecasting.role_profile import RoleProfile
+from opm_ml.manifest import FeatureManifest
 from opm_ml.settings import Settings, get_settings
 from training import tracking
 from training.datasets import ROLE_SHARE_TARGETS, SPLITS, TrainingData, build_training_data
-from training.estimators import fit_stage, make_stage_pipeline
+from training.estimators import fit_stage, model_features, stage_estimator
 from training.evaluation import Check, Evaluation, evaluate_family, heldout_frame
-from training.family import QUANTITIES, STAGES, FamilyModel
-from training.profiles import RoleProfile
 from training.registry import Decision, log_decision, register_and_gate
-from training.specs import FAMILIES, ModelSpec, load_spec
+from training.specs import ModelSpec, load_spec
 
 Progress = Callable[[str, str], None]
 
@@ -55,9 +56,14 @@ class TrainingResult:
     n_rejected_rows: int
 
 
-def train_family(spec: ModelSpec, history, seed: int,
-                 client=None) -> tuple[FamilyModel, TrainingData]:
-    """Fit one family's intake and in-flight pipelines (no MLflow), on `client`'s cluster if any."""
+def train_family(spec: ModelSpec, history, seed: int, fitter=None,
+                 manifest: FeatureManifest | None = None) -> tuple[FamilyModel, TrainingData]:
+    """Fit one family's intake and in-flight estimators (no MLflow).
+
+    `fitter`: where the LightGBM models are fitted (default: this machine's threads; training's
+    Dask fitter for a cluster). `manifest`: what the models read (default: the contract's).
+    """
+    manifest = manifest or contract_manifest()
     data = build_training_data(history.projects, history.snapshots, spec)
     targets = [spec.target, *(["late"] if spec.classifier else []),
                *(ROLE_SHARE_TARGETS if spec.role_shares else [])]
@@ -66,19 +72,24 @@ def train_family(spec: ModelSpec, history, seed: int,
         part = data.intake if stage == "intake" else data.inflight
         if len(part.train) == 0 or len(part.calibration) == 0:
             raise ValueError(f"{spec.family}: no {stage} examples to train or calibrate on")
-        stages[stage] = fit_stage(make_stage_pipeline(stage, spec, seed), part.train,
-                                  part.calibration, targets, client)
+        features = model_features(manifest, stage, spec.exclude)
+        estimator = stage_estimator(stage, spec, seed, spec.inflight_anchor,
+                                    ROLE_SHARE_TARGETS if spec.role_shares else ())
+        stages[stage] = fit_stage(estimator, manifest, stage, features, part.train,
+                                  part.calibration, targets, fitter)
     profile = None
     if spec.role_shares:
-        train_projects = data.intake.train[["project_id", "project_type"]]
-        profile = RoleProfile(spec.profile_bins).fit(history.resource_usage, train_projects)
-    model = FamilyModel(spec.family, spec.target, stages, spec.late_threshold, profile)
+        group = manifest.reference_class
+        train_projects = data.intake.train[["project_id", group]]
+        profile = RoleProfile(spec.profile_bins).fit(history.resource_usage, train_projects,
+                                                     manifest.roles, group)
+    model = FamilyModel(spec.family, manifest, stages, spec.late_threshold, profile)
     return model, data
 
 
-def train_models(history, families=FAMILIES, seed: int = 42, settings: Settings | None = None,
-                 data_source: str = "", spec_dir: Path | None = None,
-                 specs: dict[str, ModelSpec] | None = None,
+def train_models(history, families=FAMILY_NAMES, seed: int = 42,
+                 settings: Settings | None = None, data_source: str = "",
+                 spec_dir: Path | None = None, specs: dict[str, ModelSpec] | None = None,
                  progress: Progress | None = None, client=None) -> TrainingResult:
     """Train, evaluate, log and gate the given families on a validated `History`.
 
@@ -88,27 +99,34 @@ def train_models(history, families=FAMILIES, seed: int = 42, settings: Settings 
     """
     settings = settings or get_settings()
     progress = progress or (lambda family, step: None)
-    unknown = sorted(set(families) - set(FAMILIES))
+    unknown = sorted(set(families) - set(FAMILY_NAMES))
     if unknown:
-        raise ValueError(f"unknown model famil(ies) {unknown}; expected {', '.join(FAMILIES)}")
-    experiment_id = tracking.setup_experiment(settings)
+        raise ValueError(f"unknown model famil(ies) {unknown}; expected "
+                         f"{', '.join(FAMILY_NAMES)}")
     backend = _backend_params(client)
+    fitter = None
+    if client is not None:
+        from training.distributed import dask_fitter
+
+        fitter = dask_fitter(client)
     results = []
-    with mlflow.start_run(experiment_id=experiment_id, run_name="train") as parent:
-        mlflow.set_tags({**tracking.git_tags(), "opm_ml.kind": "train"})
-        mlflow.log_params({"seed": seed, "families": ",".join(families),
-                           "data_source": data_source or "in-memory", **backend})
-        for table in ("projects", "snapshots", "resource_usage"):
-            frame = getattr(history, table)
-            tracking.log_dataset(frame, table, data_source, context="history")
-            mlflow.log_metric(f"data/{table}_rows", len(frame))
-        rejected = history.rejections
-        mlflow.log_metric("data/rejected_rows", len(rejected))
-        tracking.log_rejections(rejected)
-        for family in families:
-            spec = (specs or {}).get(family) or load_spec(family, spec_dir)
-            results.append(_run_family(spec, history, seed, settings, experiment_id,
-                                       data_source, progress, client, backend))
+    with mlflow_access.tracking(settings):
+        experiment_id = tracking.setup_experiment(settings)
+        with mlflow.start_run(experiment_id=experiment_id, run_name="train") as parent:
+            mlflow.set_tags({**tracking.git_tags(), "opm_ml.kind": "train"})
+            mlflow.log_params({"seed": seed, "families": ",".join(families),
+                               "data_source": data_source or "in-memory", **backend})
+            for table in ("projects", "snapshots", "resource_usage"):
+                frame = getattr(history, table)
+                tracking.log_dataset(frame, table, data_source, context="history")
+                mlflow.log_metric(f"data/{table}_rows", len(frame))
+            rejected = history.rejections
+            mlflow.log_metric("data/rejected_rows", len(rejected))
+            tracking.log_rejections(rejected)
+            for name in families:
+                spec = (specs or {}).get(name) or load_spec(name, spec_dir)
+                results.append(_run_family(spec, history, seed, settings, experiment_id,
+                                           data_source, progress, fitter, backend))
     return TrainingResult(parent.info.run_id, experiment_id, results, len(rejected))
 
 
@@ -122,7 +140,7 @@ def _backend_params(client) -> dict[str, str]:
 
 
 def _run_family(spec: ModelSpec, history, seed: int, settings: Settings, experiment_id: str,
-                data_source: str, progress: Progress, client,
+                data_source: str, progress: Progress, fitter,
                 backend: dict[str, str]) -> FamilyResult:
     started = time.perf_counter()
     with mlflow.start_run(experiment_id=experiment_id, run_name=spec.family,
@@ -130,20 +148,21 @@ def _run_family(spec: ModelSpec, history, seed: int, settings: Settings, experim
         mlflow.set_tags({**tracking.git_tags(), "opm_ml.family": spec.family})
         progress(spec.family, "fitting")
         mlflow.log_params(backend)
-        model, data = train_family(spec, history, seed, client)
+        model, data = train_family(spec, history, seed, fitter)
         fit_seconds = time.perf_counter() - started
         progress(spec.family, "evaluating")
         evaluation = evaluate_family(model, spec, data)
         progress(spec.family, "logging")
         _log_run(spec, model, data, evaluation, seed, data_source, fit_seconds)
-        model_info = tracking.log_family_model(model, _example_rows(data))
+        model_info = tracking.log_family_model(model, _example_rows(model, data))
         progress(spec.family, "promotion gate")
         heldout = heldout_frame(data.intake.test, data.inflight.test)
         failed = [f"{c.name} ({c.metric} {c.model:.4g} vs {c.baseline:.4g})"
                   for c in evaluation.checks if not c.passed]
         score = evaluation.metrics[f"heldout/{spec.promotion_metric}"]
-        decision = register_and_gate(model_info.model_uri, registered_name(spec.family, settings),
-                                     spec, heldout, score, failed)
+        decision = register_and_gate(model_info.model_uri,
+                                     mlflow_access.registered_name(spec.family, settings),
+                                     spec, heldout, score, failed, settings)
         log_decision(decision, spec.promotion_metric)
         seconds = time.perf_counter() - started
         mlflow.log_metric("time/total_seconds", seconds)
@@ -164,15 +183,15 @@ def _log_run(spec: ModelSpec, model: FamilyModel, data: TrainingData, evaluation
         **{f"lgbm.{stage}.{k}": v for stage in STAGES for k, v in spec.params_for(stage).items()},
     })
     for stage in STAGES:
-        regressor = model.stages[stage].named_steps["model"].regressor_
-        for level, booster in zip(("p10", "p50", "p90"), regressor.models_):
+        regressor = model.stages[stage].regressor_
+        for level, booster in zip(LEVELS, regressor.models_):
             mlflow.log_metric(f"trees/{stage}_{level}", booster.booster_.num_trees())
     if spec.source:
         mlflow.log_artifact(spec.source, artifact_path="spec")
     for split in SPLITS:
         projects = data.intake[split]
-        tracking.log_dataset(projects[[*INTAKE_COLUMNS, "project_id"]], f"{split}_projects",
-                             data_source, context=split)
+        tracking.log_dataset(projects[[*model.manifest.intake_columns, "project_id"]],
+                             f"{split}_projects", data_source, context=split)
         mlflow.log_metric(f"data/{split}_projects", len(projects))
         mlflow.log_metric(f"data/{split}_inflight_examples", len(data.inflight[split]))
     mlflow.log_metric("data/inflight_projects_not_trained", data.n_inflight_projects)
@@ -188,31 +207,30 @@ def _log_run(spec: ModelSpec, model: FamilyModel, data: TrainingData, evaluation
 
 def _log_plots(spec: ModelSpec, model: FamilyModel, data: TrainingData,
                evaluation: Evaluation) -> None:
-    _, qty, actual_col = QUANTITIES[spec.family]
-    unit = {"delay": "days", "overrun": "currency", "resource": "hours"}[spec.family]
+    fam = family(spec.family)
     residuals, late = {}, {}
     for stage in STAGES:
         test = data.intake.test if stage == "intake" else data.inflight.test
         if not len(test):
             continue
-        pipe = model.stages[stage]
-        sample = test.iloc[tracking._sample(len(test))]
-        X = pipe[:-1].transform(sample)
-        estimator = pipe.named_steps["model"]
-        regressor = estimator.regressor_
+        estimator = model.stages[stage]
+        sample = test.iloc[tracking.sample(len(test))]
+        X = tracking.stage_features(model, stage, sample)
         tracking.log_figure(tracking.shap_summary_figure(
             estimator.predict(X, shap=True)["shap"], X,
             f"SHAP summary: {spec.family} {stage}, P50 of {spec.target}"),
             f"plots/shap_summary_{stage}.png")
         tracking.log_figure(tracking.importance_figure(
-            regressor.models_[1].booster_, f"Feature importance: {spec.family} {stage} (P50)"),
+            estimator.regressor_.models_[1].booster_,
+            f"Feature importance: {spec.family} {stage} (P50)"),
             f"plots/feature_importance_{stage}.png")
         out = evaluation.predictions[stage]
-        residuals[stage] = (out[f"{qty}_p50"].to_numpy(float), test[actual_col].to_numpy(float))
+        residuals[stage] = (out[f"{fam.quantity}_p50"].to_numpy(float),
+                            test[fam.actual].to_numpy(float))
         if spec.classifier:
             late[stage] = (test["late"].to_numpy(int), out["probability_late"].to_numpy(float))
     tracking.log_figure(tracking.residual_figure(
-        residuals, f"Residuals vs forecast: {spec.family} (held-out projects)", unit),
+        residuals, f"Residuals vs forecast: {spec.family} (held-out projects)", fam.unit),
         "plots/residuals_vs_prediction.png")
     if late:
         tracking.log_figure(tracking.calibration_figure(
@@ -220,12 +238,12 @@ def _log_plots(spec: ModelSpec, model: FamilyModel, data: TrainingData,
             "plots/calibration_curve.png")
 
 
-def _example_rows(data: TrainingData) -> pd.DataFrame:
+def _example_rows(model: FamilyModel, data: TrainingData) -> pd.DataFrame:
     """Two intake and two in-flight held-out rows: the logged input example."""
     inflight = data.inflight.test.head(2)
     intake = data.intake.test.head(2)
-    cols = [*INTAKE_COLUMNS, *STATUS_INPUT_COLUMNS]
-    return pd.concat([intake, inflight], ignore_index=True).reindex(columns=cols)
+    columns = [*model.manifest.intake_columns, *model.manifest.snapshot_columns]
+    return pd.concat([intake, inflight], ignore_index=True).reindex(columns=columns)
 
 
 def _reported(spec: ModelSpec, key: str) -> bool:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import mlflow
 import pandas as pd
-from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from opm_ml.model_loading import to_model_input
+from opm_ml import mlflow_access
+from opm_ml.settings import Settings
 from training.evaluation import score_predictions
 
 
@@ -41,31 +41,37 @@ def is_better(challenger: float, champion: float, margin: float, greater_is_bett
     return challenger <= champion * (1 - margin)
 
 
-def champion_score(name: str, family: str, metric: str, heldout: pd.DataFrame):
+def champion_score(client, settings: Settings, name: str, family: str, metric: str,
+                   heldout: pd.DataFrame):
     """(version, score) of the current champion on `heldout`; (None, None) without champion."""
-    client = MlflowClient()
     try:
         champion = client.get_model_version_by_alias(name, "champion")
     except MlflowException:
         return None, None
-    model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
-    output = model.predict(to_model_input(heldout), params={"shap": False})
+    model = mlflow_access.load_family_model(client, name, champion.version,
+                                            settings.mlflow_tracking_uri)
+    output = model.predict(heldout, shap=False).to_frame(shap=False)
     return champion.version, score_predictions(family, output, heldout)[metric]
 
 
 def register_and_gate(model_uri: str, name: str, spec, heldout: pd.DataFrame,
-                      challenger_metric: float, failed_checks: list[str]) -> Decision:
-    """Register the model as `challenger` and promote it to `champion` if the gate allows."""
+                      challenger_metric: float, failed_checks: list[str],
+                      settings: Settings) -> Decision:
+    """Register the model as `challenger` and promote it to `champion` if the gate allows.
+
+    Runs inside `mlflow_access.tracking(settings)` (registration is MLflow's fluent API).
+    """
     family = spec.family
     if spec.must_beat_baselines and failed_checks:
         return Decision(family, registered=False, promoted=False,
                         reason="not registered: did not beat " + "; ".join(failed_checks),
                         challenger_score=challenger_metric)
-    client = MlflowClient()
+    client = mlflow_access.client(settings)
     version = mlflow.register_model(model_uri, name).version
     client.set_registered_model_alias(name, "challenger", version)
     try:
-        champ_version, champ = champion_score(name, family, spec.promotion_metric, heldout)
+        champ_version, champ = champion_score(client, settings, name, family,
+                                              spec.promotion_metric, heldout)
     except Exception as exc:  # noqa: BLE001 - any failure to score means the champion is unusable
         champ_version, champ = client.get_model_version_by_alias(name, "champion").version, None
         promoted, reason = True, f"champion v{champ_version} could not score the held-out set: {exc}"
@@ -88,9 +94,8 @@ def register_and_gate(model_uri: str, name: str, spec, heldout: pd.DataFrame,
     return decision
 
 
-def registry_listing(names: list[str]) -> list[dict]:
+def registry_listing(client, names: list[str]) -> list[dict]:
     """Every version of the given registered models with aliases and promotion tags."""
-    client = MlflowClient()
     rows = []
     for name in names:
         try:

@@ -11,13 +11,14 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opm_ml.features import FEATURE_SETS, STATUS_FEATURES
+from opm_ml.features import contract_manifest
+from opm_ml.forecasting.families import FAMILIES as REGISTRY
+from opm_ml.forecasting.families import FAMILY_NAMES, family
+from opm_ml.manifest import EVM_FEATURES, STAGES, TIME_FEATURES
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "models"
-SPEC_FILES = {"delay": "delay.toml", "overrun": "overrun.toml", "resource": "resource_demand.toml"}
-FAMILIES = tuple(SPEC_FILES)
-TARGETS = {"delay": "log_duration_ratio", "overrun": "log_cost_ratio",
-           "resource": "log_effort_ratio"}
+# What an in-flight model may start from: a status feature that is a ratio to plan.
+ANCHOR_FEATURES = ("percent_complete", *TIME_FEATURES, *EVM_FEATURES)
 PROMOTION_METRICS = ("mape", "mae", "pinball")
 REPORT_METRICS = ("mae", "mape", "pinball", "coverage", "auc", "brier", "ece")
 _KNOWN_KEYS = {
@@ -78,11 +79,14 @@ class ModelSpec:
                        stage_hyperparameters=stages)
 
 
+def family_name(name: str) -> str:
+    """The registry name of a family (ValueError naming the known ones)."""
+    return family(name).name
+
+
 def load_spec(family: str, spec_dir: Path | None = None) -> ModelSpec:
     """Read and check `models/<family>.toml`."""
-    if family not in SPEC_FILES:
-        raise ValueError(f"unknown model family {family!r}; expected one of {', '.join(FAMILIES)}")
-    path = (spec_dir or SPEC_DIR) / SPEC_FILES[family]
+    path = (spec_dir or SPEC_DIR) / REGISTRY[family_name(family)].spec_file
     with path.open("rb") as fh:
         raw = tomllib.load(fh)
     return parse_spec(raw, source=str(path))
@@ -93,11 +97,11 @@ def parse_spec(raw: dict, source: str = "<spec>") -> ModelSpec:
     r = _Reader(raw, source)
     r.check_keys()
     family = r.get("family", str)
-    if family not in SPEC_FILES:
-        r.fail("family", f"must be one of {', '.join(FAMILIES)}")
+    if family not in REGISTRY:
+        r.fail("family", f"must be one of {', '.join(FAMILY_NAMES)}")
     target = r.get("target.name", str)
-    if target != TARGETS[family]:
-        r.fail("target.name", f"the {family} family predicts {TARGETS[family]}")
+    if target != REGISTRY[family].target:
+        r.fail("target.name", f"the {family} family predicts {REGISTRY[family].target}")
     classifier = r.get("objective.classifier", bool)
     quantiles = tuple(r.get("objective.quantiles", list))
     if len(quantiles) != 3 or not 0 < quantiles[0] < quantiles[1] < quantiles[2] < 1:
@@ -115,18 +119,20 @@ def parse_spec(raw: dict, source: str = "<spec>") -> ModelSpec:
     if classifier and calibration not in ("isotonic", "sigmoid"):
         r.fail("objective.calibration", 'must be "isotonic" or "sigmoid"')
     feature_sets = {}
-    for stage in ("intake", "inflight"):
+    for stage in STAGES:
         name = r.get(f"features.{stage}", str)
-        if name not in FEATURE_SETS:
-            r.fail(f"features.{stage}", f"unknown feature set; expected {', '.join(FEATURE_SETS)}")
+        if name not in STAGES:
+            r.fail(f"features.{stage}", f"unknown feature set; expected {', '.join(STAGES)}")
         feature_sets[stage] = name
     anchor = r.get("objective.inflight_anchor", str, required=False)
-    if anchor is not None and anchor not in STATUS_FEATURES:
-        r.fail("objective.inflight_anchor", f"must be a status feature ({', '.join(STATUS_FEATURES)})")
+    if anchor is not None and anchor not in ANCHOR_FEATURES:
+        r.fail("objective.inflight_anchor",
+               f"must be a status feature ({', '.join(ANCHOR_FEATURES)})")
     exclude = tuple(r.get("features.exclude", list))
     if anchor in exclude:
         r.fail("features.exclude", f"cannot exclude the in-flight anchor {anchor}")
-    unknown = sorted(set(exclude) - set(FEATURE_SETS["inflight"]))
+    # Specs name the contract's features; a profile marks its own columns `feature = false`.
+    unknown = sorted(set(exclude) - set(contract_manifest().stages["inflight"]))
     if unknown:
         r.fail("features.exclude", f"unknown feature(s) {unknown}")
     report = tuple(r.get("metrics.report", list))

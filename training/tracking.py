@@ -23,11 +23,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from mlflow.models import infer_signature  # noqa: E402
-from mlflow.types.schema import ColSpec, Schema  # noqa: E402
 
-from opm_ml.features import CATEGORICAL_COLUMNS, STATUS_INPUT_COLUMNS  # noqa: E402
-from opm_ml.model_loading import MODEL_ARTIFACT, FamilyPyfunc, to_model_input, use_tracking  # noqa: E402
+from opm_ml import mlflow_access  # noqa: E402
+from opm_ml.features import build_features  # noqa: E402
+from opm_ml.forecasting import pyfunc  # noqa: E402
 from opm_ml.settings import PROJECT_ROOT, Settings  # noqa: E402
 
 log = logging.getLogger("opm_ml.training")
@@ -37,13 +36,13 @@ _REQUIREMENTS = ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "scipy
 
 
 def setup_experiment(settings: Settings) -> str:
-    """Use the configured store; create the experiment if new, and return its id.
+    """Create the experiment in the settings' store if new, and return its id.
 
     A store this process opens itself keeps artifacts in `mlflow_artifact_root`; on a tracking
     server the server's artifact store gets them, so every API replica can load the models.
     """
-    use_tracking(settings)
-    experiment = mlflow.get_experiment_by_name(settings.mlflow_experiment)
+    client = mlflow_access.client(settings)
+    experiment = client.get_experiment_by_name(settings.mlflow_experiment)
     if experiment is not None:
         if is_tracking_server(settings.mlflow_tracking_uri) and \
                 experiment.artifact_location.startswith("file:"):
@@ -54,10 +53,10 @@ def setup_experiment(settings: Settings) -> str:
         return experiment.experiment_id
     if is_tracking_server(settings.mlflow_tracking_uri):
         # No location: the server picks its own (mlflow-artifacts:/ with --serve-artifacts).
-        return mlflow.create_experiment(settings.mlflow_experiment)
+        return client.create_experiment(settings.mlflow_experiment)
     root = Path(settings.mlflow_artifact_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    return mlflow.create_experiment(settings.mlflow_experiment, artifact_location=root.as_uri())
+    return client.create_experiment(settings.mlflow_experiment, artifact_location=root.as_uri())
 
 
 def is_tracking_server(uri: str) -> bool:
@@ -117,30 +116,29 @@ def log_rejections(rejections: pd.DataFrame) -> None:
 
 
 def log_family_model(model, example_rows: pd.DataFrame):
-    """Log the family's pyfunc with signature and input example; returns MLflow's ModelInfo."""
+    """Log the family's pyfunc (models-from-code, the fitted model as a joblib artifact) with
+    its signature, input example and manifest; returns MLflow's ModelInfo."""
     import joblib
 
-    example = to_model_input(example_rows)
-    output = model.predict(example)
-    # Param `shap` (default true): callers that need only forecasts skip the SHAP values.
-    signature = infer_signature(example, output, params={"shap": True})
-    # Status columns are optional: a row without them is scored at intake.
-    signature.inputs = Schema([
-        ColSpec(c.type, c.name, required=c.name not in STATUS_INPUT_COLUMNS)
-        for c in signature.inputs.inputs
-    ])
+    example = example_rows.reset_index(drop=True)
+    output = model.predict(example).to_frame()
+    mlflow.log_dict(model.manifest.to_dict(), "manifest.json")
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{MODEL_ARTIFACT}.joblib"
+        path = Path(tmp) / f"{pyfunc.MODEL_ARTIFACT}.joblib"
         joblib.dump(model, path)
         return mlflow.pyfunc.log_model(
             name="model",
-            python_model=FamilyPyfunc(),
-            artifacts={MODEL_ARTIFACT: str(path)},
-            code_paths=[str(PROJECT_ROOT / "opm_ml"), str(PROJECT_ROOT / "training")],
-            signature=signature,
+            python_model=str(pyfunc.CODE_FILE),
+            artifacts={pyfunc.MODEL_ARTIFACT: str(path)},
+            signature=pyfunc.signature(model.manifest, output),
             input_example=example,
             pip_requirements=[f"{p}=={version(p)}" for p in _REQUIREMENTS],
         )
+
+
+def stage_features(model, stage: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's feature frame of `stage` for raw rows (categories as pandas categoricals)."""
+    return build_features(frame, stage, model.manifest)[model.stage_features(stage)]
 
 
 def shap_summary_figure(contrib: np.ndarray, X: pd.DataFrame, title: str):
@@ -148,8 +146,8 @@ def shap_summary_figure(contrib: np.ndarray, X: pd.DataFrame, title: str):
     import shap
 
     shown = X.copy()
-    for col in CATEGORICAL_COLUMNS:
-        if col in shown.columns:
+    for col in shown.columns:
+        if isinstance(shown[col].dtype, pd.CategoricalDtype):
             shown[col] = shown[col].cat.codes.astype(float)
     shap.summary_plot(contrib[:, :-1], shown, max_display=15, show=False, plot_size=(9, 7))
     fig = plt.gcf()
@@ -175,7 +173,7 @@ def residual_figure(parts: dict[str, tuple[np.ndarray, np.ndarray]], title: str,
     """Residual (log actual - log P50) against the P50 forecast, one colour per stage."""
     fig, ax = plt.subplots(figsize=(8, 5))
     for stage, (pred, actual) in parts.items():
-        keep = _sample(len(pred))
+        keep = sample(len(pred))
         ax.scatter(pred[keep], np.log(actual[keep]) - np.log(pred[keep]), s=6, alpha=0.4,
                    label=stage)
     ax.axhline(0, color="black", lw=1)
@@ -210,7 +208,7 @@ def log_figure(fig, name: str) -> None:
     plt.close(fig)
 
 
-def _sample(n: int) -> np.ndarray:
+def sample(n: int) -> np.ndarray:
     return np.random.default_rng(0).permutation(n)[:PLOT_ROWS]
 
 

@@ -16,13 +16,21 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
-from rich.progress import TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.text import Text
 
 from opm_ml.dask_cluster import TimeoutOption, WorkersOption, cluster_address
+from opm_ml.forecasting.families import FAMILY_NAMES
 from opm_ml.settings import get_settings
-from training.cli import ALL_MODELS
+
+ALL_MODELS = ",".join(FAMILY_NAMES)
 
 console = Console()
 
@@ -61,7 +69,7 @@ def score(
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     from opm_ml.batch_scoring import ModelsUnavailable, ScoringInputError, load_models
     from opm_ml.dask_cluster import DaskClusterError
-    from opm_ml.model_loading import parse_families
+    from opm_ml.forecasting.families import parse_families
 
     settings = get_settings()
     if alias:
@@ -77,9 +85,9 @@ def score(
         if rejects_out.suffix.lower() not in (".csv", ".parquet"):
             raise ScoringInputError(f"--rejects-out {rejects_out}: expected a .csv or .parquet "
                                     "file name")
-        files, total = _inputs(source, out, on_dask)
         with console.status(f"loading the {settings.serve_alias} models"):
             loaded = load_models(settings, parse_families(models))
+        files, total = _inputs(source, out, on_dask, loaded.manifest)
         for family, version in loaded.versions.items():
             console.print(f"{family}: {version}")
         outcome, seconds = _run(files, total, out, loaded, address, workers, timeout,
@@ -89,7 +97,7 @@ def score(
     _finish(outcome, files, out, rejects_out, seconds, allow_rejects)
 
 
-def _inputs(source: Path, out: Path, on_dask: bool) -> tuple[list[Path], int]:
+def _inputs(source: Path, out: Path, on_dask: bool, manifest) -> tuple[list[Path], int]:
     """The input files and their row count, after checking input and output are usable."""
     from opm_ml.batch_scoring.inputs import (
         ScoringInputError,
@@ -108,7 +116,7 @@ def _inputs(source: Path, out: Path, on_dask: bool) -> tuple[list[Path], int]:
     elif out.suffix.lower() not in (".csv", ".parquet") or out.is_dir():
         raise ScoringInputError(f"--out {out}: expected a .csv or .parquet file name")
     for path in files:
-        check_columns(path)
+        check_columns(path, manifest)
     total = sum(count_rows(path) for path in files)
     if total == 0:
         raise ScoringInputError(f"{source} has no rows to score")

@@ -112,8 +112,8 @@ def score_files(files: list[Path], out: Path, models: ScoringModels, *, shap: bo
     writer = OutputWriter(out)
     outcome = Outcome()
     try:
-        for file, first_row, frame in _chunks(files, chunk_rows):
-            valid, rejected = validate_rows(frame, file, first_row)
+        for file, first_row, frame in _chunks(files, chunk_rows, models.manifest):
+            valid, rejected = validate_rows(frame, file, models.manifest, first_row)
             outcome.rows += len(frame)
             if len(rejected):
                 outcome.rejections.append(rejected)
@@ -175,10 +175,11 @@ def score_dask(client, files: list[Path], out_dir: Path, models: ScoringModels, 
     return outcome
 
 
-def _chunks(files: list[Path], chunk_rows: int) -> Iterator[tuple[str, int, pd.DataFrame]]:
+def _chunks(files: list[Path], chunk_rows: int,
+            manifest) -> Iterator[tuple[str, int, pd.DataFrame]]:
     """(file name, number of the chunk's first row in the file, rows) for every chunk."""
     for path in files:
         first_row = 1
-        for frame in read_chunks(path, chunk_rows):
+        for frame in read_chunks(path, chunk_rows, manifest):
             yield path.name, first_row, frame
             first_row += len(frame)

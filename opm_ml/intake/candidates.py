@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from opm_ml.model_loading import to_model_input
+from opm_ml.forecasting.inputs import model_columns
 
 STATED_BENEFIT_YEARS = 3
 _DAYS_PER_MONTH = 365.25 / 12
@@ -33,7 +33,7 @@ class Candidates:
     """Parsed candidates: intake rows for the models plus the business case as arrays."""
 
     frame: pd.DataFrame  # the input rows, index 0..n-1
-    model_input: pd.DataFrame  # `to_model_input(frame)`
+    model_input: pd.DataFrame  # the columns the models read (`model_columns(frame)`)
     costs: np.ndarray  # (n, Y) by project year
     benefits: np.ndarray  # (n, Y) by project year
     discount_rate: np.ndarray
@@ -108,7 +108,7 @@ def parse_candidates(frame: pd.DataFrame) -> Candidates:
     ids = frame["project_id"].astype(str)
     if ids.duplicated().any():
         raise ValueError(f"project_id {ids[ids.duplicated()].iloc[0]!r} appears more than once")
-    model_input = to_model_input(frame)
+    model_input = model_columns(frame)
     if "discount_rate" not in frame.columns:
         raise ValueError("missing column discount_rate (annual rate, e.g. 0.08)")
     rate = _numbers(frame, ["discount_rate"])[:, 0]

@@ -40,22 +40,23 @@ def intake_score(
 def score_candidates_file(candidates: Path, alias: str = "champion",
                           config: Path = DEFAULT_CONFIG):
     """Library form of `intake score`: read, load the registered models, score."""
-    from mlflow.exceptions import MlflowException
-
     from opm_ml.intake.candidates import read_candidates
-    from opm_ml.intake.risk import pyfunc_forecaster
+    from opm_ml.intake.risk import model_forecaster
     from opm_ml.intake.scorecard import load_config
     from opm_ml.intake.scoring import score_candidates
-    from opm_ml.model_loading import FAMILIES, load_model
+    from opm_ml.model_set import load_model_set
+    from opm_ml.text import first_line
 
-    settings = get_settings()
+    settings = get_settings().model_copy(update={"serve_alias": alias})
     try:
-        models = {family: load_model(family, alias, settings) for family in FAMILIES}
-    except MlflowException as exc:
+        model_set = load_model_set(settings)
+        model_set.require_all()
+    except Exception as exc:  # no models, unreadable artifacts, registry outage
         raise ValueError(f"cannot load the {alias} models from {settings.mlflow_tracking_uri} "
-                         f"(train them first: opm-ml train): {str(exc).splitlines()[0]}") from None
-    return score_candidates(read_candidates(candidates), pyfunc_forecaster(models),
-                            load_config(config))
+                         f"(train them first: opm-ml train): {first_line(exc, typed=False)}"
+                         ) from None
+    return score_candidates(read_candidates(candidates),
+                            model_forecaster(model_set.family_models()), load_config(config))
 
 
 def portfolio_optimize(

@@ -26,9 +26,9 @@ PEARSON_TUKEY = (0.185, 0.63, 0.185)
 Forecaster = Mapping[str, Callable[[pd.DataFrame], pd.DataFrame]]
 
 
-def pyfunc_forecaster(models: Mapping) -> dict[str, Callable[[pd.DataFrame], pd.DataFrame]]:
-    """Forecaster over loaded MLflow pyfuncs (`opm_ml.model_loading.load_model`) by family."""
-    return {family: (lambda frame, m=model: m.predict(frame, params={"shap": True}))
+def model_forecaster(models: Mapping) -> dict[str, Callable[[pd.DataFrame], pd.DataFrame]]:
+    """Forecaster over fitted `FamilyModel`s by family (what a `ModelSet` serves)."""
+    return {family: (lambda frame, m=model: m.predict(frame).to_frame())
             for family, model in models.items()}
 
 

@@ -6,8 +6,9 @@ never as inf/NaN or an exception; inconsistent inputs raise ValueError naming th
 """
 
 from opm_ml.opm_metrics.api import INPUT_COLUMNS, EvmResult, evm_frame, evm_single
+from opm_ml.opm_metrics.consistency import REL_TOL
 from opm_ml.opm_metrics.formulas import METRIC_COLUMNS
-from opm_ml.opm_metrics.schedule import REL_TOL, earned_schedule_days
+from opm_ml.opm_metrics.schedule import earned_schedule_days
 
 __all__ = [
     "INPUT_COLUMNS",

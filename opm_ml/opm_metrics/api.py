@@ -14,8 +14,9 @@ from numbers import Real
 import numpy as np
 import pandas as pd
 
+from opm_ml.opm_metrics.consistency import above_bac
 from opm_ml.opm_metrics.formulas import DAY, METRIC_COLUMNS, metrics
-from opm_ml.opm_metrics.schedule import REL_TOL, earned_schedule_days
+from opm_ml.opm_metrics.schedule import earned_schedule_days
 
 INPUT_COLUMNS: tuple[str, ...] = (
     "bac", "pv", "ev", "ac", "start_date", "planned_duration_days", "status_date",
@@ -199,9 +200,8 @@ def _check_amounts(inputs: dict[str, np.ndarray], where_row: Callable) -> None:
         if bad.any():
             raise ValueError(f"{name} must be {'> 0' if strict else '>= 0'}; "
                              f"{_bad_rows(bad, where_row)} has {inputs[name][bad][0]:g}")
-    limit = inputs["bac"] * (1 + REL_TOL)
     for name in ("pv", "ev"):
-        bad = inputs[name] > limit
+        bad = above_bac(inputs[name], inputs["bac"])
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"{name} exceeds bac; {_bad_rows(bad, where_row)} has "
@@ -288,7 +288,7 @@ def _curve_points(pv_curve, start: np.datetime64, bac: float) -> tuple[np.ndarra
     t = days / DAY
     if not np.isfinite(pv).all() or (pv < 0).any():
         raise ValueError("pv_curve values must be finite and >= 0")
-    if (pv > bac * (1 + REL_TOL)).any():
+    if above_bac(pv, np.float64(bac)).any():
         raise ValueError(f"pv_curve exceeds bac={bac:g}")
     if ((t < 0) & (pv > 0)).any():
         raise ValueError("pv_curve must be 0 before start_date")

@@ -11,8 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-# Relative to BAC: rounding noise (e.g. cents) in PV/EV is not an input error.
-REL_TOL = 1e-6
+from opm_ml.opm_metrics.consistency import REL_TOL
 
 
 def earned_schedule_days(

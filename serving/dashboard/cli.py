@@ -29,14 +29,14 @@ def report(
     from serving.dashboard.report import read_projects, render_html, report_data
     from serving.model_store import ModelStore
 
-    try:
-        history = read_projects(projects)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="PROJECTS") from None
     store = ModelStore(get_settings().model_copy(update={"serve_alias": alias}))
     if not store.reload(wait=True):
         raise typer.BadParameter(f"cannot load the {alias} models: {store.last_error} "
                                  "(train them first: opm-ml train)", param_hint="--alias")
+    try:
+        history = read_projects(projects, store.require())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="PROJECTS") from None
     payload = report_data(store.require(), history, candidates, constraints)
     out.write_text(render_html(payload))
     typer.echo(f"{payload['portfolio']['count']} projects and "

@@ -1,8 +1,8 @@
 """The dashboard's data: portfolio table, project view and intake view as JSON-ready dicts.
 
-Every number comes from `serving.service.assess` (forecasts, SHAP, OPM metrics) or the intake
-library (`score_candidates`, `select_portfolio`); this module only picks projects, joins their
-snapshots and applies the RAG thresholds below.
+Every number comes from `opm_ml.forecasting.assessment` (forecasts, SHAP, OPM metrics) or the
+intake library (`score_candidates`, `select_portfolio`); this module only picks projects, joins
+their snapshots, validates uploaded tables row by row and applies the RAG thresholds below.
 """
 
 from __future__ import annotations
@@ -13,18 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError
 
-from opm_ml.contract import INTAKE_COLUMNS
 from opm_ml.contract import History
-from opm_ml.validation import load_history
-from serving import service
+from opm_ml.forecasting.assessment import assess
+from opm_ml.forecasting.inputs import ProjectInputs
+from opm_ml.model_set import ModelSet
+from opm_ml.validation import ContractError, load_history, scoring_table, validate_frame
 from serving.dashboard import CANDIDATES, CONSTRAINTS, SAMPLE_DIR
 
 logger = logging.getLogger(__name__)
-from serving.model_store import ModelSet
-from serving.schemas import ProjectRequest
-
 
 # RAG thresholds: (amber, red). Higher is worse for probability and overrun; lower is worse for
 # the indices (SPI/CPI of 0.9 is the usual PMO "red" line, 0.95 the watch line).
@@ -34,11 +31,10 @@ RAG_THRESHOLDS = {
     "spi": {"amber": 0.95, "red": 0.9, "worse": "lower"},
     "cpi": {"amber": 0.95, "red": 0.9, "worse": "lower"},
 }
-_STATUS = ("status_date", "pv", "ev", "ac", "percent_complete")
 
 
 class DashboardInputError(ValueError):
-    """A project table the dashboard cannot read; the message names the row and field."""
+    """A project table the dashboard cannot use; the message names the rows and fields."""
 
 
 def rag(name: str, values: np.ndarray) -> np.ndarray:
@@ -51,84 +47,87 @@ def rag(name: str, values: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(v), "grey", out)
 
 
-def latest_inflight(history: History) -> pd.DataFrame:
-    """One row per in-flight project (no actual_finish_date): intake columns + latest snapshot."""
+def latest_inflight(history: History, columns: tuple[str, ...]) -> pd.DataFrame:
+    """One row per in-flight project (no actual_finish_date): `columns` + latest snapshot."""
     projects = history.projects[history.projects["actual_finish_date"].isna()]
     snaps = history.snapshots.sort_values(["project_id", "status_date"])
     latest = snaps.groupby("project_id", sort=False).tail(1)
-    return projects[["project_id", *INTAKE_COLUMNS]].merge(latest, on="project_id", how="left")
+    keep = [c for c in ("project_id", *columns) if c in projects.columns]
+    return projects[keep].merge(latest, on="project_id", how="left")
 
 
 def read_table(content: bytes, filename: str) -> pd.DataFrame:
-    """An uploaded CSV or Parquet project table (intake columns, optional status columns)."""
+    """An uploaded CSV or Parquet project table (every CSV cell as text, validated later)."""
     try:
         if filename.lower().endswith(".parquet"):
             return pd.read_parquet(io.BytesIO(content))
-        return pd.read_csv(io.BytesIO(content))
+        return pd.read_csv(io.BytesIO(content), dtype=str, skip_blank_lines=False)
     except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
         raise DashboardInputError(f"cannot read {filename!r} as "
                                   f"{'Parquet' if filename.endswith('.parquet') else 'CSV'}: "
                                   f"{exc}") from None
 
 
-def requests_from_table(frame: pd.DataFrame) -> list[ProjectRequest]:
-    """Validated project requests; status columns become `status` where status_date is set."""
-    missing = [c for c in ("project_id", *INTAKE_COLUMNS) if c not in frame.columns]
-    if missing:
-        raise DashboardInputError(f"project table lacks column(s): {', '.join(missing)}")
+def project_inputs(frame: pd.DataFrame, model_set: ModelSet) -> ProjectInputs:
+    """Validated rows of a project table; DashboardInputError listing every rejected row."""
     if frame.empty:
         raise DashboardInputError("project table has no rows")
-    frame = frame.copy()
-    for name in ("start_date", "status_date"):
-        if name in frame.columns:
-            frame[name] = pd.to_datetime(frame[name], errors="coerce").dt.strftime("%Y-%m-%d")
-    has_status = "status_date" in frame.columns
-    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    items = []
-    for i, r in enumerate(records):
-        body = {c: r[c] for c in ("project_id", *INTAKE_COLUMNS)}
-        body["project_id"] = str(body["project_id"])
-        if has_status and r["status_date"] is not None:
-            body["status"] = {c: r.get(c) for c in _STATUS}
-        try:
-            items.append(ProjectRequest.model_validate(body))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"])
-            raise DashboardInputError(f"row {i + 1} (project {body['project_id']}): "
-                                      f"{field}: {err['msg']}") from None
-    return items
+    try:
+        result = validate_frame(frame, scoring_table(model_set.manifest))
+    except ContractError as exc:  # a missing or repeated column: no row can be read
+        raise DashboardInputError(str(exc)) from None
+    if len(result.rejections):
+        shown = result.rejections.head(20)
+        problems = "; ".join(f"row {r.row} ({r.column}): {r.reason}"
+                             for r in shown.itertuples(index=False))
+        more = len(result.rejections) - len(shown)
+        raise DashboardInputError(f"{result.n_rejected_rows} row(s) rejected: {problems}"
+                                  + (f" (and {more} more)" if more > 0 else ""))
+    return ProjectInputs.from_frame(result.good.reset_index(drop=True), model_set.manifest)
 
 
-def portfolio(model_set: ModelSet, items: list[ProjectRequest]) -> dict:
+def portfolio(model_set: ModelSet, inputs: ProjectInputs) -> dict:
     """The portfolio table: per project its risk numbers, EVM indices and RAG colours."""
-    results = service.assess(model_set, items, top_k=0)
-    delay = [r["forecasts"]["delay"] for r in results]
-    overrun = [r["forecasts"]["overrun"] for r in results]
-    metric = [(r["opm_metrics"] or {}).get("metrics", {}) for r in results]
+    assessment = assess(model_set.family_models(), inputs)
+    n = inputs.n
+    values = {name: batch.values for name, batch in assessment.forecasts.items()}
+    nan = np.full(n, np.nan)
+    delay, overrun = values.get("delay", {}), values.get("overrun", {})
+    evm = np.full((2, n), np.nan)
+    if inputs.evm is not None:
+        evm[:, inputs.inflight] = inputs.evm.values["spi"], inputs.evm.values["cpi"]
     cols = {
-        "probability_late": np.array([d["probability_late"] for d in delay], float),
-        "delay_days_p50": np.array([d["delay_days"]["p50"] for d in delay], float),
-        "overrun_pct_p50": np.array([o["overrun_pct"]["p50"] for o in overrun], float),
+        "probability_late": delay.get("probability_late", nan),
+        "delay_days_p50": delay["delay_days"][:, 1] if "delay_days" in delay else nan,
+        "overrun_pct_p50": overrun["overrun_pct"][:, 1] if "overrun_pct" in overrun else nan,
         # Impact on the risk matrix: the P50 cost above budget, in currency.
-        "overrun_cost_p50": np.array([o["prediction"] for o in overrun], float)
-        - np.array([i.budget_at_completion for i in items]),
-        "spi": np.array([m.get("spi") for m in metric], float),
-        "cpi": np.array([m.get("cpi") for m in metric], float),
+        "overrun_cost_p50": (overrun["cost"][:, 1] - inputs.columns["budget_at_completion"]
+                             if "cost" in overrun else nan),
+        "spi": evm[0],
+        "cpi": evm[1],
     }
     colours = {name: rag(name, cols[name]) for name in RAG_THRESHOLDS}
     ranks = np.stack([np.select([c == "red", c == "amber", c == "green"], [2, 1, 0], -1)
                       for c in colours.values()])
     overall = np.array(["grey", "green", "amber", "red"])[ranks.max(axis=0) + 1]
-    table = pd.DataFrame({"project_id": [i.project_id for i in items],
-                          "project_type": [i.project_type for i in items],
-                          "status_date": [i.status.status_date.isoformat() if i.status else None
-                                          for i in items],
+    group = model_set.manifest.reference_class
+    status = np.full(n, None, dtype=object)
+    if "status_date" in inputs.columns:
+        dates = inputs.columns["status_date"]
+        status[inputs.inflight] = np.datetime_as_string(dates[inputs.inflight], unit="D")
+    table = pd.DataFrame({"project_id": inputs.ids,
+                          "project_type": inputs.columns[group] if group else None,
+                          "status_date": status,
                           **cols, **{f"rag_{k}": v for k, v in colours.items()},
                           "rag": overall})
     table = table.astype(object).where(table.notna(), None)
-    return {"thresholds": RAG_THRESHOLDS, "count": len(items),
-            "projects": table.to_dict("records")}
+    return {"thresholds": RAG_THRESHOLDS, "count": n, "projects": table.to_dict("records")}
+
+
+def history_inputs(history: History, model_set: ModelSet) -> ProjectInputs:
+    """The in-flight projects of a (validated) history at their latest snapshot."""
+    frame = latest_inflight(history, (*model_set.manifest.intake_columns,))
+    return ProjectInputs.from_frame(frame, model_set.manifest)
 
 
 def project(model_set: ModelSet, history: History, project_id: str, top_k: int = 10) -> dict:
@@ -141,22 +140,26 @@ def project(model_set: ModelSet, history: History, project_id: str, top_k: int =
         raise KeyError(project_id)
     snaps = history.snapshots[history.snapshots["project_id"] == project_id]
     snaps = snaps.sort_values("status_date")
-    frame = rows[["project_id", *INTAKE_COLUMNS]]
+    columns = [c for c in ("project_id", *model_set.manifest.intake_columns)
+               if c in rows.columns]
+    frame = rows[columns]
     if len(snaps):
         frame = frame.merge(snaps.tail(1), on="project_id")
-    item = requests_from_table(frame)[0]
-    result = service.assess(model_set, [item], top_k=top_k)[0]
-    start = pd.Timestamp(item.start_date)
+    inputs = ProjectInputs.from_frame(frame, model_set.manifest)  # validated when loaded
+    result = assess(model_set.family_models(), inputs).to_json(top_k)[0]
+    start = pd.Timestamp(rows["start_date"].iloc[0])
+    planned = float(rows["planned_duration_days"].iloc[0])
     curve = pd.DataFrame({"date": snaps["status_date"].dt.strftime("%Y-%m-%d"),
                           "pv": snaps["pv"], "ev": snaps["ev"], "ac": snaps["ac"]})
+    group = model_set.manifest.reference_class
     return {
         "project_id": project_id,
-        "project_type": item.project_type,
+        "project_type": str(rows[group].iloc[0]) if group else "",
         "finished": bool(rows["actual_finish_date"].notna().iloc[0]),
         "baseline": {"start_date": start.date().isoformat(),
-                     "planned_finish_date": (start + pd.Timedelta(
-                         days=item.planned_duration_days)).date().isoformat(),
-                     "budget_at_completion": item.budget_at_completion},
+                     "planned_finish_date": (start + pd.Timedelta(days=planned)).date()
+                     .isoformat(),
+                     "budget_at_completion": float(rows["budget_at_completion"].iloc[0])},
         "s_curve": curve.to_dict("records"),
         "assessment": result,
     }
@@ -167,10 +170,13 @@ def intake(model_set: ModelSet, candidates: Path = CANDIDATES,
     """Ranked candidates and the optimised portfolio (load vs capacity, frontier)."""
     from opm_ml.intake.candidates import read_candidates
     from opm_ml.intake.report import portfolio_json, scored_json
+    from opm_ml.intake.risk import model_forecaster
     from opm_ml.intake.scoring import score_candidates
     from opm_ml.intake.selection import Constraints, select_portfolio
 
-    scored = score_candidates(read_candidates(candidates), model_set.intake_forecaster())
+    model_set.require_all()
+    scored = score_candidates(read_candidates(candidates),
+                              model_forecaster(model_set.family_models()))
     report = select_portfolio(scored, Constraints.read(constraints), time_limit=5.0)
     return {"candidates": scored_json(scored), "portfolio": portfolio_json(report)}
 

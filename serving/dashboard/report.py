@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+
 import pandas as pd
 
-from opm_ml.contract import INTAKE_COLUMNS
 from opm_ml.contract import History
+from opm_ml.model_set import ModelSet
 from serving.dashboard import data
-from serving.model_store import ModelSet
 
 STATIC = Path(data.__file__).parent / "static"
 _VENDOR = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
@@ -22,19 +22,18 @@ _END_TAG = re.compile(r"</(script)", re.IGNORECASE)
 _STATUS = ["status_date", "pv", "ev", "ac", "percent_complete"]
 
 
-def history_from_table(frame: pd.DataFrame) -> History:
+def history_from_table(frame: pd.DataFrame, model_set: ModelSet) -> History:
     """A flat project table (one status snapshot per row at most) as a one-snapshot history."""
-    data.requests_from_table(frame)  # validates every row, naming the first bad field
-    projects = frame[["project_id", *INTAKE_COLUMNS]].copy()
-    projects["project_id"] = projects["project_id"].astype(str)
+    inputs = data.project_inputs(frame, model_set)  # every row valid, or each one named
+    columns = {name: values for name, values in inputs.columns.items()}
+    table = pd.DataFrame(columns).assign(project_id=[str(i) for i in inputs.ids])
+    manifest = model_set.manifest
+    projects = table[["project_id", *manifest.intake_columns]].copy()
     projects["start_date"] = pd.to_datetime(projects["start_date"])
     projects["actual_finish_date"] = pd.NaT
-    status = [c for c in _STATUS if c in frame.columns]
-    snaps = frame[["project_id", *status]].copy() if "status_date" in status else \
-        pd.DataFrame(columns=["project_id", *_STATUS])
-    snaps["project_id"] = snaps["project_id"].astype(str)
+    status = [c for c in _STATUS if c in table.columns]
+    snaps = table.loc[inputs.inflight, ["project_id", *status]].copy()
     snaps["status_date"] = pd.to_datetime(snaps["status_date"])
-    snaps = snaps[snaps["status_date"].notna()]
     return History(projects=projects, snapshots=snaps.reset_index(drop=True),
                    resource_usage=pd.DataFrame())
 
@@ -42,10 +41,10 @@ def history_from_table(frame: pd.DataFrame) -> History:
 def report_data(model_set: ModelSet, history: History, candidates: Path = data.CANDIDATES,
                 constraints: Path = data.CONSTRAINTS) -> dict:
     """Every view's JSON: portfolio, one project view per portfolio project, intake."""
-    items = data.requests_from_table(data.latest_inflight(history))
+    inputs = data.history_inputs(history, model_set)
     return {
-        "portfolio": data.portfolio(model_set, items),
-        "projects": {i.project_id: data.project(model_set, history, i.project_id) for i in items},
+        "portfolio": data.portfolio(model_set, inputs),
+        "projects": {pid: data.project(model_set, history, pid) for pid in inputs.ids},
         "intake": data.intake(model_set, candidates, constraints),
     }
 
@@ -71,8 +70,8 @@ def render_html(payload: dict) -> str:
     return f"{top}{head}\n</head>{middle}{own}\n</body>{bottom}"
 
 
-def read_projects(path: Path) -> History:
+def read_projects(path: Path, model_set: ModelSet) -> History:
     """A history folder (projects + snapshots), or a CSV/Parquet project table."""
     if path.is_dir():
         return data.default_history(path)
-    return history_from_table(data.read_table(path.read_bytes(), path.name))
+    return history_from_table(data.read_table(path.read_bytes(), path.name), model_set)

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from serving.dependencies import StoreDep, require_admin
-from serving.schemas import ErrorResponse
+from serving.schemas.common import ErrorResponse
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 

@@ -2,41 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Union
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from serving import service
-from serving.dependencies import MetricsDep, SettingsDep, StoreDep
-from serving.routers.evm import check_batch_size
-from serving.routers.predictions import ERRORS, PROJECT_EXAMPLES, TopK
-from serving.schemas import AssessmentBatchResult, AssessmentResult, ProjectBody, ProjectRequest
+from opm_ml.forecasting.assessment import assess as assess_projects
+from serving.dependencies import ERRORS, MetricsDep, SettingsDep, StoreDep, TopK, require, served
+from serving.requests import project_inputs
+from serving.routers.predictions import ProjectBody
+from serving.schemas.forecasts import AssessmentBatchResult, AssessmentResult
 
 router = APIRouter(prefix="/v1/projects", tags=["forecasts"])
 
 
 @router.post(
     "/assess", response_model=Union[AssessmentResult, AssessmentBatchResult], responses=ERRORS,
-    summary="All three forecasts, explained, plus OPM metrics when status is given",
+    summary="Every family's forecast, explained, plus OPM metrics when status is given",
 )
-def assess(
-    body: Annotated[ProjectBody, Body(openapi_examples=PROJECT_EXAMPLES)],
-    store: StoreDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
-    top_k: TopK = None,
-) -> JSONResponse:
+def assess(body: ProjectBody, store: StoreDep, settings: SettingsDep, metrics: MetricsDep,
+           top_k: TopK = None) -> JSONResponse:
     """Delay, overrun and resource-demand forecasts with SHAP explanations; with `status`,
     also SV, CV, SPI, CPI, EAC, ETC, VAC, TCPI, ES, SPI(t), IEAC(t), the forecast finish and
     the EVM index forecasts next to each model's P50."""
-    items = [body] if isinstance(body, ProjectRequest) else body
-    check_batch_size(len(items), settings.max_batch)
-    # Taken once, after validation (bad input is a 422 even with no model): a swap during this
-    # request cannot mix versions.
-    models = store.require()
-    results = service.assess(models, items, top_k, metrics)
-    refs = {task: service.model_ref(m) for task, m in models.models.items()}
-    if isinstance(body, ProjectRequest):
+    model_set, manifest = served(store, settings)
+    inputs = project_inputs(body, manifest, settings.max_batch)
+    model_set = require(model_set, store)
+    model_set.require_all()
+    assessment = assess_projects(model_set.family_models(), inputs)
+    for name, batch in assessment.forecasts.items():
+        metrics.observe(batch, model_set.models[name].slug)
+    results = assessment.to_json(top_k)
+    refs = model_set.refs()
+    if not isinstance(body, list):
         return JSONResponse({**results[0], "models": refs})
     return JSONResponse({"models": refs, "count": len(results), "items": results})

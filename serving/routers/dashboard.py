@@ -13,16 +13,11 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from opm_ml.contract import History
 from serving.dashboard import data
-from serving.dependencies import SettingsDep, StoreDep
+from serving.dependencies import ERRORS, SettingsDep, StoreDep
 from serving.errors import error_body
-from serving.routers.evm import check_batch_size
-from serving.routers.predictions import ERRORS
-from serving.schemas import (
-    DashboardIntake,
-    DashboardPortfolio,
-    DashboardProject,
-    ErrorResponse,
-)
+from serving.requests import check_batch_size
+from serving.schemas.common import ErrorResponse
+from serving.schemas.dashboard import DashboardIntake, DashboardPortfolio, DashboardProject
 
 STATIC = Path(data.__file__).parent / "static"
 router = APIRouter(tags=["dashboard"])
@@ -44,8 +39,12 @@ def page() -> FileResponse:
 @router.get("/v1/dashboard/portfolio", response_model=DashboardPortfolio, responses=ERRORS,
             summary="In-flight projects at their latest snapshot: risk, EVM indices, RAG")
 def portfolio(request: Request, store: StoreDep) -> JSONResponse:
-    items = data.requests_from_table(data.latest_inflight(_history(request)))
-    return JSONResponse(data.portfolio(store.require(), items))
+    model_set = store.require()
+    try:
+        inputs = data.history_inputs(_history(request), model_set)
+    except data.DashboardInputError as exc:
+        return JSONResponse(error_body("invalid_project_table", str(exc)), status_code=422)
+    return JSONResponse(data.portfolio(model_set, inputs))
 
 
 @router.post("/v1/dashboard/portfolio", response_model=DashboardPortfolio, responses=ERRORS,
@@ -54,13 +53,14 @@ async def portfolio_upload(request: Request, store: StoreDep, settings: Settings
                            filename: str = "projects.csv") -> JSONResponse:
     """The body is the file itself (no multipart parser needed): CSV, or Parquet when
     `filename` ends in .parquet; contract columns plus optional status columns."""
+    model_set = store.require()
     try:
         frame = data.read_table(await request.body(), filename)
         check_batch_size(len(frame), settings.max_batch)
-        items = data.requests_from_table(frame)
+        inputs = data.project_inputs(frame, model_set)
     except data.DashboardInputError as exc:
         return JSONResponse(error_body("invalid_project_table", str(exc)), status_code=422)
-    return JSONResponse(data.portfolio(store.require(), items))
+    return JSONResponse(data.portfolio(model_set, inputs))
 
 
 @router.get("/v1/dashboard/projects/{project_id}", response_model=DashboardProject,

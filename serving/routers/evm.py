@@ -9,21 +9,17 @@ from __future__ import annotations
 from typing import Annotated, Any, Union
 
 import numpy as np
-from fastapi import APIRouter, Body, HTTPException
+from fastapi import APIRouter, Body
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from opm_ml import rules
 from opm_ml.features import status_metrics
+from opm_ml.forecasting.assessment import metric_dicts
 from serving.dependencies import SettingsDep
-from serving.rows import metric_dicts
-from serving.schemas import (
-    EXAMPLE_EVM,
-    EvmBatchResult,
-    EvmBody,
-    EvmRequest,
-    EvmResult,
-    ErrorResponse,
-)
+from serving.requests import check_batch_size, raise_findings
+from serving.schemas.common import ErrorResponse
+from serving.schemas.evm import EXAMPLE_EVM, EvmBatchResult, EvmBody, EvmRequest, EvmResult
 
 router = APIRouter(prefix="/v1/metrics", tags=["OPM metrics"])
 
@@ -36,20 +32,13 @@ EXAMPLES = {
 }
 ERRORS = {400: {"model": ErrorResponse, "description": "the body cannot be parsed"},
           413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
-# Contract column (what `status_metrics` takes) -> request field.
+# Contract column (what `status_metrics` and the rules read) -> request field.
 _AMOUNTS = {"budget_at_completion": "bac", "planned_duration_days": "planned_duration_days",
             "pv": "pv", "ev": "ev", "ac": "ac"}
 
 
-def check_batch_size(n: int, limit: int) -> None:
-    """413 when a batch exceeds the configured limit (OPM_ML_MAX_BATCH)."""
-    if n > limit:
-        raise HTTPException(413, f"batch of {n:,} items exceeds the limit of {limit:,} "
-                                 "(OPM_ML_MAX_BATCH); split it into smaller requests")
-
-
 def inconsistent_input(exc: ValueError) -> RequestValidationError:
-    """An input the schema let through but the metrics reject, answered as a 422."""
+    """An input the checks let through but the metrics reject, answered as a 422."""
     return RequestValidationError(
         [{"type": "value_error", "loc": ("body",), "msg": str(exc), "input": None}]
     )
@@ -69,19 +58,25 @@ def evm(
     Undefined metrics (e.g. CPI while AC is 0) are null, with the reason in `undefined`.
     """
     if isinstance(body, EvmRequest):
-        return JSONResponse(evm_metrics([body])[0])
+        return JSONResponse(evm_metrics([body], single=True)[0])
     check_batch_size(len(body), settings.max_batch)
     items = evm_metrics(body)
     return JSONResponse({"count": len(items), "items": items})
 
 
-def evm_metrics(items: list[EvmRequest]) -> list[dict[str, Any]]:
+def evm_metrics(items: list[EvmRequest], single: bool = False) -> list[dict[str, Any]]:
     """Metrics of the snapshots, one vectorised computation for the whole list."""
     n = len(items)
     columns = {name: np.fromiter((getattr(i, field) for i in items), float, n)
                for name, field in _AMOUNTS.items()}
     columns.update({name: np.array([getattr(i, name) for i in items], dtype="datetime64[D]")
                     for name in ("start_date", "status_date")})
+    findings = rules.status_findings(columns, np.ones(n, dtype=bool))
+    # The rules speak the contract's names; this endpoint's fields are bac, pv, ...
+    findings.frame["column"] = findings.frame["column"].replace(_AMOUNTS)
+    findings.frame["reason"] = findings.frame["reason"].str.replace(
+        "budget_at_completion", "bac", regex=False)
+    raise_findings(findings, single, nested="")
     try:
         evm = status_metrics(columns)
     except ValueError as exc:

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from opm_ml.forecasting import family
 from serving.dependencies import MetricsDep, StoreDep
-from serving.schemas import Health
+from serving.schemas.common import Health
 
 router = APIRouter(tags=["operations"])
 
@@ -22,7 +23,7 @@ def healthz() -> dict:
     responses={503: {"model": Health, "description": "not ready, with the reason"}},
 )
 def readyz(store: StoreDep):
-    """Ready when all three models are served; otherwise 503 naming what is missing and why."""
+    """Ready when every family's model is served; otherwise 503 naming what is missing and why."""
     current = store.current
     if current is None:
         return JSONResponse({"status": "not_ready", "detail": store.reason, "models": {},
@@ -30,7 +31,8 @@ def readyz(store: StoreDep):
     if current.missing:
         return JSONResponse({"status": "not_ready",
                              "detail": f"not every model is served: {current.missing_text()}",
-                             "models": current.versions(), "missing": dict(current.missing)},
+                             "models": current.versions(),
+                             "missing": {family(f).slug: why for f, why in current.missing.items()}},
                             503)
     return {"status": "ready", "models": current.versions()}
 

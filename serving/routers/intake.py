@@ -7,17 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
+from opm_ml.forecasting.inputs import ProjectInputs
 from opm_ml.intake.candidates import frame_from_records, parse_candidates
 from opm_ml.intake.portfolio import InfeasiblePortfolio
 from opm_ml.intake.report import portfolio_json, scored_json
+from opm_ml.intake.risk import model_forecaster
 from opm_ml.intake.scoring import score_candidates
 from opm_ml.intake.selection import Constraints, select_portfolio
-from serving import service
-from serving.dependencies import SettingsDep, StoreDep
+from serving.dependencies import ERRORS, SettingsDep, StoreDep
 from serving.errors import error_body
-from serving.routers.evm import check_batch_size
-from serving.routers.predictions import ERRORS
-from serving.schemas import (
+from serving.requests import check_batch_size, check_rows, raise_findings
+from serving.schemas.intake import (
     EXAMPLE_CANDIDATE,
     IntakeCandidate,
     IntakeScoreResult,
@@ -53,13 +53,18 @@ _PORTFOLIO_EXAMPLES = {
 }
 
 
-def _score(store, items: list[IntakeCandidate]):
-    """Candidates -> ScoredCandidates with the served models; also their registry refs."""
+def _score(store, items: list[IntakeCandidate], at: tuple[str, ...] = ("body",)):
+    """Candidates -> ScoredCandidates with the served models; also their registry refs.
+
+    The candidates' project fields obey the same row rules as any project (422 otherwise).
+    """
     models = store.require()
-    forecaster = models.intake_forecaster()
+    models.require_all()
+    inputs = ProjectInputs.from_requests(items, models.manifest)
+    raise_findings(check_rows(inputs), single=False, prefix=at)
     candidates = parse_candidates(frame_from_records([i.model_dump() for i in items]))
-    refs = {task: service.model_ref(m) for task, m in models.models.items()}
-    return score_candidates(candidates, forecaster), refs
+    forecaster = model_forecaster(models.family_models())
+    return score_candidates(candidates, forecaster), models.refs()
 
 
 def _unprocessable(error: str, exc: ValueError) -> JSONResponse:
@@ -94,7 +99,7 @@ def portfolio_optimize(
     Infeasible constraints get a 422 naming the violated one."""
     check_batch_size(len(body.candidates), settings.max_batch)
     try:
-        scored, refs = _score(store, body.candidates)
+        scored, refs = _score(store, body.candidates, ("body", "candidates"))
         constraints = Constraints.from_dict(body.constraints.model_dump())
         report = select_portfolio(scored, constraints, body.time_limit_seconds)
     except InfeasiblePortfolio as exc:

@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Union
+from typing import Annotated, Any, Union
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
-from serving import service
-from serving.dependencies import MetricsDep, SettingsDep, StoreDep
-from serving.routers.evm import check_batch_size
-from serving.schemas import (
-    EXAMPLE_PROJECT,
-    EXAMPLE_STATUS,
-    ErrorResponse,
-    PredictionBatchResult,
-    PredictionResult,
-    ProjectBody,
-    ProjectRequest,
-)
+from opm_ml.forecasting import FAMILIES
+from serving.dependencies import ERRORS, MetricsDep, SettingsDep, StoreDep, TopK, require, served
+from serving.requests import project_inputs
+from serving.schemas.forecasts import PredictionBatchResult, PredictionResult
+from serving.schemas.projects import EXAMPLE_PROJECT, EXAMPLE_STATUS
 
 router = APIRouter(prefix="/v1/predictions", tags=["forecasts"])
-
-
-class Task(str, Enum):
-    delay = "delay"
-    overrun = "overrun"
-    resource_demand = "resource-demand"
-
-
+Task = Enum("Task", {f.slug.replace("-", "_"): f.slug for f in FAMILIES.values()}, type=str)
 PROJECT_EXAMPLES = {
     "intake": {"summary": "a project at intake", "value": EXAMPLE_PROJECT},
     "in_flight": {"summary": "a running project with its latest status",
@@ -39,37 +25,30 @@ PROJECT_EXAMPLES = {
                         {**EXAMPLE_PROJECT, "project_id": "PRJ-2025-0043",
                          "status": EXAMPLE_STATUS}]},
 }
-ERRORS = {400: {"model": ErrorResponse, "description": "the body cannot be parsed"},
-          413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-          503: {"model": ErrorResponse, "description": "a model is not loaded (named, with why)"}}
-TopK = Annotated[int | None, Query(ge=1, description="only the k largest contributions")]
+# The body's schema is the served models' project request (see `serving.app.openapi`).
+ProjectBody = Annotated[Any, Body(openapi_examples=PROJECT_EXAMPLES)]
 
 
 @router.post(
     "/{task}", response_model=Union[PredictionResult, PredictionBatchResult], responses=ERRORS,
     summary="Forecast with P10/P50/P90 and a SHAP explanation",
 )
-def predict(
-    task: Task,
-    body: Annotated[ProjectBody, Body(openapi_examples=PROJECT_EXAMPLES)],
-    store: StoreDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
-    top_k: TopK = None,
-) -> JSONResponse:
+def predict(task: Task, body: ProjectBody, store: StoreDep, settings: SettingsDep,
+            metrics: MetricsDep, top_k: TopK = None) -> JSONResponse:
     """Delay (duration), cost overrun or resource demand (effort) of one project or a batch.
 
     A project with `status` is scored by the in-flight model, otherwise by the intake model.
     The explanation is the TreeSHAP of the P50 in `output_space` = log(P50 / planned):
     base_value + contributions + other_features_contribution = prediction.
     """
-    items = [body] if isinstance(body, ProjectRequest) else body
-    check_batch_size(len(items), settings.max_batch)
-    # Taken once, after validation (bad input is a 422 even with no model): a swap during this
-    # request cannot mix versions.
-    model = store.require().model(task.value)
-    results = service.predict(model, items, top_k, metrics)
-    ref = service.model_ref(model)
-    if isinstance(body, ProjectRequest):
-        return JSONResponse({**results[0], "model": ref})
-    return JSONResponse({"model": ref, "count": len(results), "items": results})
+    model_set, manifest = served(store, settings)
+    inputs = project_inputs(body, manifest, settings.max_batch)
+    model = require(model_set, store).model(task.value)
+    batch = model.model.predict(inputs)
+    metrics.observe(batch, model.slug)
+    warnings = inputs.warnings
+    results = [{"project_id": pid, **forecast, **({"warnings": w} if w else {})}
+               for pid, forecast, w in zip(inputs.ids, batch.to_json(top_k), warnings)]
+    if not isinstance(body, list):
+        return JSONResponse({**results[0], "model": model.ref()})
+    return JSONResponse({"model": model.ref(), "count": len(results), "items": results})

@@ -1,0 +1,143 @@
+"""Projects to forecast as column arrays: from a DataFrame or validated API requests.
+
+`ProjectInputs` is the one input of a prediction (`FamilyModel.predict`). It holds one array
+per manifest column, knows which rows carry a status snapshot (in flight) and computes each
+stage's features and the in-flight rows' OPM metrics once, shared by every family that
+predicts on it. Unseen category values are kept as warnings per row: they take the models'
+missing-value branch and the answer names them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from opm_ml.features import StatusMetrics, feature_arrays, frame_columns, has_status, status_metrics
+from opm_ml.manifest import FeatureManifest
+
+
+class ProjectInputs:
+    """Aligned column arrays of `n` projects, split into intake and in-flight rows."""
+
+    def __init__(self, manifest: FeatureManifest, columns: dict[str, np.ndarray],
+                 inflight: np.ndarray, ids: Sequence | None = None):
+        self.manifest = manifest
+        self.columns = columns
+        self.n = len(inflight)
+        self.inflight_mask = np.asarray(inflight, dtype=bool)
+        self.ids = list(ids) if ids is not None else [None] * self.n
+        self._features: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, manifest: FeatureManifest) -> ProjectInputs:
+        """Raw rows (manifest column names); ValueError naming a missing or unusable column."""
+        if frame.empty:
+            raise ValueError("nothing to predict: the input has no rows")
+        frame = frame.reset_index(drop=True)
+        inflight = has_status(frame, manifest.status_required)
+        columns = frame_columns(frame, manifest, "inflight")
+        ids = frame["project_id"].tolist() if "project_id" in frame.columns else None
+        return cls(manifest, columns, inflight, ids)
+
+    @classmethod
+    def from_requests(cls, items: Sequence, manifest: FeatureManifest) -> ProjectInputs:
+        """Validated request objects: manifest intake fields, an optional `status` object."""
+        n = len(items)
+        statuses = [getattr(i, "status", None) for i in items]
+        inflight = np.fromiter((s is not None for s in statuses), bool, n)
+        columns = {}
+        for column in manifest.columns:
+            if column.stage == "intake":
+                values = [getattr(i, column.name, None) for i in items]
+            elif column.stage == "snapshot":
+                values = [None if s is None else getattr(s, column.name, None) for s in statuses]
+            else:
+                continue
+            columns[column.name] = _array(values, column.kind)
+        return cls(manifest, columns, inflight, [getattr(i, "project_id", None) for i in items])
+
+    # --- rows ---------------------------------------------------------------------------------
+
+    @cached_property
+    def intake(self) -> np.ndarray:
+        """Positions of the rows the intake models score."""
+        return np.flatnonzero(~self.inflight_mask)
+
+    @cached_property
+    def inflight(self) -> np.ndarray:
+        """Positions of the rows with a status snapshot (the in-flight models score them)."""
+        return np.flatnonzero(self.inflight_mask)
+
+    def rows_of(self, stage: str) -> np.ndarray:
+        return self.inflight if stage == "inflight" else self.intake
+
+    def stage_columns(self, stage: str) -> dict[str, np.ndarray]:
+        """The columns at the stage's rows (the arrays themselves when that is every row)."""
+        rows = self.rows_of(stage)
+        if len(rows) == self.n:
+            return dict(self.columns)
+        return {name: values[rows] for name, values in self.columns.items()}
+
+    # --- derived values ------------------------------------------------------------------------
+
+    @cached_property
+    def evm(self) -> StatusMetrics | None:
+        """OPM metrics of the in-flight rows (None without earned-value columns or rows)."""
+        if not self.manifest.evm or not len(self.inflight):
+            return None
+        return status_metrics(self.stage_columns("inflight"))
+
+    def features(self, stage: str, manifest: FeatureManifest | None = None) -> dict:
+        """Feature arrays of the stage's rows, computed once per manifest."""
+        manifest = manifest or self.manifest
+        key = (manifest.digest, stage)
+        if key not in self._features:
+            metrics = self.evm if stage == "inflight" and manifest.evm else None
+            self._features[key] = feature_arrays(self.stage_columns(stage), stage, manifest,
+                                                 metrics)
+        return self._features[key]
+
+    @cached_property
+    def warnings(self) -> list[list[str]]:
+        """Per row: unseen category values, which the models treat as missing."""
+        out: list[list[str]] = [[] for _ in range(self.n)]
+        for name, codes in self.manifest.codes.items():
+            if name in self.manifest.closed or name not in self.columns:
+                continue
+            values = self.columns[name]
+            for i in np.flatnonzero([v is not None and v not in codes for v in values]):
+                out[i].append(f"{name} {values[i]!r} was not seen in training: the models "
+                              "treat it as missing")
+        return out
+
+
+def _array(values: list, kind: str) -> np.ndarray:
+    """Python values of one column as the array `feature_arrays` takes (None = missing)."""
+    if kind == "category":
+        return np.array([None if v is None else str(v) for v in values], dtype=object)
+    if kind == "date":
+        return np.array([v if v is not None else "NaT" for v in values], dtype="datetime64[D]")
+    if kind in ("int", "float", "bool"):
+        return np.fromiter((np.nan if v is None else float(v) for v in values), float,
+                           len(values))
+    return np.array(values, dtype=object)
+
+
+def model_columns(frame: pd.DataFrame, manifest: FeatureManifest | None = None) -> pd.DataFrame:
+    """The columns a model reads from `frame`: intake columns plus any snapshot columns.
+
+    Raises ValueError naming any missing required intake column.
+    """
+    from opm_ml.features import contract_manifest
+
+    manifest = manifest or contract_manifest()
+    missing = [c for c in manifest.intake_columns
+               if c not in frame.columns and not manifest.column(c).nullable]
+    if missing:
+        raise ValueError(f"missing intake column(s): {', '.join(missing)}")
+    columns = [c for c in (*manifest.intake_columns, *manifest.snapshot_columns)
+               if c in frame.columns]
+    return frame[columns].reset_index(drop=True)

@@ -1,0 +1,97 @@
+"""Monthly effort profile by role: the phase shape of each role, learned from resource usage.
+
+For every training project the booked hours of a role are placed on normalised time
+(month midpoint / months booked) and binned; the per-project shapes are averaged per group
+(the profile's reference class, e.g. project type). A forecast spreads a role's predicted
+hours over the planned duration's months by integrating that shape, so each role's months sum
+exactly to its predicted total. A group without usage history gets the all-groups shape; no
+usage at all gives a flat profile.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+DAYS_PER_MONTH = 365.25 / 12
+
+
+class RoleProfile:
+    """Average share of each role's hours per normalised-time bin, per group.
+
+    `fit(usage, projects, roles, group)`: `usage` has `project_id`, `month_index` and
+    `hours_<role>` columns; `projects` has `project_id` and the `group` column.
+    """
+
+    def __init__(self, bins: int = 10):
+        self.bins = bins
+
+    def fit(self, usage: pd.DataFrame, projects: pd.DataFrame, roles: Sequence[str],
+            group: str) -> RoleProfile:
+        self.roles_ = tuple(roles)
+        flat = np.full((len(self.roles_), self.bins), 1.0 / self.bins)
+        self.overall_ = flat
+        self.shapes_: dict[str, np.ndarray] = {}
+        rows = usage.merge(projects[["project_id", group]], on="project_id")
+        self.n_projects_ = int(rows["project_id"].nunique())
+        if rows.empty:
+            return self
+        months = rows.groupby("project_id")["month_index"].transform("max").to_numpy() + 1
+        t = (rows["month_index"].to_numpy() + 0.5) / months
+        bins = np.minimum((t * self.bins).astype(int), self.bins - 1)
+        codes, ids = pd.factorize(rows["project_id"])
+        hours = np.zeros((len(ids), self.bins, len(self.roles_)))
+        columns = [f"hours_{r}" for r in self.roles_]
+        np.add.at(hours, (codes, bins), rows[columns].to_numpy(float))
+        totals = hours.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shares = np.where(totals > 0, hours / totals, np.nan)  # a role with 0 h: no shape
+        groups = rows.groupby("project_id", sort=False)[group].first().reindex(ids).astype(str)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: role never booked
+            overall = np.nanmean(shares, axis=0)
+            by_group = {g: np.nanmean(shares[(groups == g).to_numpy()], axis=0)
+                        for g in groups.unique()}
+        self.overall_ = self._normalised(overall, flat.T)
+        for name, mean in by_group.items():
+            self.shapes_[name] = self._normalised(mean, overall)
+        return self
+
+    def _normalised(self, mean: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+        """(bins, roles) mean shares -> (roles, bins) rows summing to 1, gaps filled."""
+        mean = np.where(np.isnan(mean), fallback, mean)
+        mean = np.where(np.isnan(mean), 1.0 / self.bins, mean).T
+        return mean / mean.sum(axis=1, keepdims=True)
+
+    def monthly_fractions(self, group: str, months: int) -> np.ndarray:
+        """(roles, months) fractions of each role's hours per planned month; rows sum to 1."""
+        shape = self.shapes_.get(group, self.overall_)
+        edges = np.linspace(0, 1, self.bins + 1)
+        cdf = np.concatenate([np.zeros((len(self.roles_), 1)), np.cumsum(shape, axis=1)], axis=1)
+        month_edges = np.linspace(0, 1, months + 1)
+        at = np.stack([np.interp(month_edges, edges, cdf[r]) for r in range(len(self.roles_))])
+        return np.diff(at, axis=1)
+
+    def monthly_hours(self, groups, planned_days, role_hours: np.ndarray) -> list[dict]:
+        """Per row: {"months": M, "hours": {role: [h_month0, ...]}} over the planned duration."""
+        months = np.maximum(1, np.ceil(np.asarray(planned_days, float) / DAYS_PER_MONTH))
+        months = months.astype(int)
+        cache: dict[tuple[str, int], np.ndarray] = {}
+        out = []
+        for group, m, hours in zip(groups, months, role_hours):
+            key = (str(group), int(m))
+            if key not in cache:
+                cache[key] = self.monthly_fractions(*key)
+            spread = cache[key] * hours[:, None]
+            out.append({"months": int(m),
+                        "hours": {role: spread[r].tolist() for r, role in enumerate(self.roles_)}})
+        return out
+
+
+def profiles_json(profiles: list[dict]) -> list[str]:
+    """JSON text per row, for a DataFrame column a REST client can read."""
+    return [json.dumps(p, separators=(",", ":")) for p in profiles]

@@ -1,0 +1,175 @@
+"""The registered models served together: loaded from MLflow at an alias, checked, immutable.
+
+`load_model_set(settings)` resolves each family's alias to a version, loads that exact version
+(so a set reports precisely what it serves even if an alias moves meanwhile) and checks that
+the families agree on their dataset profile. The API swaps a whole `ModelSet` in with one
+assignment; batch scoring and the dashboard read one the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from opm_ml import mlflow_access
+from opm_ml.forecasting.families import FAMILY_NAMES, family
+from opm_ml.forecasting.model import FamilyModel
+from opm_ml.manifest import FeatureManifest
+from opm_ml.settings import Settings
+from opm_ml.text import first_line
+
+
+class ModelUnavailable(LookupError):
+    """A family's model is not served (not in the registry, or not loaded yet): `reason` why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ModelLoadError(RuntimeError):
+    """A registered version that cannot be served (missing or corrupt files, wrong family,
+    families trained on different profiles)."""
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded model with what /v1/models reports about it."""
+
+    family: str
+    name: str
+    version: str
+    alias: str
+    model: FamilyModel
+    trained_at: str | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    lineage_digest: str | None = None
+    datasets: tuple[dict[str, str], ...] = ()
+    run_id: str | None = None
+
+    @property
+    def slug(self) -> str:
+        return family(self.family).slug
+
+    def ref(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "alias": self.alias}
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """The models served together; replaced as a whole, never edited in place.
+
+    `models`: family name -> model, in registry order; `missing`: family -> why not served.
+    """
+
+    models: Mapping[str, ServedModel]
+    missing: Mapping[str, str] = field(default_factory=dict)
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @property
+    def manifest(self) -> FeatureManifest:
+        """The manifest requests are read with (the families share their profile)."""
+        return next(iter(self.models.values())).model.manifest
+
+    def versions(self) -> dict[str, str]:
+        """Family slug -> served version."""
+        return {m.slug: m.version for m in self.models.values()}
+
+    def model(self, name: str) -> ServedModel:
+        """The family's model (by name or slug), or ModelUnavailable naming why it is missing."""
+        spec = family(name)
+        if spec.name not in self.models:
+            raise ModelUnavailable(f"no {spec.slug} model is served: "
+                                   f"{self.missing.get(spec.name, 'not loaded')}")
+        return self.models[spec.name]
+
+    def require_all(self) -> None:
+        """ModelUnavailable naming every missing model, unless every family is served."""
+        if self.missing:
+            raise ModelUnavailable(f"not every model is served: {self.missing_text()}")
+
+    def family_models(self) -> dict[str, FamilyModel]:
+        return {name: m.model for name, m in self.models.items()}
+
+    def refs(self) -> dict[str, dict[str, str]]:
+        return {m.slug: m.ref() for m in self.models.values()}
+
+    def missing_text(self) -> str:
+        return "; ".join(f"{family(name).slug} ({why})" for name, why in self.missing.items())
+
+
+def load_model_set(settings: Settings, families: Iterable[str] | None = None) -> ModelSet:
+    """The families' models at `settings.serve_alias`, for those in the registry.
+
+    `families` (e.g. `["delay"]`) loads only those. Raises LookupError naming them when none
+    is there, ModelLoadError naming a version that cannot be served, and whatever the registry
+    raises when it cannot be read.
+    """
+    mlflow_access.require_tracking_folder(settings.mlflow_tracking_uri)
+    client = mlflow_access.client(settings)
+    alias = settings.serve_alias
+    models, missing = {}, {}
+    for name in (FAMILY_NAMES if families is None else [family(f).name for f in families]):
+        registered = mlflow_access.registered_name(name, settings)
+        version, reason = mlflow_access.served_version(client, registered, alias)
+        if version is None:
+            missing[name] = reason
+            continue
+        try:
+            model = mlflow_access.load_family_model(client, registered, version.version,
+                                                    settings.mlflow_tracking_uri)
+        except Exception as exc:  # missing or corrupt artifacts: say which model, keep the cause
+            raise ModelLoadError(f"{registered} v{version.version} ({name}) cannot be loaded: "
+                                 f"{first_line(exc)}") from exc
+        if not isinstance(model, FamilyModel) or model.family != name:
+            raise ModelLoadError(f"{registered} v{version.version} is not a {name} model of "
+                                 "this opm-ml version (retrain it: opm-ml train)")
+        run = client.get_run(version.run_id) if version.run_id else None
+        datasets = _datasets(run)
+        models[name] = ServedModel(
+            family=name, name=registered, version=str(version.version), alias=alias,
+            model=model,
+            trained_at=_iso(run.info.end_time or run.info.start_time) if run else None,
+            metrics=dict(run.data.metrics) if run else {},
+            lineage_digest=_digest(datasets) if datasets else None,
+            datasets=tuple(datasets), run_id=version.run_id,
+        )
+    if not models:
+        raise LookupError(f"none of the models is in the registry: {'; '.join(missing.values())}")
+    check_profiles(models)
+    return ModelSet(models, missing)
+
+
+def check_profiles(models: Mapping[str, ServedModel]) -> None:
+    """ModelLoadError unless every model was trained on the same profile (name and digest)."""
+    seen = {(m.model.manifest.profile, m.model.manifest.profile_digest): m
+            for m in models.values()}
+    if len(seen) > 1:
+        described = "; ".join(f"{m.name} v{m.version} on profile {p} ({d})"
+                              for (p, d), m in seen.items())
+        raise ModelLoadError("the models were trained on different dataset profiles, so one "
+                             f"request cannot serve them all: {described}; retrain the others "
+                             "on the same profile")
+
+
+def _datasets(run) -> list[dict[str, str]]:
+    """The run's logged input datasets (name, context, digest), sorted for a stable digest."""
+    if run is None or run.inputs is None:
+        return []
+    found = []
+    for item in run.inputs.dataset_inputs:
+        context = next((t.value for t in item.tags if t.key == "mlflow.data.context"), "")
+        found.append({"name": item.dataset.name, "context": context,
+                      "digest": item.dataset.digest})
+    return sorted(found, key=lambda d: (d["context"], d["name"], d["digest"]))
+
+
+def _digest(datasets: list[dict[str, str]]) -> str:
+    text = "\n".join(f"{d['context']}:{d['name']}:{d['digest']}" for d in datasets)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _iso(millis: int) -> str:
+    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,51 @@
+"""The planner dashboard (`/v1/dashboard/...`): the JSON behind the page and the HTML report."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from serving.schemas.forecasts import Assessment
+from serving.schemas.intake import ScoredCandidate
+
+
+class DashboardProjectRow(BaseModel):
+    """One row of the portfolio table; colours by `DashboardPortfolio.thresholds`."""
+
+    project_id: str
+    project_type: str
+    status_date: date | None = Field(description="latest snapshot; null: intake forecast")
+    probability_late: float
+    delay_days_p50: float
+    overrun_pct_p50: float
+    overrun_cost_p50: float = Field(description="P50 cost minus BAC (currency): the impact")
+    spi: float | None
+    cpi: float | None
+    rag_probability_late: str
+    rag_overrun_pct_p50: str
+    rag_spi: str
+    rag_cpi: str
+    rag: str = Field(description="worst of the four: red, amber, green (grey: unknown)")
+
+
+class DashboardPortfolio(BaseModel):
+    thresholds: dict[str, dict[str, Any]] = Field(
+        description="per column: amber and red limits and whether higher or lower is worse")
+    count: int
+    projects: list[DashboardProjectRow]
+
+
+class DashboardProject(BaseModel):
+    project_id: str
+    project_type: str
+    finished: bool
+    baseline: dict[str, Any] = Field(description="start, planned finish, BAC")
+    s_curve: list[dict[str, Any]] = Field(description="per snapshot: date, pv, ev, ac")
+    assessment: Assessment
+
+
+class DashboardIntake(BaseModel):
+    candidates: list[ScoredCandidate]
+    portfolio: dict[str, Any] = Field(description="as POST /v1/portfolio/optimize, no models")
