@@ -21,6 +21,7 @@ import pandera.pandas as pa
 from rich.table import Table
 
 from opm_ml.contract import OUTCOME_COLUMNS, ROLE_SHARE_COLUMNS, TABLES, Column, History
+from opm_ml.csv_safety import write_csv
 
 REPORT_COLUMNS = ("row", "column", "value", "reason")
 ROLE_SHARE_TOLERANCE = 0.01
@@ -208,14 +209,17 @@ def rejection_report_table(rejections: pd.DataFrame, limit: int = 50) -> Table:
 
 
 def write_rejections(rejections: pd.DataFrame, path: str | Path) -> Path:
-    """Write the rejection report as CSV or Parquet (by suffix); returns the path written."""
+    """Write the rejection report as CSV or Parquet (by suffix); returns the path written.
+
+    The report echoes raw cell values, so the CSV form is made formula-safe (`csv_safety`).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise ContractError(f"cannot write {path}: expected a .csv or .parquet file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
-        rejections.to_csv(path, index=False)
+        write_csv(rejections, path, index=False)
     else:
         rejections.to_parquet(path, index=False)
     return path
