@@ -26,6 +26,7 @@ import pandas as pd  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 from mlflow.types.schema import ColSpec, Schema  # noqa: E402
 
+from opm_ml.csv_safety import write_csv  # noqa: E402
 from opm_ml.features import CATEGORICAL_COLUMNS, STATUS_INPUT_COLUMNS  # noqa: E402
 from opm_ml.model_loading import MODEL_ARTIFACT, FamilyPyfunc, to_model_input, use_tracking  # noqa: E402
 from opm_ml.settings import PROJECT_ROOT, Settings  # noqa: E402
@@ -112,7 +113,7 @@ def log_rejections(rejections: pd.DataFrame) -> None:
     """The rejected-rows report (table, row, column, value, reason) as a CSV artifact."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "rejected_rows.csv"
-        rejections.to_csv(path, index=False)
+        write_csv(rejections, path, index=False)  # echoes raw cells: formula-safe
         mlflow.log_artifact(str(path))
 
 
