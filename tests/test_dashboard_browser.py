@@ -3,7 +3,8 @@
 uvicorn serves `create_app` on a free loopback port with the session's small registry and a
 generated history of about 500 in-flight projects. Numbers shown in the page are compared with
 the API's JSON; screenshots go to tests/artifacts/. The offline report is opened with hostile
-project ids that must show as text. Skipped without /usr/bin/chromium or playwright (scripts/install_os_packages.sh installs
+project ids that must show as text. Render timings are measured by benchmarks/dashboard.py, not
+here. Skipped without /usr/bin/chromium or playwright (scripts/install_os_packages.sh installs
 the browser).
 """
 
@@ -26,7 +27,6 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).parent / "artifacts"
-RENDER_BUDGET_MS = 2000  # measured ~0.3-0.5 s for 500 projects; 2 s leaves room on a busy CI
 # Ids that end or comment out an inline script, run script, or are HTML/JS line-end specials.
 HOSTILE_IDS = ["<!--<script>", "</script><script>window.pwned = 1</script>",
                "<script>window.pwned = 2</script>", "a&amp;b \u2028\u2029 <b>bold</b>",
@@ -104,15 +104,11 @@ def screenshot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def test_portfolio_renders_500_projects_fast_and_sorts_by_risk(server, browser_page):
+def test_portfolio_renders_500_projects_and_sorts_by_risk(server, browser_page):
     page, errors = browser_page
     api = get_json(server, "/v1/dashboard/portfolio")
     assert api["count"] >= 450
     open_view(page, f"{server}/dashboard", "portfolio")
-    render_ms = page.evaluate(
-        "performance.getEntriesByName('opm-rendered-portfolio')[0].startTime")
-    print(f"\nfirst render of {api['count']} projects: {render_ms:.0f} ms")
-    assert render_ms < RENDER_BUDGET_MS
     assert page.locator("#portfolio-table tbody tr").count() == api["count"]
     # Default order: probability of a late finish, highest first, as the API's numbers say.
     by_risk = sorted(api["projects"], key=lambda p: -p["probability_late"])
