@@ -1,4 +1,4 @@
-"""Earned schedule: when did the time-phased PV baseline reach the value earned so far?
+"""Earned schedule: how far along the time-phased PV baseline does the value earned so far reach?
 
 Projects are handled together: their baseline points are sorted once and searched with a
 vectorised binary search, O(n log n) with no Python loop over projects or snapshots.
