@@ -13,16 +13,30 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from opm_ml.batch_scoring.cli import ALL_MODELS
 from opm_ml.batch_scoring.cli import score as score_command
 from opm_ml.intake.cli import intake_score, portfolio_optimize
-from opm_ml.settings import get_settings
+from opm_ml.settings import SettingsError, get_settings
 from serving.dashboard.cli import report as report_command
 from training.cli import models as models_command
 from training.cli import train as train_command
 
-app = typer.Typer(help="Forecasts and OPM metrics for project portfolios.", no_args_is_help=True)
+
+class Commands(TyperGroup):
+    """The top-level group: invalid OPM_ML_* settings (e.g. a short OPM_ML_API_KEY) end any
+    command that reads them with one `error:` line, never a stack trace; `--help` still works."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            raise fail(str(exc)) from None
+
+
+app = typer.Typer(cls=Commands, help="Forecasts and OPM metrics for project portfolios.",
+                  no_args_is_help=True)
 data_app = typer.Typer(help="Generate, validate and summarise project history.", no_args_is_help=True)
 intake_app = typer.Typer(help="Score candidate projects for intake.", no_args_is_help=True)
 portfolio_app = typer.Typer(help="Select a portfolio under budget and capacity.",
@@ -41,7 +55,7 @@ console = Console()
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a user-facing error (no stack trace) and return the Exit to raise."""
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, for grep and logs
     return typer.Exit(code)
 
 

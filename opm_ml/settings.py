@@ -9,10 +9,17 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# An admin key anyone can guess is no key: 16 characters at least (a compose file that leaves
+# OPM_ML_API_KEY empty must not open /v1/admin/* to an empty X-API-Key).
+MIN_API_KEY_LENGTH = 16
+
+
+class SettingsError(Exception):
+    """The OPM_ML_* settings are invalid; the message names each variable, never its value."""
 
 
 class Settings(BaseSettings):
@@ -37,7 +44,8 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=1, le=65535)
     # serving
     api_key: SecretStr | None = Field(
-        None, description="key for /v1/admin/* (header X-API-Key); admin endpoints off when unset"
+        None, description=f"key for /v1/admin/* (header X-API-Key), at least {MIN_API_KEY_LENGTH} "
+                          "characters; admin endpoints off when unset (an empty value is an error)"
     )
     max_batch: int = Field(10_000, ge=1, description="most projects in one batch request")
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="largest request body")
@@ -47,8 +55,41 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS")
     serve_alias: str = Field("champion", description="registry alias of the models to serve")
 
+    @field_validator("api_key")
+    @classmethod
+    def _api_key_is_long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        """Unset turns admin off; set, the key must resist guessing (empty is not "off")."""
+        if key is None:
+            return None
+        length = len(key.get_secret_value())
+        if length < MIN_API_KEY_LENGTH:
+            problem = "is empty" if length == 0 else f"is too short ({length} characters)"
+            raise ValueError(
+                f"{problem}: a key needs at least {MIN_API_KEY_LENGTH} characters (make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(24))'), or leave it unset "
+                "to turn the admin endpoints off")
+        return key
+
+
+def settings_error(exc: ValidationError) -> SettingsError:
+    """One line naming each bad OPM_ML_* variable and its problem (values are not echoed)."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        name = "OPM_ML_" + "_".join(str(part) for part in error["loc"]).upper()
+        if error["type"] == "value_error":  # our validators: "is empty: ..."
+            problems.append(f"{name} {error['msg'].removeprefix('Value error, ')}")
+        else:  # pydantic's own: "Input should be a valid integer, ..."
+            problems.append(f"{name}: {error['msg']}")
+    return SettingsError("; ".join(problems))
+
 
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings (cached; tests build their own `Settings(...)`)."""
-    return Settings()
+    """The process-wide settings (cached; tests build their own `Settings(...)`).
+
+    Raises SettingsError (one line per the CLI's rule, no stack trace) for invalid OPM_ML_*.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise settings_error(exc) from None

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from opm_ml import rules
 from opm_ml.contract import OUTCOME_COLUMNS, TABLES, Column, History
+from opm_ml.csv_safety import write_csv
 
 REPORT_COLUMNS = ("row", "column", "value", "reason")
 
@@ -47,6 +48,7 @@ class TableSpec:
     status: tuple[str, ...] = ()
     outcomes: tuple[str, ...] = ()
     outcomes_text: str = ""
+    optional: tuple[str, ...] = ()  # columns a file may leave out (read as empty)
 
 
 def contract_table(name: str) -> TableSpec:
@@ -107,9 +109,10 @@ def scoring_table(manifest) -> TableSpec:
     columns = [id_column] + [
         c if c.name in manifest.closed else replace(c, categories=None)
         for c in manifest.columns if c.stage == "intake"]
-    columns += [replace(c, nullable=True) for c in manifest.columns if c.stage == "snapshot"]
-    return TableSpec("rows", tuple(columns), rules=manifest.rules,
-                     status=manifest.status_required)
+    snapshot = [replace(c, nullable=True) for c in manifest.columns if c.stage == "snapshot"]
+    return TableSpec("rows", tuple(columns + snapshot), rules=manifest.rules,
+                     status=manifest.status_required,
+                     optional=tuple(c.name for c in snapshot))
 
 
 def contract_schema(table: str | TableSpec) -> pa.DataFrameSchema:
@@ -145,7 +148,7 @@ def validate_frame(df: pd.DataFrame, table: str | TableSpec) -> ValidationResult
     spec = _spec(table)
     table = spec.name
     df = df.assign(**{name: pd.Series(np.nan, index=df.index, dtype=object)
-                      for name in spec.status if name not in df.columns})
+                      for name in spec.optional if name not in df.columns})
     cols = spec.columns
     missing = [c.name for c in cols if c.name not in df.columns]
     if missing:
@@ -261,14 +264,17 @@ def rejection_report_table(rejections: pd.DataFrame, limit: int = 50) -> Table:
 
 
 def write_rejections(rejections: pd.DataFrame, path: str | Path) -> Path:
-    """Write the rejection report as CSV or Parquet (by suffix); returns the path written."""
+    """Write the rejection report as CSV or Parquet (by suffix); returns the path written.
+
+    The report echoes raw cell values, so the CSV form is made formula-safe (`csv_safety`).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise ContractError(f"cannot write {path}: expected a .csv or .parquet file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
-        rejections.to_csv(path, index=False)
+        write_csv(rejections, path, index=False)
     else:
         rejections.to_parquet(path, index=False)
     return path

@@ -1,10 +1,13 @@
 """Shared fixtures: one small real model registry, trained once per test session.
 
 Training the three families takes a few seconds with 25 trees; the serving, intake, fuzzing and
-fault tests all load from this registry instead of training their own copy. Tests that change
-it (new versions, moved aliases) only add versions of the same artifacts or use other names.
+fault tests all load from this registry instead of training their own copy. Tests that move its
+aliases take `private_registry`, a copy of it, so test order cannot matter; others that change
+it only register other model names.
 """
 
+import shutil
+import sqlite3
 from dataclasses import replace
 
 import mlflow
@@ -38,3 +41,37 @@ def small_registry(tmp_path_factory):
     train_models(history, settings=settings, specs=specs, seed=3)
     yield settings, history
     mlflow.set_tracking_uri(previous)
+
+
+@pytest.fixture
+def private_registry(small_registry, tmp_path):
+    """(settings, history) on this test's own copy of the session registry: the SQLite store
+    and the artifacts folder copied, no retraining. Moving its aliases changes nothing else."""
+    settings, history = small_registry
+    source_artifacts = str(settings.mlflow_artifact_root)
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(source_artifacts, artifacts)
+    store = tmp_path / "mlflow.db"
+    src = sqlite3.connect(settings.mlflow_tracking_uri.removeprefix("sqlite:///"))
+    copy = sqlite3.connect(store)
+    try:
+        src.backup(copy)  # consistent even while the session store has connections open
+        _replace_text(copy, source_artifacts, str(artifacts))
+    finally:
+        src.close()
+        copy.close()
+    own = settings.model_copy(update={"mlflow_tracking_uri": f"sqlite:///{store}",
+                                      "mlflow_artifact_root": artifacts})
+    return own, history
+
+
+def _replace_text(db: sqlite3.Connection, old: str, new: str) -> None:
+    """Point every stored path (runs, experiments, model versions...) at the copied artifacts."""
+    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in tables:
+        for column in db.execute(f'PRAGMA table_info("{table}")').fetchall():
+            name, kind = column[1], column[2].upper()
+            if "CHAR" in kind or "TEXT" in kind:
+                db.execute(f'UPDATE "{table}" SET "{name}" = REPLACE("{name}", ?, ?) '
+                           f'WHERE instr("{name}", ?) > 0', (old, new, old))
+    db.commit()

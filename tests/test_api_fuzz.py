@@ -28,7 +28,7 @@ from serving.app import create_app
 from serving.model_store import ModelStore
 from serving.schemas.projects import EXAMPLE_PROJECT, EXAMPLE_STATUS
 
-KEY = "fuzz-admin-key"
+KEY = "fuzz-admin-key-0123"  # OPM_ML_API_KEY needs 16+ characters
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 

@@ -11,6 +11,7 @@ from opm_ml import cli
 
 from opm_ml.cli import app
 from opm_ml.contract import TABLES, schema_markdown
+from opm_ml.settings import get_settings
 
 runner = CliRunner()
 BAD_HISTORY = Path(__file__).resolve().parents[1] / "data" / "examples" / "bad_history"
@@ -81,6 +82,23 @@ def test_bad_input_is_a_one_line_error_not_a_traceback(tmp_path):
         result = runner.invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         assert "error:" in result.output and "Traceback" not in result.output, args
+
+
+@pytest.mark.parametrize("key", ["", "change-me"])
+def test_serve_refuses_an_empty_or_short_api_key_in_one_line(monkeypatch, key):
+    monkeypatch.setenv("OPM_ML_API_KEY", key)
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["serve"])
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("error: OPM_ML_API_KEY is ")
+        assert result.output.count("\n") == 1 and "Traceback" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        # Help and commands that do not read the settings still work.
+        assert runner.invoke(app, ["serve", "--help"]).exit_code == 0
+        assert runner.invoke(app, ["data", "schema"]).exit_code == 0
+    finally:
+        get_settings.cache_clear()
 
 
 def test_evm_prints_textbook_values():

@@ -168,6 +168,20 @@ def test_report_is_one_self_contained_file(dashboard, tmp_path):
     assert report.report_data(store.require(), one_snapshot)["portfolio"]["count"] == 4
 
 
+def test_report_json_cannot_end_or_comment_out_its_script():
+    payload = {"projects": {"</script><!--<script>": {"name": "a&b\u2028c\u2029 -->"}},
+               "ids": ["<img src=x onerror=alert(1)>", "plain"], "n": [1, 2.5, None]}
+    text = report.script_json(payload)
+    assert json.loads(text) == payload  # the same data, every character kept
+    assert not set(text) & {"<", ">", "&", "\u2028", "\u2029"}
+    assert "\\u003c/script\\u003e\\u003c!--" in text
+    with pytest.raises(ValueError):  # NaN is not JSON: the page's parser would fail on it
+        report.script_json({"x": float("nan")})
+    html = report.render_html(payload)
+    data_script = html.split("window.OPM_DATA = ", 1)[1].split("</script>", 1)[0]
+    assert data_script == text + ";"  # the data ends at its own closing tag
+
+
 def test_rejected_history_rows_are_logged_not_dropped_silently(tmp_path, caplog):
     import shutil
 

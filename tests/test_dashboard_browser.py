@@ -2,10 +2,13 @@
 
 uvicorn serves `create_app` on a free loopback port with the session's small registry and a
 generated history of about 500 in-flight projects. Numbers shown in the page are compared with
-the API's JSON; screenshots go to tests/artifacts/. Skipped without /usr/bin/chromium or
-playwright (scripts/install_os_packages.sh installs the browser).
+the API's JSON; screenshots go to tests/artifacts/. The offline report is opened with hostile
+project ids that must show as text. Render timings are measured by benchmarks/dashboard.py, not
+here. Skipped without /usr/bin/chromium or playwright (scripts/install_os_packages.sh installs
+the browser).
 """
 
+import dataclasses
 import json
 import os
 import socket
@@ -24,7 +27,10 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).parent / "artifacts"
-RENDER_BUDGET_MS = 2000  # measured ~0.3-0.5 s for 500 projects; 2 s leaves room on a busy CI
+# Ids that end or comment out an inline script, run script, or are HTML/JS line-end specials.
+HOSTILE_IDS = ["<!--<script>", "</script><script>window.pwned = 1</script>",
+               "<script>window.pwned = 2</script>", "a&amp;b \u2028\u2029 <b>bold</b>",
+               "<img src=x onerror=\"window.pwned = 3\">"]
 
 playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
@@ -98,15 +104,11 @@ def screenshot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def test_portfolio_renders_500_projects_fast_and_sorts_by_risk(server, browser_page):
+def test_portfolio_renders_500_projects_and_sorts_by_risk(server, browser_page):
     page, errors = browser_page
     api = get_json(server, "/v1/dashboard/portfolio")
     assert api["count"] >= 450
     open_view(page, f"{server}/dashboard", "portfolio")
-    render_ms = page.evaluate(
-        "performance.getEntriesByName('opm-rendered-portfolio')[0].startTime")
-    print(f"\nfirst render of {api['count']} projects: {render_ms:.0f} ms")
-    assert render_ms < RENDER_BUDGET_MS
     assert page.locator("#portfolio-table tbody tr").count() == api["count"]
     # Default order: probability of a late finish, highest first, as the API's numbers say.
     by_risk = sorted(api["projects"], key=lambda p: -p["probability_late"])
@@ -179,21 +181,44 @@ def test_intake_view_ranks_candidates_and_draws_load_and_frontier(server, browse
     assert not errors
 
 
-def test_report_file_renders_offline(server, browser_page, small_registry, tmp_path):
-    """The self-contained report opens from file:// and shows the same portfolio."""
+def hostile_history(history):
+    """`history` with its first in-flight projects renamed to HOSTILE_IDS (a copy)."""
+    from serving.dashboard import data
+
+    inflight = data.latest_inflight(history)["project_id"].head(len(HOSTILE_IDS))
+    rename = dict(zip(inflight, HOSTILE_IDS, strict=True))
+
+    def renamed(table):
+        return table.assign(project_id=table["project_id"].replace(rename))
+
+    return dataclasses.replace(history, projects=renamed(history.projects),
+                               snapshots=renamed(history.snapshots),
+                               resource_usage=renamed(history.resource_usage))
+
+
+def test_report_file_renders_offline_with_hostile_ids(server, browser_page, small_registry,
+                                                      tmp_path):
+    """The self-contained report opens from file:// and shows the same portfolio; project ids
+    that would end, comment out or inject a script are shown as text and never run."""
     from serving.dashboard import report
 
     page, errors = browser_page
     settings, history = small_registry
     store = ModelStore(settings)
     assert store.reload(wait=True)
-    payload = report.report_data(store.require(), history)
+    payload = report.report_data(store.require(), hostile_history(history))
     out = tmp_path / "report.html"
     out.write_text(report.render_html(payload))
     open_view(page, out.as_uri(), "portfolio")
     assert page.locator("#portfolio-table tbody tr").count() == payload["portfolio"]["count"]
-    pid = payload["portfolio"]["projects"][0]["project_id"]
-    page.click(f'#portfolio-table a[href="#project/{pid}"]')
-    page.wait_for_selector('body[data-ready="project"]', timeout=20_000)
-    assert page.locator("#waterfall-delay svg").count() == 1
+    assert set(HOSTILE_IDS) <= set(column(page, "project_id"))
+    for pid in HOSTILE_IDS:  # each project view opens and titles the id as text
+        page.evaluate("id => { location.hash = 'project/' + encodeURIComponent(id); }", pid)
+        page.wait_for_function(
+            "id => document.body.dataset.ready === 'project'"
+            " && document.querySelector('#project-title')?.textContent.includes(id)",
+            arg=pid, timeout=20_000)
+        assert page.locator("#waterfall-delay svg").count() == 1
+    assert page.evaluate("window.pwned") is None
+    assert not page.query_selector("#app b, #app img"), "an id was parsed as HTML"
     assert not errors

@@ -1,5 +1,6 @@
 """Tests for opm_ml.opm_metrics: worked EVM/ES examples computed by hand, edge cases, errors
-and hypothesis properties (on-plan project, late completion, SV/SV(t) signs, frame = single)."""
+and hypothesis properties on baselines with plateaus (on-plan project, late completion,
+SV/SV(t) signs, frame = single)."""
 
 from __future__ import annotations
 
@@ -242,13 +243,52 @@ def test_frame_without_project_id_uses_each_row_alone():
     assert out.loc["r1", "es_days"] == pytest.approx(60.5)
 
 
-def test_tiny_dip_in_baseline_is_tolerated_and_es_is_the_first_crossing():
-    # PV 500 on day 10, a rounding dip of 1e-7 on day 20, 500 again on day 30: the curve
-    # first reaches EV = 500 on day 10.
+def test_flat_pv_gives_es_at_the_end_of_the_plateau_as_lipke():
+    # Issue 13's example: PV reaches 500 on day 10 and stays there to the status date (day 30);
+    # everything planned up to day 30 is earned, so Lipke's C is day 30: ES = 30, SPI(t) = 1.
+    r = evm_single(bac=1000.0, pv=500.0, ev=500.0, ac=500.0, start_date=D(2024, 1, 1),
+                   planned_duration_days=100, status_date=D(2024, 1, 31),
+                   pv_curve=[(D(2024, 1, 11), 500.0)])
+    assert (r.spi, r.es_days, r.at_days, r.sv_t_days, r.spi_t) == (1, 30, 30, 0, 1)
+    assert r.ieac_t_days == 100 and r.forecast_finish_date == D(2024, 4, 10)
+
+
+def test_pv_zero_mobilisation_does_not_give_spi_t_zero():
+    # Nothing planned for the first 20 days (PV = 0), nothing earned at day 20: on schedule.
+    r = evm_single(bac=1000.0, pv=0.0, ev=0.0, ac=40.0, start_date=D(2024, 1, 1),
+                   planned_duration_days=100, status_date=D(2024, 1, 21),
+                   pv_curve=[(D(2024, 2, 10), 250.0)])
+    assert (r.es_days, r.sv_t_days, r.spi_t, r.ieac_t_days) == (20, 0, 1, 100)
+    # Between two plateau knots the earned schedule is still interpolated on the rise after it:
+    # EV 125 is half-way from (day 20, 0) to (day 40, 250).
+    r = evm_single(bac=1000.0, pv=250.0, ev=125.0, ac=140.0, start_date=D(2024, 1, 1),
+                   planned_duration_days=100, status_date=D(2024, 2, 10),
+                   pv_curve=[(D(2024, 1, 21), 0.0)])
+    assert (r.es_days, r.sv_t_days) == (30, -10)
+
+
+def test_tiny_dip_in_baseline_is_tolerated_and_es_is_the_plateau_end():
+    # PV 500 on day 10, a rounding dip of 1e-7 on day 20, 500 again on day 30 (the status
+    # date): the dip is noise, so the curve is flat at EV = 500 up to day 30.
     curve = [(D(2024, 1, 11), 500.0), (D(2024, 1, 21), 500.0 - 1e-7)]
     r = evm_single(bac=1000.0, pv=500.0, ev=500.0, ac=500.0, start_date=D(2024, 1, 1),
                    planned_duration_days=60, status_date=D(2024, 1, 31), pv_curve=curve)
-    assert r.es_days == 10 and r.at_days == 30
+    assert r.es_days == 30 and r.at_days == 30 and r.spi_t == 1
+
+
+def test_es_stops_at_the_planned_finish_when_pv_reaches_bac_early_or_late():
+    # The baseline reaches BAC on day 80 of 100, and snapshots after the finish repeat BAC:
+    # a finished project has ES = the planned duration, never a later snapshot's day.
+    frame = pd.DataFrame({
+        "project_id": ["A"] * 3, "bac": [1000.0] * 3, "pv": [1000.0] * 3,
+        "ev": [900.0, 1000.0, 1000.0], "ac": [900.0, 1000.0, 1000.0],
+        "start_date": pd.to_datetime(["2024-01-01"] * 3), "planned_duration_days": [100] * 3,
+        "status_date": pd.to_datetime(["2024-03-21", "2024-04-10", "2024-05-20"]),
+    })
+    out = evm_frame(frame)
+    # EV 900 lies on the rise from (0, 0) to (80, 1000).
+    assert list(out["es_days"]) == [pytest.approx(72), 100, 100]
+    assert list(out["at_days"]) == [80, 100, 140]
 
 
 BASE = dict(project_id=["A", "A"], bac=[1000.0, 1000.0], pv=[100.0, 300.0],
@@ -305,13 +345,23 @@ def test_single_rejects_bad_input():
 
 @st.composite
 def baselines(draw, max_points: int = 6):
-    """A strictly increasing integer PV baseline: (duration, bac, [(day, pv), ...] in (0, D))."""
+    """A non-decreasing integer PV baseline: (duration, bac, [(day, pv), ...] in (0, D)).
+
+    Values may repeat, so the curve has plateaus: a PV = 0 mobilisation, pauses, and BAC
+    reached before the planned finish.
+    """
     duration = draw(st.integers(7, 3650))
     bac = draw(st.integers(10_000, 10**9))
     k = draw(st.integers(1, min(max_points, duration - 1)))
     days = sorted(draw(st.sets(st.integers(1, duration - 1), min_size=k, max_size=k)))
-    values = sorted(draw(st.sets(st.integers(1, bac - 1), min_size=k, max_size=k)))
+    pool = draw(st.lists(st.integers(0, bac), min_size=1, max_size=k))  # few values: repeats
+    values = sorted(draw(st.sampled_from(pool)) for _ in range(k))
     return duration, bac, list(zip(days, values, strict=True))
+
+
+def plateau_end(duration: int, bac: int, points, pv: float) -> int:
+    """Lipke's answer for EV = PV on a knot: the last day the baseline is still at that PV."""
+    return duration if pv == bac else max(d for d, v in [(0, 0), *points] if v == pv)
 
 
 def curve_dates(start: dt.date, points) -> list[tuple[dt.date, float]]:
@@ -321,7 +371,7 @@ def curve_dates(start: dt.date, points) -> list[tuple[dt.date, float]]:
 START = D(2021, 3, 1)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(baselines(), st.data())
 def test_on_plan_project_has_unit_indices_and_equal_eacs(baseline, data):
     duration, bac, points = baseline
@@ -331,11 +381,19 @@ def test_on_plan_project_has_unit_indices_and_equal_eacs(baseline, data):
     r = evm_single(bac=bac, pv=pv, ev=pv, ac=pv, start_date=START,
                    planned_duration_days=duration, status_date=START + dt.timedelta(days=day),
                    pv_curve=others)
-    assert (r.spi, r.cpi, r.spi_t, r.sv_t_days) == (1, 1, 1, 0)
-    assert r.ieac_t_days == pytest.approx(duration)
-    assert r.eac_cpi == pytest.approx(bac)
-    assert r.eac_plan_rate == pytest.approx(bac)
-    assert r.eac_cpi_spi == pytest.approx(bac)
+    # On a plateau everything planned up to its end is earned: ES is the plateau's end.
+    assert r.es_days == plateau_end(duration, bac, points, pv)
+    if pv:
+        assert (r.spi, r.cpi) == (1, 1)
+    if r.es_days == day:  # the status date ends its plateau (always, without plateaus)
+        assert (r.spi_t, r.sv_t_days) == (1, 0)
+        assert r.ieac_t_days == pytest.approx(duration)
+    else:
+        assert r.spi_t > 1 and r.sv_t_days > 0
+    if pv:  # PV = EV = AC = 0 leaves SPI, CPI and the EACs undefined
+        assert r.eac_cpi == pytest.approx(bac)
+        assert r.eac_plan_rate == pytest.approx(bac)
+        assert r.eac_cpi_spi == pytest.approx(bac)
 
 
 @settings(max_examples=60, deadline=None)
@@ -359,11 +417,14 @@ def test_sv_t_sign_agrees_with_sv_sign(baseline, data):
     points = points + [(duration, bac)]  # status on a knot up to the planned finish
     i = data.draw(st.integers(0, len(points) - 1))
     day, pv = points[i]
-    ev = data.draw(st.integers(0, bac))
+    ev = data.draw(st.sampled_from([v for _, v in points]) | st.integers(0, bac))
     r = evm_single(bac=bac, pv=pv, ev=ev, ac=1.0, start_date=START,
                    planned_duration_days=duration, status_date=START + dt.timedelta(days=day),
                    pv_curve=curve_dates(START, points))
-    assert np.sign(r.sv_t_days) == np.sign(r.sv)
+    if ev == pv:  # on plan: ahead in time only if PV stays flat after the status date
+        assert r.sv_t_days == plateau_end(duration, bac, points, pv) - day >= 0
+    else:
+        assert np.sign(r.sv_t_days) == np.sign(r.sv)
 
 
 @st.composite
@@ -374,9 +435,13 @@ def snapshot_frames(draw):
         duration = draw(st.integers(7, 400))
         bac = draw(st.floats(1, 1e9))
         power = draw(st.sampled_from([0.5, 1.0, 2.0, 3.0]))
+        lag = draw(st.sampled_from([0, 0, duration // 3]))  # PV = 0 mobilisation up to `lag`
+        # A pause: PV stays flat on [hold, hold + pause] (time after it shifts by `pause`).
+        hold, pause = draw(st.integers(0, duration)), draw(st.sampled_from([0, duration // 4]))
         start = D(2022, 1, 1) + dt.timedelta(days=draw(st.integers(0, 700)))
         for day in draw(st.sets(st.integers(-30, duration + 200), min_size=1, max_size=5)):
-            share = min(max(day / duration, 0.0), 1.0) ** power
+            t = day - min(max(day - hold, 0), pause)
+            share = min(max((t - lag) / (duration - pause - lag), 0.0), 1.0) ** power
             ev_share = draw(st.sampled_from([0.0, 1.0]) | st.floats(0, 1))
             ac = draw(st.sampled_from([0.0, bac]) | st.floats(0, 2 * bac))
             rows.append((f"p{p}", bac, bac * share, bac * ev_share, ac, start, duration,

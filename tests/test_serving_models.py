@@ -3,7 +3,9 @@ temporary MLflow registry, loaded by the service exactly as in production (no mo
 
 Checks every forecast endpoint, that serving answers what the registered pyfunc returns, SHAP
 additivity in the stated output space, the OPM metrics next to the forecasts, /v1/models against
-the registry, an atomic reload to a new version under load, and serving with a model missing.
+the registry, an atomic reload to a new version under load (every assessment from one model set)
+and the registry poller, each on its own copy of the registry (`private_registry`), and serving
+with a model missing.
 """
 
 import hashlib
@@ -307,12 +309,21 @@ def test_a_missing_model_leaves_the_others_served_until_it_is_registered(trained
     assert client.post("/v1/projects/assess", json=in_flight).status_code == 200
 
 
-def test_reload_swaps_versions_atomically_under_load(client, trained):
-    settings, _ = trained
-    registry = MlflowClient(tracking_uri=settings.mlflow_tracking_uri,
-                            registry_uri=settings.mlflow_tracking_uri)
+def registry_on(settings) -> MlflowClient:
+    """A client on `settings`' registry; `mlflow.register_model` writes there too."""
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    return MlflowClient(tracking_uri=settings.mlflow_tracking_uri,
+                        registry_uri=settings.mlflow_tracking_uri)
+
+
+def test_reload_swaps_versions_atomically_under_load(private_registry):
+    settings, history = private_registry
+    settings = settings.model_copy(update={"api_key": SecretStr(KEY)})
+    store = ModelStore(settings)
+    assert store.reload(wait=True), store.last_error
+    client = TestClient(create_app(settings, store))
+    registry = registry_on(settings)
     names = {task: mlflow_access.registered_name(task, settings) for task in TASKS}
     for name in names.values():  # version 2 of each model: the same artifact registered again
         source = registry.get_model_version_by_alias(name, "champion").source
@@ -320,20 +331,26 @@ def test_reload_swaps_versions_atomically_under_load(client, trained):
                                             mlflow.register_model(source, name).version)
     assert client.get("/v1/models").json()["models"][0]["version"] == "1"  # not before reload
 
+    # In flight, so one answer uses all three families: each names the versions that made it.
+    in_flight = next(r for r in request_rows(history, 10, seed=8) if "status" in r)
     seen, stop = [], threading.Event()
 
     def hammer():
         while not stop.is_set():
-            response = client.post("/v1/predictions/delay", json=EXAMPLE_PROJECT)
-            seen.append((response.status_code, response.json().get("model", {}).get("version")))
+            response = client.post("/v1/projects/assess", json=in_flight)
+            models = response.json().get("models", {})
+            seen.append((response.status_code,
+                         {task: ref["version"] for task, ref in models.items()}))
 
     worker = threading.Thread(target=hammer)
     worker.start()
     try:
+        while len(seen) < 3:  # the old set is answering before the reload starts
+            time.sleep(0.01)
         response = client.post("/v1/admin/reload", params={"wait": True},
                                headers={"X-API-Key": KEY})
         deadline = time.monotonic() + 30
-        while sum(v == "2" for _, v in seen) < 3 and time.monotonic() < deadline:
+        while sum(v.get("delay") == "2" for _, v in seen) < 3 and time.monotonic() < deadline:
             time.sleep(0.01)  # let a few requests run on the new set
     finally:
         stop.set()
@@ -342,15 +359,20 @@ def test_reload_swaps_versions_atomically_under_load(client, trained):
     assert response.json() == {"status": "reloaded", "models": {t: "2" for t in TASKS},
                                "error": None}
     assert {status for status, _ in seen} == {200}
-    versions = [version for _, version in seen]
-    assert versions == sorted(versions) and versions[0] == "1" and "2" in versions  # no way back
+    # Every answer: all three families from ONE set, never a mix; the old set, then the new.
+    sets = [versions for _, versions in seen]
+    assert all(set(v) == set(TASKS) for v in sets)
+    mixed = [v for v in sets if len(set(v.values())) != 1]
+    assert not mixed, f"{len(mixed)} answers from a mixed model set, e.g. {mixed[:3]}"
+    assert {v["delay"] for v in sets} == {"1", "2"}
+    order = [v["delay"] for v in sets]
+    assert order == sorted(order)  # no way back
     assert {m["version"] for m in client.get("/v1/models").json()["models"]} == {"2"}
     text = client.get("/metrics").text
     assert 'model="opm-delay",task="delay",version="2"} 1.0' in text
     assert 'version="1"' not in text
 
     # The poller's check: an alias moved back is picked up, an unchanged alias is not.
-    store = client.app.state.model_store
     for name in names.values():
         registry.set_registered_model_alias(name, "champion", "1")
     assert store.check_registry() is True
@@ -358,13 +380,10 @@ def test_reload_swaps_versions_atomically_under_load(client, trained):
     assert store.check_registry() is False
 
 
-def test_the_poller_loads_a_moved_alias_in_the_background(trained):
-    settings, _ = trained
+def test_the_poller_loads_a_moved_alias_in_the_background(private_registry):
+    settings, _ = private_registry
     settings = settings.model_copy(update={"registry_poll_seconds": 0.2})
-    registry = MlflowClient(tracking_uri=settings.mlflow_tracking_uri,
-                            registry_uri=settings.mlflow_tracking_uri)
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    registry = registry_on(settings)
 
     def served(client) -> dict:
         deadline = time.monotonic() + 60

@@ -4,6 +4,7 @@ configured, and no request able to name a model, URI or file for the service to 
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr, ValidationError
 
 from opm_ml.settings import Settings
 from serving.app import create_app
@@ -41,6 +42,21 @@ def test_admin_is_off_without_a_key_and_says_so_in_the_schema(tmp_path):
             assert response.status_code == 403, (path, key)
             assert response.json()["error"] == "forbidden"
             assert "OPM_ML_API_KEY" in response.json()["message"]
+
+
+def test_an_empty_key_never_opens_admin_even_unvalidated(tmp_path):
+    # Settings refuse OPM_ML_API_KEY="" (tests/test_settings.py); settings copied without
+    # validation must not let an empty X-API-Key through either.
+    with pytest.raises(ValidationError, match="api_key"):
+        client_with(tmp_path, api_key="")
+    base = Settings(_env_file=None, mlflow_tracking_uri=f"sqlite:///{tmp_path / 'm.db'}",
+                    registry_poll_seconds=0)
+    for key in ("", "short-key"):
+        settings = base.model_copy(update={"api_key": SecretStr(key)})
+        client = TestClient(create_app(settings, ModelStore(settings)))
+        response = client.post("/v1/admin/reload", headers={"X-API-Key": key})
+        assert response.status_code == 403, key
+        assert "at least 16 characters" in response.json()["message"]
 
 
 @pytest.mark.parametrize("key", [None, "", "wrong", KEY[:-1], KEY + " ", KEY.upper()])

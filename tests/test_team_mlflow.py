@@ -38,7 +38,7 @@ from training.registry import registry_listing
 from training.specs import load_spec
 from training.tracking import is_tracking_server, setup_experiment
 
-KEY = "team-admin-key"
+KEY = "team-admin-key-0123"  # OPM_ML_API_KEY needs 16+ characters
 NAMES = {"delay": "opm-delay", "overrun": "opm-overrun", "resource-demand": "opm-resource-demand"}
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
 # MLflow's job runner (GenAI evaluation jobs, 8 processes) is not used by opm-ml: off, as in README.

@@ -15,6 +15,7 @@ from opm_ml.contract import (
     ROLE_SHARE_COLUMNS,
     TABLES,
 )
+from opm_ml.synthetic import generate_history, write_history
 from opm_ml.validation import (
     REPORT_COLUMNS,
     ContractError,
@@ -381,11 +382,8 @@ def test_rejection_report_table_limits_rows():
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_generated_history_validates_cleanly(tmp_path, fmt):
-    synthetic = pytest.importorskip("opm_ml.synthetic")
-    if not hasattr(synthetic, "generate_history") or not hasattr(synthetic, "write_history"):
-        pytest.skip("opm_ml.synthetic has no generate_history/write_history yet")
-    generated = synthetic.generate_history(n_projects=200, seed=3)
-    synthetic.write_history(generated, tmp_path, fmt=fmt)
+    generated = generate_history(n_projects=200, seed=3)
+    write_history(generated, tmp_path, fmt=fmt)
     history = load_history(tmp_path)
     assert history.rejections.empty, history.rejections.head(10).to_string()
     for table in TABLES:

@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from opm_ml import mlflow_access  # noqa: E402
+from opm_ml.csv_safety import write_csv  # noqa: E402
 from opm_ml.features import build_features  # noqa: E402
 from opm_ml.forecasting import pyfunc  # noqa: E402
 from opm_ml.settings import PROJECT_ROOT, Settings  # noqa: E402
@@ -111,7 +112,7 @@ def log_rejections(rejections: pd.DataFrame) -> None:
     """The rejected-rows report (table, row, column, value, reason) as a CSV artifact."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "rejected_rows.csv"
-        rejections.to_csv(path, index=False)
+        write_csv(rejections, path, index=False)  # echoes raw cells: formula-safe
         mlflow.log_artifact(str(path))
 
 

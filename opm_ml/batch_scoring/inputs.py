@@ -118,7 +118,10 @@ def validate_rows(frame: pd.DataFrame, file: str, manifest: FeatureManifest,
     """
     result = validate_frame(frame, scoring_table(manifest))
     offset = first_row - 1
-    good = result.good.set_axis(result.good.index + offset)
+    # Ids are echoed exactly as given (validation strips text cells), so output rows join back.
+    raw_ids = frame["project_id"].to_numpy(dtype=object)[result.good.index.to_numpy() - 1]
+    good = result.good.assign(project_id=[str(i) for i in raw_ids])
+    good = good.set_axis(good.index + offset)
     report = result.rejections.assign(row=result.rejections["row"] + offset)
     report.insert(0, "file", file)
     return good, report[list(REPORT_COLUMNS)].astype({"row": "int64"})

@@ -18,6 +18,7 @@ import pandas as pd
 
 from opm_ml.batch_scoring.inputs import REPORT_COLUMNS, count_rows, read_chunks, validate_rows
 from opm_ml.batch_scoring.scoring import ScoringModels, score_frame
+from opm_ml.csv_safety import write_csv
 
 Progress = Callable[[int], None]
 
@@ -73,8 +74,8 @@ class OutputWriter:
             self._columns = list(frame.columns)
         frame = frame[self._columns]
         if self.csv:
-            frame.to_csv(self.partial, mode="a" if self.rows else "w", header=not self.rows,
-                         index=False)
+            write_csv(frame, self.partial, mode="a" if self.rows else "w",
+                      header=not self.rows, index=False)
         else:
             schema = None if self._parquet is None else self._parquet.schema
             table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)

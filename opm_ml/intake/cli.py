@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from opm_ml.csv_safety import write_csv
 from opm_ml.intake.scorecard import DEFAULT_CONFIG
 from opm_ml.settings import get_settings
 
@@ -31,7 +32,7 @@ def intake_score(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="candidates") from None
     ranked = scored.ranked()
-    ranked.to_csv(out, index=False)
+    write_csv(ranked, out, index=False)
     typer.echo(f"scorecard {scored.config_version}: {len(ranked)} candidates ranked -> {out}")
     cols = ["rank", "project_id", "moscow", "score", "risk_adjusted_npv", "npv"]
     typer.echo(ranked[cols].head(10).to_string(index=False, float_format="{:,.1f}".format))
@@ -85,7 +86,7 @@ def portfolio_optimize(
         raise typer.BadParameter(str(exc)) from None
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in ("decisions", "binding", "budget", "resource_load", "frontier"):
-        report[name].to_csv(out_dir / f"{name}.csv", index=False)
+        write_csv(report[name], out_dir / f"{name}.csv", index=False)
     plot_resource_load(report["resource_load"], out_dir / "resource_load.png")
     plot_frontier(report["frontier"], out_dir / "frontier.png")
     d = report["decisions"]

@@ -67,9 +67,11 @@ def evm_frame(snapshots: pd.DataFrame) -> pd.DataFrame:
     through (start, 0), every (status_date, pv) of its snapshots on or after the start, and
     (start + planned_duration_days, bac). All snapshots of a project contribute, later ones
     included, because the baseline is known in advance; without `project_id` each row is its
-    own project. ES is the first time the curve reaches EV (Lipke's C + I, interpolated
-    linearly in calendar days); SPI(t) = ES / AT, IEAC(t) = planned duration / SPI(t), and the
-    forecast finish is start + IEAC(t) rounded to whole days.
+    own project. ES is Lipke's C + I in calendar days: C is the last knot with PV <= EV (so
+    where PV stays flat at EV, ES is the end of the flat stretch), I interpolates linearly to
+    the next knot, and ES stops at the planned finish; SPI(t) = ES / AT,
+    IEAC(t) = planned duration / SPI(t), and the forecast finish is start + IEAC(t) rounded
+    to whole days.
 
     Undefined values (pv, ac or ev of 0 in a denominator, status before start, AT = 0,
     bac = ac for TCPI, ac > bac for TCPI to BAC, no work left for TCPI to EAC, numeric overflow)

@@ -1,4 +1,4 @@
-"""Earned schedule: when did the time-phased PV baseline reach the value earned so far?
+"""Earned schedule: how far along the time-phased PV baseline does the value earned so far reach?
 
 Projects are handled together: their baseline points are sorted once and searched with a
 vectorised binary search, O(n log n) with no Python loop over projects or snapshots.
@@ -27,9 +27,10 @@ def earned_schedule_days(
     `ev` and `project` (codes 0..P-1) have one element per snapshot; `bac` and
     `duration_days` one per project; `points` = (project codes, days since start, PV) are the
     known baseline points. Project p's baseline runs through (0, 0), its points and
-    (duration_days[p], bac[p]), joined by straight lines; ES is the first time it reaches EV:
-    ES = t_C + (EV - PV_C) / (PV_C+1 - PV_C) * (t_C+1 - t_C) for the first knots C, C+1 with
-    PV_C < EV <= PV_C+1 (Lipke's C + I, in days instead of periods).
+    (duration_days[p], bac[p]), joined by straight lines. As in Lipke, C is the LAST knot with
+    PV_C <= EV and ES = t_C + (EV - PV_C) / (PV_C+1 - PV_C) * (t_C+1 - t_C), in days instead
+    of periods: where PV is flat at EV (a pause, or a PV = 0 mobilisation) ES is the end of the
+    flat stretch, and ES never passes the planned finish (EV = BAC gives ES = duration_days).
     Raises ValueError (via `describe(project, day, pv)`) for a baseline that decreases, two
     different PVs on one day, or a PV below BAC on the planned finish day.
     """
@@ -48,17 +49,21 @@ def earned_schedule_days(
     counts = np.bincount(pg, minlength=n_projects)
     first = np.cumsum(counts) - counts
     target = np.minimum(ev, bac[project])  # EV can only exceed BAC by rounding noise
-    # Binary search for the first knot k with PV_k >= EV; the finish knot (BAC) always is.
-    lo, hi = first[project], first[project] + counts[project] - 1
+    # Binary search for k, the first knot with PV_k > EV (end if none); C = k - 1 is the last
+    # knot with PV_C <= EV, which exists because every curve starts at (0, 0) and EV >= 0.
+    lo, hi = first[project], first[project] + counts[project]
     for _ in range(int(counts.max(initial=1)).bit_length()):
         mid = (lo + hi) >> 1
-        right = ppv[mid] < target
-        lo, hi = np.where(right, mid + 1, lo), np.where(right, hi, mid)
-    k, c = lo, np.maximum(lo - 1, 0)
-    with np.errstate(divide="ignore", invalid="ignore"):  # used only where PV_c < EV <= PV_k
+        right = ppv[np.minimum(mid, len(ppv) - 1)] <= target
+        lo, hi = np.where(right & (lo < hi), mid + 1, lo), np.where(right, hi, mid)
+    c = lo - 1
+    past_end = lo == first[project] + counts[project]  # EV reaches the curve's top (BAC)
+    k = np.where(past_end, c, lo)
+    with np.errstate(divide="ignore", invalid="ignore"):  # used only where PV_C <= EV < PV_k
         between = pt[c] + (target - ppv[c]) / (ppv[k] - ppv[c]) * (pt[k] - pt[c])
-    # On a knot take its day exactly; this also gives ES = 0 for EV = 0 at the origin.
-    return np.where(ppv[k] == target, pt[k], between)
+    es = np.where(past_end, pt[c], between)
+    # Snapshots after the planned finish repeat PV = BAC: the baseline itself ends there.
+    return np.minimum(es, duration_days[project])
 
 
 def _check_baseline(pg, pt, ppv, bac, duration_days, where: Callable[[int], str]) -> None:

@@ -19,6 +19,11 @@ from serving.dashboard import data
 STATIC = Path(data.__file__).parent / "static"
 _VENDOR = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
 _END_TAG = re.compile(r"</(script)", re.IGNORECASE)
+# JSON string escapes for what an inline script must not contain: "<" ("<!--<script>" makes
+# the parser skip the real "</script>"), ">" and "&" (HTML-significant), U+2028/9 (line
+# ends in older JavaScript). Inside a JSON string each escape means the same character.
+_SCRIPT_UNSAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                                "\u2028": "\\u2028", "\u2029": "\\u2029"})
 _STATUS = ["status_date", "pv", "ev", "ac", "percent_complete"]
 
 
@@ -49,17 +54,26 @@ def report_data(model_set: ModelSet, history: History, candidates: Path = data.C
     }
 
 
+def script_json(payload: object) -> str:
+    """`payload` as JSON safe to embed in an inline <script>, whatever its strings hold.
+
+    Project ids and names come from users; the page must show them, never run or end on them.
+    """
+    return json.dumps(payload, allow_nan=False).translate(_SCRIPT_UNSAFE)
+
+
 def render_html(payload: dict) -> str:
     """The dashboard page with its CSS, scripts and `payload` inlined."""
     def script(text: str, module: bool = False) -> str:
-        # "</script" would end the inline script early; "<\/script" means the same in JS.
+        # "</script" in the vendored JS would end the inline script early; "<\/script" means
+        # the same in JS. The data goes through `script_json`, which leaves no "<" at all.
         kind = ' type="module"' if module else ""
         return f"<script{kind}>" + _END_TAG.sub(r"<\\/\1", text) + "</script>"
 
     page = (STATIC / "index.html").read_text()
     vendor = "\n".join(script((STATIC / "vendor" / name).read_text()) for name in _VENDOR)
     head = (f"<style>{(STATIC / 'dashboard.css').read_text()}</style>\n"
-            + script("window.OPM_DATA = " + json.dumps(payload, allow_nan=False) + ";")
+            + script("window.OPM_DATA = " + script_json(payload) + ";")
             + "\n" + vendor)
     own = script((STATIC / "dashboard.js").read_text(), module=True)
     page = "\n".join(line for line in page.splitlines() if "/dashboard/static/" not in line)
