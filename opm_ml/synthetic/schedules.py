@@ -34,6 +34,7 @@ from scipy.special import expit, logit
 from opm_ml.schedule.cpm import run_cpm
 from opm_ml.schedule.model import (
     Activity,
+    Assignment,
     Calendar,
     Relationship,
     Resource,
@@ -153,7 +154,14 @@ def _project(row: pd.Series, n: int, start: date, rng: np.random.Generator):
     schedule = Schedule(f"{pid}", "synthetic", data_date, "1", calendars_for(start), acts,
                         rels, wbs, [Resource(f"{pid}-R{r}", f"Crew {r}") for r in range(n_res)],
                         lag_calendar="successor", planned_start=data_date)
-    cpm = run_cpm(schedule).frame.loc[ids[1:-1]]
+    planned_cpm = run_cpm(schedule).frame
+    for a in acts:  # the plan is the baseline
+        a.baseline_start, a.baseline_finish = (planned_cpm.at[a.id, k].to_pydatetime()
+                                               for k in ("early_start", "early_finish"))
+        a.baseline_duration_hours = a.duration_hours
+    schedule.assignments = [Assignment(a.id, f"{pid}-R{r}", None, a.duration_hours,
+                                       a.duration_hours) for a, r in zip(acts[1:-1], resource)]
+    cpm = planned_cpm.loc[ids[1:-1]]
     load = _resource_load(cpm["early_start"].to_numpy(), cpm["early_finish"].to_numpy(),
                           resource)
     planned = np.array([a.duration_hours for a in acts[1:-1]])
