@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
+from opm_ml.schedule.activity_features import activity_features
 from opm_ml.schedule.cpm import run_cpm
 from opm_ml.schedule.model import (
     Activity,
@@ -116,6 +117,12 @@ def generate_schedule(n_activities: int, seed: int = 0,
     return next(iter(history.schedules.values())), history.activities
 
 
+def project_fields(row) -> dict:
+    """The project-level model features of one project row (intake fields)."""
+    return {name: float(np.log(row["budget_at_completion"])) if name == "log_budget"
+            else row[name] for name in FEATURES[5:]}
+
+
 def calendars_for(start: date) -> dict[str, Calendar]:
     """Standard 5-day calendar with fixed holidays, and a 7-day calendar for lead times."""
     holidays = tuple(date(y, m, d) for y in range(start.year - 1, start.year + 30)
@@ -154,28 +161,23 @@ def _project(row: pd.Series, n: int, start: date, rng: np.random.Generator):
     schedule = Schedule(f"{pid}", "synthetic", data_date, "1", calendars_for(start), acts,
                         rels, wbs, [Resource(f"{pid}-R{r}", f"Crew {r}") for r in range(n_res)],
                         lag_calendar="successor", planned_start=data_date)
-    planned_cpm = run_cpm(schedule).frame
+    planned = run_cpm(schedule)
+    planned_cpm = planned.frame
     for a in acts:  # the plan is the baseline
         a.baseline_start, a.baseline_finish = (planned_cpm.at[a.id, k].to_pydatetime()
                                                for k in ("early_start", "early_finish"))
         a.baseline_duration_hours = a.duration_hours
     schedule.assignments = [Assignment(a.id, f"{pid}-R{r}", None, a.duration_hours,
                                        a.duration_hours) for a, r in zip(acts[1:-1], resource)]
-    cpm = planned_cpm.loc[ids[1:-1]]
-    load = _resource_load(cpm["early_start"].to_numpy(), cpm["early_finish"].to_numpy(),
-                          resource)
-    planned = np.array([a.duration_hours for a in acts[1:-1]])
-    float_days = np.maximum(cpm["total_float_hours"].to_numpy(float), 0) / 8.0
-    ratio = _ratios(row, types, area, planned, float_days, load, rng)
-    frame = pd.DataFrame({
-        "project_id": pid, "activity_id": ids[1:-1], "activity_type": types,
-        "wbs_area": np.array(phases)[area], "planned_hours": planned,
-        "log_planned_hours": np.log(planned), "total_float_days": float_days,
-        "resource_load": load, "resource_id": [f"{pid}-R{r}" for r in resource],
-        "actual_hours": np.round(planned * ratio, 1)})
+    frame = activity_features(schedule, project_fields(row), planned).loc[ids[1:-1]]
+    planned = np.exp(frame["log_planned_hours"].to_numpy())
+    ratio = _ratios(row, types, area, planned, frame["total_float_days"].to_numpy(),
+                    frame["resource_load"].to_numpy(), rng)
+    frame = frame.reset_index()
+    frame.insert(0, "project_id", pid)
+    frame["planned_hours"] = planned
+    frame["actual_hours"] = np.round(planned * ratio, 1)
     frame["ratio"] = frame["actual_hours"] / frame["planned_hours"]
-    for name in FEATURES[5:]:
-        frame[name] = np.log(row["budget_at_completion"]) if name == "log_budget" else row[name]
     return schedule, frame
 
 
@@ -213,15 +215,6 @@ def _scale_to_plan(hours: np.ndarray, rels, ids, planned_days: float) -> np.ndar
         finish[i] = max((finish[p] for p in by_succ.get(i, [])), default=0.0) + dur[i]
     target = planned_days * 5 / 7 * 8.0
     return np.maximum(hours * target / max(finish.max(), 1.0), 4.0)
-
-
-def _resource_load(start, finish, resource) -> np.ndarray:
-    """How many activities of the same resource overlap each activity (itself included)."""
-    s = start.astype("datetime64[m]").astype(np.int64)
-    f = finish.astype("datetime64[m]").astype(np.int64)
-    same = resource[:, None] == resource[None, :]
-    overlap = (s[:, None] < f[None, :]) & (s[None, :] < f[:, None])
-    return (same & overlap).sum(axis=1).clip(min=1).astype(float)
 
 
 def _ratios(row, types, area, planned, float_days, load, rng) -> np.ndarray:
