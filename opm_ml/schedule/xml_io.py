@@ -28,10 +28,13 @@ def read_xml(path: Path | str) -> Element:
         root = fromstring(data)
     except ParseError as err:
         line, column = err.position
-        problem = ("truncated (the XML ends before its elements close)"
-                   if "no element found" in str(err) else f"not well-formed XML ({err})")
-        raise ScheduleError(f"{path.name}: the file is {problem} at line {line}, "
-                            f"column {column}") from None
+        # An error on the last line means the data stopped mid-element: a cut-off upload.
+        if line >= data.rstrip().count(b"\n") + 1:
+            problem = "truncated: the XML ends before its elements close"
+        else:
+            problem = f"not well-formed XML ({str(err).split(':')[0]})"
+        raise ScheduleError(f"{path.name}: the file is {problem} (line {line}, "
+                            f"column {column})") from None
     except DefusedXmlException as err:
         raise ScheduleError(f"{path.name}: refused unsafe XML ({type(err).__name__}: "
                             "DTDs and entities are not allowed)") from None
