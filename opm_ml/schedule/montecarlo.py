@@ -86,10 +86,7 @@ def run_monte_carlo(schedule: Schedule, uncertainty: Uncertainty, iterations: in
     rho = uncertainty.correlation
     for lo in range(0, iterations, chunk):
         k = min(chunk, iterations - lo)
-        z = rng.standard_normal((n, k))
-        if rho > 0:
-            z = np.sqrt(rho) * rng.standard_normal((n_groups, k))[group] + np.sqrt(1 - rho) * z
-        dur = sample_durations(kind, params, z)
+        dur = sample_durations(kind, params, correlated_normals(rng, group, n_groups, rho, k))
         if len(risk_prob):
             hit = rng.random((len(risk_prob), k)) < risk_prob[:, None]
             impact = triangular_ppf(rng.random((len(risk_prob), k)), *risk_params.T[:, :, None])
@@ -106,6 +103,15 @@ def run_monte_carlo(schedule: Schedule, uncertainty: Uncertainty, iterations: in
         durations[:, lo:lo + k] = dur
     return _summarise(net, plan, durations, occurred, finish, critical_count / iterations,
                       milestone_rows, milestone_finish, uncertainty)
+
+
+def correlated_normals(rng: np.random.Generator, group: np.ndarray, n_groups: int,
+                       rho: float, k: int) -> np.ndarray:
+    """(n, k) standard normals; rows of one group correlate `rho` (one shared factor each)."""
+    z = rng.standard_normal((len(group), k))
+    if rho > 0:
+        z = np.sqrt(rho) * rng.standard_normal((n_groups, k))[group] + np.sqrt(1 - rho) * z
+    return z
 
 
 def _distribution_arrays(net: Network, uncertainty: Uncertainty):
