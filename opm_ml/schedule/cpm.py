@@ -62,8 +62,11 @@ def run_cpm(schedule: Schedule) -> CPMResult:
             dd = from_minutes(net.data_date)
             values = (dd, dd, None, None)
         else:
+            # Zero-length work sits at the close of the day before it, except start
+            # milestones and P6's zero-remaining activities (both at the next start).
             finish_side = a.kind == "finish_milestone" or (
-                net.remaining[i] == 0 and net.schedule.source_format == "mspdi")
+                net.remaining[i] == 0 and net.schedule.source_format == "mspdi"
+                and not a.is_milestone)
             at_start = tl.finish_at if finish_side else tl.start_at
             at_finish = tl.finish_at if net.remaining[i] > 0 or finish_side else tl.start_at
             values = (at_start(resume[i]), at_finish(finish[i]), at_start(late_start[i]),

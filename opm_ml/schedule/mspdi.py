@@ -93,6 +93,12 @@ def read_mspdi(path: Path | str) -> Schedule:
         activities.append(activity)
         links += [(activity_id, link) for link in task.iterfind("PredecessorLink")]
     relationships = [_relationship(succ, link, uid_to_id, path.name) for succ, link in links]
+    # MSPDI has one milestone kind; one without predecessors marks a start (dated at the
+    # next working start, not at the previous day's close).
+    driven = {r.successor for r in relationships}
+    for a in activities:
+        if a.kind == "finish_milestone" and a.id not in driven:
+            a.kind = "start_milestone"
     resources = [Resource(text(r, "UID"), text(r, "Name"),
                           {"0": "material", "1": "labor", "2": "nonlabor"}.get(
                               text(r, "Type", "1"), "labor"), text(r, "CalendarUID") or None)
