@@ -55,7 +55,8 @@ def test_check_prints_cpm_and_dcma(app, files):
 
 @pytest.mark.skipif(not SCHEDULES.is_dir(), reason=f"{SCHEDULES} not present")
 def test_check_reports_agreement_and_recovery_on_real_files(app):
-    result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["check", str(SCHEDULES / "invalid-8.4.xer")])
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(
+        app, ["check", str(SCHEDULES / "invalid-8.4.xer")])
     assert result.exit_code == 0
     assert "warning:" in result.output and "24 of 24 agree" in result.output
 

@@ -16,7 +16,6 @@ from sklearn.model_selection import GroupKFold
 
 from opm_ml.schedule.uncertainty import ActivityDurationModel
 
-
 LEVELS = np.array([0.1, 0.5, 0.9])
 
 

@@ -102,7 +102,7 @@ def generate_schedules(n_projects: int, seed: int = 0, activities: tuple[int, in
     projects["project_log_ratio"] = np.log(outcomes.actual_days
                                            / columns["planned_duration_days"])
     frames, schedules = [], {}
-    for p, row in projects.iterrows():
+    for _, row in projects.iterrows():
         n = int(net_rng.integers(activities[0], activities[1] + 1))
         schedule, frame = _project(row, n, start, net_rng)
         schedules[row["project_id"]] = schedule
