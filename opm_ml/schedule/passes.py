@@ -96,31 +96,30 @@ class PassPlan:
         self.__dict__.update(bounds)
 
     # -- link conversions between calendars (slow path) ------------------------------------
+    def _shift(self, value, source_cal: int, source_is_start: bool, lag: float, lag_cal: int,
+               target_cal: int) -> np.ndarray:
+        """A date in `source_cal` minutes, moved by `lag` working minutes of `lag_cal`, as
+        `target_cal` minutes (a later date is reached at a finish, an earlier at a start)."""
+        timelines = self.net.timelines
+        source = timelines[source_cal]
+        instant = source.start_at(value) if source_is_start else source.finish_at(value)
+        if lag != 0:
+            tl = timelines[lag_cal]
+            w = tl.work_at(instant) + lag
+            instant = tl.finish_at(w) if lag > 0 else tl.start_at(w)
+        return timelines[target_cal].work_at(instant)
+
     def forward_link(self, link: int, value: np.ndarray) -> np.ndarray:
         """Bound a link puts on its successor (start or finish), in the successor's minutes."""
         net = self.net
-        t = net.type[link]
-        source = net.timelines[net.cal[net.pred[link]]]
-        instant = source.start_at(value) if _START_SOURCE[t] else source.finish_at(value)
-        lag = net.lag[link]
-        if lag != 0:
-            tl = net.timelines[net.lag_cal[link]]
-            w = tl.work_at(instant) + lag
-            instant = tl.finish_at(w) if lag > 0 else tl.start_at(w)
-        return net.timelines[net.cal[net.succ[link]]].work_at(instant)
+        return self._shift(value, net.cal[net.pred[link]], _START_SOURCE[net.type[link]],
+                           net.lag[link], net.lag_cal[link], net.cal[net.succ[link]])
 
     def backward_link(self, link: int, value: np.ndarray) -> np.ndarray:
         """Bound a link puts on its predecessor (start or finish), in its own minutes."""
         net = self.net
-        t = net.type[link]
-        target = net.timelines[net.cal[net.succ[link]]]
-        instant = target.start_at(value) if _START_TARGET[t] else target.finish_at(value)
-        lag = net.lag[link]
-        if lag != 0:
-            tl = net.timelines[net.lag_cal[link]]
-            w = tl.work_at(instant) - lag
-            instant = tl.start_at(w) if lag > 0 else tl.finish_at(w)
-        return net.timelines[net.cal[net.pred[link]]].work_at(instant)
+        return self._shift(value, net.cal[net.succ[link]], _START_TARGET[net.type[link]],
+                           -net.lag[link], net.lag_cal[link], net.cal[net.pred[link]])
 
     # -- the passes -------------------------------------------------------------------------
     def forward(self, duration: np.ndarray):
