@@ -24,7 +24,7 @@ from opm_ml.schedule.passes import PassPlan
 PERCENTILES = (10, 50, 80, 90)
 CHUNK = 2048  # iterations per vectorised block: bounded memory, large array operations
 TORNADO_SIZE = 15
-MAX_ITERATIONS = 1_000_000
+MAX_ITERATIONS = 100_000  # sampled durations are kept: 2,000 activities x 100k = 0.8 GB
 
 
 @dataclass
