@@ -20,9 +20,11 @@ run: $(STAMP)
 	$(BIN)/opm-ml run
 
 # The dashboard's browser tests drive Debian's Chromium and the team-MLflow test a PostgreSQL
-# server; the script installs them from the OS packages only when missing.
+# server; the script installs them from the OS packages only when missing. `lint-imports`
+# checks the import layers (pyproject.toml): a backwards import fails before any test runs.
 test: $(STAMP)
 	sh scripts/install_os_packages.sh
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 ## Known vulnerabilities in the pinned dependencies (reported; see the script's header).

@@ -47,12 +47,14 @@ def rag(name: str, values: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(v), "grey", out)
 
 
-def latest_inflight(history: History, columns: tuple[str, ...]) -> pd.DataFrame:
-    """One row per in-flight project (no actual_finish_date): `columns` + latest snapshot."""
+def latest_inflight(history: History, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """One row per in-flight project (no actual_finish_date): its `columns` (default: all)
+    and its latest snapshot."""
     projects = history.projects[history.projects["actual_finish_date"].isna()]
     snaps = history.snapshots.sort_values(["project_id", "status_date"])
     latest = snaps.groupby("project_id", sort=False).tail(1)
-    keep = [c for c in ("project_id", *columns) if c in projects.columns]
+    columns = tuple(projects.columns) if columns is None else columns
+    keep = list(dict.fromkeys(c for c in ("project_id", *columns) if c in projects.columns))
     return projects[keep].merge(latest, on="project_id", how="left")
 
 
