@@ -1,11 +1,12 @@
 """AHP weights against a published worked example, recomputed by hand here; and the refusals."""
 
 import itertools
+import shutil
 
 import pytest
 
 from opm_ml.intake import ahp
-from opm_ml.intake.scorecard import CRITERIA
+from opm_ml.intake.scorecard import CRITERIA, DEFAULT_CONFIG, load_config
 from opm_ml.intake.weighting import WeightsError, resolve
 
 # Saaty, T. L. (2008). Decision making with the analytic hierarchy process. International
@@ -102,3 +103,30 @@ def test_criteria_judgements_must_name_the_criteria():
                                            "missing resource_load"):
         resolve("weights", {"financial_value": 1, "strategic_fit": 1, "risk": 1}, "x", None,
                 CRITERIA, "criterion")
+
+
+def _toml_pairs(pairs) -> str:
+    return "[" + ", ".join(f'["{a}", "{b}", {v!r}]' for a, b, v in pairs) + "]"
+
+
+def test_scorecard_file_takes_comparisons_of_criteria_and_objectives(tmp_path):
+    criteria = judgements(list(CRITERIA), [[1, 2, 3, 5], [1 / 2, 1, 2, 3], [1 / 3, 1 / 2, 1, 2],
+                                           [1 / 5, 1 / 3, 1 / 2, 1]])
+    objectives = [["customer_experience", "cost_efficiency", 2],
+                  ["customer_experience", "compliance", 3], ["cost_efficiency", "compliance", 2]]
+    text = DEFAULT_CONFIG.read_text()
+    start, end = text.index("\n[weights]\n"), text.index("# Weights of the organisational")
+    text = text[:start + 1] + f"criteria_comparisons = {_toml_pairs(criteria)}\n\n" + text[end:]
+    start, end = text.index("\n[objectives]\n"), text.index("# The organisation's past")
+    text = text[:start + 1] + f"objective_comparisons = {_toml_pairs(objectives)}\n\n" + text[end:]
+    path = tmp_path / "intake_scorecard.toml"
+    path.write_text(text)
+    shutil.copy(DEFAULT_CONFIG.parent / "intake_reference.csv", tmp_path)
+    config = load_config(path)
+    assert config.criteria.source == "pairwise comparisons"
+    assert config.criteria.weights == pytest.approx(ahp.priorities(criteria).weights)
+    assert config.objectives.weights == pytest.approx(ahp.priorities(objectives).weights)
+    assert config.objectives.priorities.consistency_ratio < 0.1
+    path.write_text(text.replace('["risk", "resource_load", 2]', '["risk", "resource_load", 0.125]'))
+    with pytest.raises(ValueError, match="criteria_comparisons: judgements are inconsistent"):
+        load_config(path)
