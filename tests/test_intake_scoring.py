@@ -165,6 +165,9 @@ def test_infeasible_must_do_names_role_and_month(scored):
     (lambda f: f.assign(mandatory="maybe"), "mandatory must be 1/0"),
     (lambda f: f.assign(alignment_compliance=11), "alignment_compliance must be a score"),
     (lambda f: f.drop(columns="complexity"), "missing intake column"),
+    (lambda f: f.assign(**{f"cost_year_{k}": 0.0 for k in range(1, 7)}),
+     r"cost_year_1..6 \(cost_by_year\) add up to 0 \(row 1\)"),
+    (lambda f: f.assign(alignment_compliance=np.nan), r"alignment_compliance is empty \(row 1\)"),
 ])
 def test_bad_candidates_name_the_field(change, message):
     frame = pd.read_csv(CANDIDATES, dtype={"project_id": str})

@@ -135,6 +135,11 @@ def parse_candidates(frame: pd.DataFrame) -> Candidates:
     spread = (month[None, :] < months[:, None]) * (bac / months)[:, None]
     by_year = spread.reshape(len(frame), years, 12).sum(axis=2)
     costs[~has_cost] = by_year[~has_cost]
+    if (free := costs.sum(axis=1) <= 0).any():
+        row = int(np.flatnonzero(free)[0])
+        raise ValueError(f"cost_year_1..{len(cost_cols)} (cost_by_year) add up to 0 (row "
+                         f"{row + 1}): give the candidate's costs, or leave them all empty to "
+                         "spread budget_at_completion")
     # No benefit stream: the stated benefits, evenly over the 3 years after the planned finish.
     year = np.arange(years)
     after = (year[None, :] >= finish_year[:, None]) & (
