@@ -82,7 +82,9 @@ def score_candidates_file(candidates: Path, alias: str = "champion",
 
 
 def intake_pipeline(config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG) -> None:
-    """List the open pipeline, ranked by score under the scorecard's weights."""
+    """List the open pipeline, ranked by score under the scorecard's weights (times in UTC)."""
+    import pandas as pd
+
     from opm_ml.database import DatabaseUnavailable
     from opm_ml.intake.pipeline import Pipeline
     from opm_ml.intake.scorecard import load_config
@@ -95,6 +97,7 @@ def intake_pipeline(config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG) -> None:
     typer.echo(f"open pipeline, scorecard {scorecard.version}: {len(listing)} candidates"
                + (f" (+{stale} scored with another scorecard, not ranked)" if stale else ""))
     if len(listing):
+        listing["kept_at"] = pd.to_datetime(listing["kept_at"]).dt.strftime("%Y-%m-%d %H:%M")
         cols = ["pipeline_rank", "project_id", "name", "current_score", "moscow", "kept_at"]
         typer.echo(listing[cols].rename(columns={"current_score": "score"}).to_string(
             index=False, float_format="{:,.2f}".format))

@@ -45,8 +45,9 @@ def scorecard_json(config: ScorecardConfig) -> dict:
 
 
 def _sensitivity(scored: ScoredCandidates, i: int) -> dict:
-    return {c: {k: _clean(v) for k, v in scored.sensitivity[c].iloc[i].items()}
-            for c in CRITERIA}
+    # 4 decimals: a weight range is read, not recomputed (0.4, not 0.4000000000000001)
+    return {c: {k: _clean(round(v, 4) if isinstance(v, float) else v)
+                for k, v in scored.sensitivity[c].iloc[i].items()} for c in CRITERIA}
 
 
 def scored_json(scored: ScoredCandidates, view: PipelineView | None = None) -> list[dict]:
