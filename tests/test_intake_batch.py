@@ -92,6 +92,13 @@ def test_ahp_weights_for_one_call(client):
     assert crm["criterion_scores"] == default["criterion_scores"]  # weights move points only
     points = {c: 100 * expected.weights[c] * crm["criterion_scores"][c] for c in CRITERIA}
     assert crm["score"] == pytest.approx(sum(points.values()), abs=0.01)
+    # Strategic drivers compared as equals: strategic fit is the plain mean alignment / 10.
+    drivers = ["customer_experience", "cost_efficiency", "compliance"]
+    equal = score(client, {"candidates": [CRM], "objective_comparisons": [
+        [a, b, 1] for i, a in enumerate(drivers) for b in drivers[i + 1:]]})
+    assert equal["weights"]["objectives"]["source"] == "pairwise comparisons"
+    assert item(equal)["criterion_scores"]["strategic_fit"] == pytest.approx(
+        sum(CRM["alignment"].values()) / 3 / 10, abs=1e-4)
     typed = score(client, {"candidates": [CRM], "weights": dict.fromkeys(CRITERIA, 1)})
     assert typed["weights"]["criteria"]["weights"] == dict.fromkeys(CRITERIA, 0.25)
     assert item(typed)["score"] == pytest.approx(
