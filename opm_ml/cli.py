@@ -17,7 +17,13 @@ from typer.core import TyperGroup
 
 from opm_ml.batch_scoring.cli import ALL_MODELS
 from opm_ml.batch_scoring.cli import score as score_command
-from opm_ml.intake.cli import intake_score, portfolio_optimize
+from opm_ml.intake.cli import (
+    intake_close,
+    intake_pipeline,
+    intake_reference,
+    intake_score,
+    portfolio_optimize,
+)
 from opm_ml.settings import SettingsError, get_settings
 from serving.dashboard.cli import report as report_command
 from training.cli import models as models_command
@@ -45,6 +51,9 @@ app.add_typer(data_app, name="data")
 app.add_typer(intake_app, name="intake")
 app.add_typer(portfolio_app, name="portfolio")
 intake_app.command("score")(intake_score)
+intake_app.command("pipeline")(intake_pipeline)
+intake_app.command("close")(intake_close)
+intake_app.command("reference")(intake_reference)
 portfolio_app.command("optimize")(portfolio_optimize)
 app.command("train")(train_command)
 app.command("models")(models_command)

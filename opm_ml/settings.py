@@ -1,7 +1,8 @@
 """All configuration in one object, read from `OPM_ML_*` environment variables (or `.env`).
 
 Defaults give the embedded set-up: data and an SQLite MLflow store inside the project folder.
-Point `OPM_ML_MLFLOW_TRACKING_URI` at a tracking server to share runs and the registry.
+Point `OPM_ML_MLFLOW_TRACKING_URI` at a tracking server to share runs and the registry, and
+`OPM_ML_DATABASE_URL` at PostgreSQL to share the service's own tables (`opm_ml.database`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ class Settings(BaseSettings):
     )
     mlflow_artifact_root: Path = Field(PROJECT_ROOT / "mlartifacts")
     mlflow_experiment: str = "opm-ml"
+    database_url: str = Field(
+        f"sqlite:///{PROJECT_ROOT / 'var' / 'opm-ml.db'}",
+        description="the service's own database (intake pipeline; migrated at first use)",
+    )
     model_prefix: str = Field("opm", description="registered model names: <prefix>-delay, ...")
     model_names: dict[str, str] = Field(
         default_factory=dict, description="family -> registered name, overriding the prefix")

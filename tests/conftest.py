@@ -31,7 +31,7 @@ def small_registry(tmp_path_factory):
     settings = Settings(
         _env_file=None, mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
         mlflow_artifact_root=root / "artifacts", data_dir=root / "history",
-        registry_poll_seconds=0,
+        database_url=f"sqlite:///{root / 'opm-ml.db'}", registry_poll_seconds=0,
     )
     write_history(generate_history(1500, seed=11), settings.data_dir)
     history = validation.load_history(settings.data_dir)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from test_intake_scoring import api_candidates
 
 from opm_ml.contract import INTAKE_COLUMNS
 from serving.app import create_app
@@ -139,6 +140,14 @@ def test_intake_view_ranks_as_the_intake_endpoint(dashboard):
     np.testing.assert_allclose(load["utilisation"], load["load_hours"] / load["capacity_hours"])
     assert set(got["portfolio"]["selected"]) | set(got["portfolio"]["rejected"]) == set(
         candidates["project_id"])
+    # The same scores, classes and scorecard as POST /v1/intake/score for those candidates.
+    scored = client.post("/v1/intake/score", json=api_candidates()).json()
+    assert got["scorecard"]["scorecard_digest"] == scored["scorecard_digest"]
+    own = ("project_id", "moscow", "score", "points", "sensitivity")
+    assert [{k: c[k] for k in own} for c in got["candidates"]] == [
+        {k: c[k] for k in own} for c in scored["items"]]
+    decisions = {d["project_id"]: d["score"] for d in got["portfolio"]["decisions"]}
+    assert decisions == {c["project_id"]: c["score"] for c in scored["items"]}
 
 
 def test_the_page_and_its_vendored_scripts_are_served(dashboard):

@@ -163,6 +163,18 @@ def test_project_view_shows_the_api_numbers(server, browser_page):
     assert not errors
 
 
+def closest_boundary(sensitivity: dict) -> str:
+    """The criterion whose weight is nearest a class change, as the page words it."""
+    margins = {k: min(s["weight"] - s["low"] if s["below"] else float("inf"),
+                      s["high"] - s["weight"] if s["above"] else float("inf"))
+               for k, s in sensitivity.items()}
+    k = min(margins, key=margins.get)
+    if margins[k] == float("inf"):
+        return "any weights"
+    s = sensitivity[k]
+    return f"{k} {s['low']:.2f}–{s['high']:.2f}"
+
+
 def test_intake_view_ranks_candidates_and_draws_load_and_frontier(server, browser_page):
     page, errors = browser_page
     api = get_json(server, "/v1/dashboard/intake")
@@ -173,6 +185,12 @@ def test_intake_view_ranks_candidates_and_draws_load_and_frontier(server, browse
     # One decimal shown; JS and Python may round a trailing 5 differently.
     assert [float(v) for v in scores] == pytest.approx([c["score"] for c in api["candidates"]],
                                                        abs=0.051)
+    # "Class holds": the weight range of the criterion closest to changing the class.
+    fragile = page.eval_on_selector_all('#intake-table td[data-testid="fragile"]',
+                                        "cells => cells.map(c => c.textContent)")
+    assert fragile == [closest_boundary(c["sensitivity"]) for c in api["candidates"]]
+    assert api["scorecard"]["scorecard_version"] in page.locator(
+        '[data-testid="scorecard"]').inner_text()
     cells = page.evaluate("OPM_VIEWS['resource-heatmap'].data('source_0').length")
     assert cells == len(api["portfolio"]["resource_load"])
     for chart in ("resource-heatmap", "frontier", "score-breakdown"):

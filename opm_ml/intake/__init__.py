@@ -1,6 +1,8 @@
 """Project intake: business-case finance, risk-adjusted value, scorecard and portfolio selection.
 
-`scoring.score_candidates` ranks candidate projects (finance + model forecasts + weighted
-scorecard + MoSCoW); `selection.select_portfolio` picks the subset maximising risk-adjusted value
-under budget and role capacity with an exact integer program (`portfolio.solve`).
+`scoring.score_candidates` scores candidate projects on the fixed scales of the versioned
+scorecard (`scorecard`, `scales`; weights typed or by AHP, `ahp`) with MoSCoW classes and
+weight-stability intervals (`sensitivity`); `pipeline` places them among the open pipeline kept
+in the service database; `selection.select_portfolio` picks the subset maximising risk-adjusted
+value under budget and role capacity with an exact integer program (`portfolio.solve`).
 """

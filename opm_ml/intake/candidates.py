@@ -9,7 +9,8 @@ One CSV row per candidate (see data/examples/candidates.csv):
   over the planned months; leave every benefit_year empty to take the stated business case
   (`expected_benefits`) as arriving evenly over the 3 years after the planned finish;
 * `mandatory`, `regulatory`: 1/0 (or true/false), either one makes the project a must;
-* `alignment_<objective>`: 0-10 alignment with each organisational objective.
+* `alignment_<objective>`: 0-10 alignment with each organisational objective (all of them, or
+  none: then the contract's strategic_fit stands for the candidate's fit).
 """
 
 from __future__ import annotations
@@ -134,6 +135,11 @@ def parse_candidates(frame: pd.DataFrame) -> Candidates:
     spread = (month[None, :] < months[:, None]) * (bac / months)[:, None]
     by_year = spread.reshape(len(frame), years, 12).sum(axis=2)
     costs[~has_cost] = by_year[~has_cost]
+    if (free := costs.sum(axis=1) <= 0).any():
+        row = int(np.flatnonzero(free)[0])
+        raise ValueError(f"cost_year_1..{len(cost_cols)} (cost_by_year) add up to 0 (row "
+                         f"{row + 1}): give the candidate's costs, or leave them all empty to "
+                         "spread budget_at_completion")
     # No benefit stream: the stated benefits, evenly over the 3 years after the planned finish.
     year = np.arange(years)
     after = (year[None, :] >= finish_year[:, None]) & (
@@ -142,10 +148,13 @@ def parse_candidates(frame: pd.DataFrame) -> Candidates:
     benefits[~has_benefit] = (after * stated[:, None])[~has_benefit]
     alignment = frame[[c for c in frame.columns if c.startswith("alignment_")]]
     align_values = _numbers(frame, list(alignment.columns))
-    if np.isnan(align_values).any():
-        row, j = np.argwhere(np.isnan(align_values))[0]
-        raise ValueError(f"{alignment.columns[j]} is empty (row {row + 1}): score every "
-                         "candidate against every objective")
+    # A row without any alignment score falls back on its strategic_fit (in any batch); a row
+    # with some scores must have them all.
+    partial = np.isnan(align_values) & ~np.isnan(align_values).all(axis=1, keepdims=True)
+    if partial.any():
+        row, j = np.argwhere(partial)[0]
+        raise ValueError(f"{alignment.columns[j]} is empty (row {row + 1}): score the candidate "
+                         "against every objective, or against none")
     if (align_values > 10).any():
         row, j = np.argwhere(align_values > 10)[0]
         raise ValueError(f"{alignment.columns[j]} must be a score from 0 to 10 (row {row + 1})")

@@ -1,13 +1,13 @@
-"""Typer-annotated commands for `opm-ml intake score` and `opm-ml portfolio optimize`.
+"""Typer-annotated commands for `opm-ml intake ...` and `opm-ml portfolio optimize`.
 
 Registered on the main app by `opm_ml.cli`. MLflow, scipy and matplotlib are imported inside
-the commands so `opm-ml --help` stays quick.
+the commands so `opm-ml --help` stays quick. Bad input ends with one `error:` line, exit 2.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -16,7 +16,14 @@ from opm_ml.intake.scorecard import DEFAULT_CONFIG
 from opm_ml.settings import get_settings
 
 _ALIAS = typer.Option(help="registry alias of the models to use")
-_CONFIG = typer.Option(help="scorecard config (weights, objectives, MoSCoW thresholds)")
+_CONFIG = typer.Option(help="scorecard (weights, scales, reference, MoSCoW thresholds)")
+_WEIGHTS = typer.Option(help="TOML overriding the scorecard's weights: [weights] or "
+                             "criteria_comparisons, [objectives] or objective_comparisons")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
 
 
 def intake_score(
@@ -25,29 +32,46 @@ def intake_score(
     out: Annotated[Path, typer.Option(help="ranked CSV to write")] = Path("ranked.csv"),
     alias: Annotated[str, _ALIAS] = "champion",
     config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG,
+    weights: Annotated[Optional[Path], _WEIGHTS] = None,
+    keep: Annotated[bool, typer.Option(help="keep the candidates in the open pipeline (an id "
+                                            "kept again replaces its entry)")] = False,
 ) -> None:
-    """Score and rank intake candidates: NPV/ROI/IRR/payback, risk-adjusted value, scorecard."""
+    """Score and rank intake candidates; place each among the open pipeline."""
+    from opm_ml.database import DatabaseUnavailable
+    from opm_ml.intake.pipeline import Pipeline
+
     try:
-        scored = score_candidates_file(candidates, alias, config)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="candidates") from None
-    ranked = scored.ranked()
+        scored = score_candidates_file(candidates, alias, config, weights)
+        view = Pipeline.from_url(get_settings().database_url).view(scored, keep)
+    except (ValueError, DatabaseUnavailable) as exc:
+        raise _fail(str(exc)) from None
+    ranked = scored.ranked().merge(view.frame, on="project_id", how="left")
     write_csv(ranked, out, index=False)
-    typer.echo(f"scorecard {scored.config_version}: {len(ranked)} candidates ranked -> {out}")
-    cols = ["rank", "project_id", "moscow", "score", "risk_adjusted_npv", "npv"]
+    s = view.summary()
+    typer.echo(f"scorecard {scored.config.version} ({scored.config.digest[:19]}...): "
+               f"{len(ranked)} candidates ranked -> {out}")
+    typer.echo(f"pipeline: {len(s['kept'])} kept, {s['compared']} open compared"
+               + (f", {s['not_comparable']} scored with another scorecard" if s["not_comparable"]
+                  else ""))
+    cols = ["rank", "project_id", "moscow", "score", "risk_adjusted_npv", "pipeline_rank",
+            "pipeline_size", "pipeline_percentile"]
     typer.echo(ranked[cols].head(10).to_string(index=False, float_format="{:,.1f}".format))
 
 
 def score_candidates_file(candidates: Path, alias: str = "champion",
-                          config: Path = DEFAULT_CONFIG):
+                          config: Path = DEFAULT_CONFIG, weights: Path | None = None):
     """Library form of `intake score`: read, load the registered models, score."""
     from opm_ml.intake.candidates import read_candidates
     from opm_ml.intake.risk import model_forecaster
-    from opm_ml.intake.scorecard import load_config
+    from opm_ml.intake.scorecard import load_config, read_weights
     from opm_ml.intake.scoring import score_candidates
     from opm_ml.model_set import load_model_set
     from opm_ml.text import first_line
 
+    scorecard = load_config(config)
+    if weights is not None:
+        scorecard = scorecard.with_weights(**read_weights(weights))
+    parsed = read_candidates(candidates)
     settings = get_settings().model_copy(update={"serve_alias": alias})
     try:
         model_set = load_model_set(settings)
@@ -56,8 +80,65 @@ def score_candidates_file(candidates: Path, alias: str = "champion",
         raise ValueError(f"cannot load the {alias} models from {settings.mlflow_tracking_uri} "
                          f"(train them first: opm-ml train): {first_line(exc, typed=False)}"
                          ) from None
-    return score_candidates(read_candidates(candidates),
-                            model_forecaster(model_set.family_models()), load_config(config))
+    return score_candidates(parsed, model_forecaster(model_set.family_models()), scorecard)
+
+
+def intake_pipeline(config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG) -> None:
+    """List the open pipeline, ranked by score under the scorecard's weights (times in UTC)."""
+    import pandas as pd
+
+    from opm_ml.database import DatabaseUnavailable
+    from opm_ml.intake.pipeline import Pipeline
+    from opm_ml.intake.scorecard import load_config
+
+    try:
+        scorecard = load_config(config)
+        listing, stale = Pipeline.from_url(get_settings().database_url).listing(scorecard)
+    except (ValueError, DatabaseUnavailable) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"open pipeline, scorecard {scorecard.version}: {len(listing)} candidates"
+               + (f" (+{stale} scored with another scorecard, not ranked)" if stale else ""))
+    if len(listing):
+        listing["kept_at"] = pd.to_datetime(listing["kept_at"]).dt.strftime("%Y-%m-%d %H:%M")
+        cols = ["pipeline_rank", "project_id", "name", "current_score", "moscow", "kept_at"]
+        typer.echo(listing[cols].rename(columns={"current_score": "score"}).to_string(
+            index=False, float_format="{:,.2f}".format))
+
+
+def intake_close(
+    project_id: Annotated[str, typer.Argument(help="id of the open candidate")],
+    reason: Annotated[str, typer.Option(help="why: approved, rejected, withdrawn ...")] = "closed",
+) -> None:
+    """Close a candidate: it leaves the open pipeline and stays on record with the reason."""
+    from opm_ml.database import DatabaseUnavailable
+    from opm_ml.intake.pipeline import Pipeline
+
+    try:
+        closed = Pipeline.from_url(get_settings().database_url).close(project_id, reason[:200])
+    except DatabaseUnavailable as exc:
+        raise _fail(str(exc)) from None
+    if closed is None:
+        raise _fail(f"no open candidate {project_id!r} in the pipeline")
+    typer.echo(f"closed {project_id} ({reason}); it was kept with score {closed['score']:.2f}")
+
+
+def intake_reference(
+    history: Annotated[Path, typer.Argument(help="history folder of past projects",
+                                            exists=True, file_okay=False)],
+    out: Annotated[Path, typer.Option(help="reference CSV to write")] = Path(
+        "intake_reference.csv"),
+) -> None:
+    """Build the reference population (finished projects' actual effort) for percentile scales."""
+    from opm_ml.intake.scales import build_reference, write_reference
+    from opm_ml.validation import load_history
+
+    try:
+        frame = build_reference(load_history(history))
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    digest = write_reference(frame, out)
+    typer.echo(f"{len(frame)} past projects -> {out}")
+    typer.echo(f'put in the scorecard\'s [reference] (and bump its version): sha256 = "{digest}"')
 
 
 def portfolio_optimize(
@@ -69,6 +150,7 @@ def portfolio_optimize(
     out_dir: Annotated[Path, typer.Option(help="folder for the report CSVs")] = Path("portfolio"),
     alias: Annotated[str, _ALIAS] = "champion",
     config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG,
+    weights: Annotated[Optional[Path], _WEIGHTS] = None,
     time_limit: Annotated[float, typer.Option(help="solver time limit, seconds")] = 10.0,
 ) -> None:
     """Choose the portfolio maximising risk-adjusted value under budget and role capacity."""
@@ -77,13 +159,13 @@ def portfolio_optimize(
     from opm_ml.intake.selection import Constraints, select_portfolio
 
     try:
-        scored = score_candidates_file(candidates, alias, config)
+        scored = score_candidates_file(candidates, alias, config, weights)
         report = select_portfolio(scored, Constraints.read(constraints), time_limit)
     except InfeasiblePortfolio as exc:
         typer.echo(f"infeasible: {exc}", err=True)
         raise typer.Exit(2) from None
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise _fail(str(exc)) from None
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in ("decisions", "binding", "budget", "resource_load", "frontier"):
         write_csv(report[name], out_dir / f"{name}.csv", index=False)

@@ -74,6 +74,7 @@ def assess_risk(candidates: Candidates, forecaster: Forecaster, top_k: int = 3) 
         "overrun_pct_p50": overrun["overrun_pct_p50"].to_numpy(float),
         "overrun_pct_p90": overrun["overrun_pct_p90"].to_numpy(float),
         "expected_cost": expected_cost,
+        "expected_cost_pv": cost_pv,
         "risk_adjusted_npv": benefit_pv - cost_pv,
         "effort_hours_p50": resource["effort_hours_p50"].to_numpy(float),
         **{f"effort_{r}_hours_p50": resource[f"effort_{r}_hours_p50"].to_numpy(float)

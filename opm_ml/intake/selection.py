@@ -177,5 +177,7 @@ def select_portfolio(scored: ScoredCandidates, constraints: Constraints,
         # Each frontier point gets a share of the time limit, so the call stays ~2x the limit.
         "frontier": frontier(problem, constraints.frontier_scales,
                              time_limit / max(1, len(constraints.frontier_scales)), mip_rel_gap),
-        "scorecard_version": scored.config_version,
+        "scorecard_version": scored.config.version,
+        "scorecard_digest": scored.config.digest,
+        "reference_digest": scored.config.reference_digest,
     }

@@ -171,16 +171,18 @@ def intake(model_set: ModelSet, candidates: Path = CANDIDATES,
            constraints: Path = CONSTRAINTS) -> dict:
     """Ranked candidates and the optimised portfolio (load vs capacity, frontier)."""
     from opm_ml.intake.candidates import read_candidates
-    from opm_ml.intake.report import portfolio_json, scored_json
+    from opm_ml.intake.report import portfolio_json, scorecard_json, scored_json
     from opm_ml.intake.risk import model_forecaster
     from opm_ml.intake.scoring import score_candidates
     from opm_ml.intake.selection import Constraints, select_portfolio
 
+    # The same scores as POST /v1/intake/score: fixed scales, the scorecard's weights.
     model_set.require_all()
     scored = score_candidates(read_candidates(candidates),
                               model_forecaster(model_set.family_models()))
     report = select_portfolio(scored, Constraints.read(constraints), time_limit=5.0)
-    return {"candidates": scored_json(scored), "portfolio": portfolio_json(report)}
+    return {"scorecard": scorecard_json(scored.config), "candidates": scored_json(scored),
+            "portfolio": portfolio_json(report)}
 
 
 def default_history(folder: Path | None = None) -> History:

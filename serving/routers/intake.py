@@ -1,26 +1,39 @@
-"""POST /v1/intake/score and /v1/portfolio/optimize: rank candidates, pick the portfolio."""
+"""Intake over HTTP: score candidates, the open pipeline, and portfolio selection.
+
+Thin: scoring, the pipeline and selection are `opm_ml.intake`; this maps bodies and errors.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, HTTPException, Query
 from fastapi.responses import JSONResponse
 
+from opm_ml.database import DatabaseUnavailable
 from opm_ml.forecasting.inputs import ProjectInputs
 from opm_ml.intake.candidates import frame_from_records, parse_candidates
+from opm_ml.intake.pipeline import Pipeline
 from opm_ml.intake.portfolio import InfeasiblePortfolio
-from opm_ml.intake.report import portfolio_json, scored_json
+from opm_ml.intake.report import intake_json, pipeline_json, portfolio_json, record
 from opm_ml.intake.risk import model_forecaster
+from opm_ml.intake.scorecard import load_config
 from opm_ml.intake.scoring import score_candidates
 from opm_ml.intake.selection import Constraints, select_portfolio
+from opm_ml.intake.weighting import WeightsError
 from serving.dependencies import ERRORS, SettingsDep, StoreDep
 from serving.errors import error_body
 from serving.requests import check_batch_size, check_rows, raise_findings
+from serving.schemas.common import ErrorResponse
 from serving.schemas.intake import (
     EXAMPLE_CANDIDATE,
+    ClosedEntry,
     IntakeCandidate,
+    IntakeScoreBody,
+    IntakeScoreRequest,
     IntakeScoreResult,
+    IntakeWeights,
+    PipelineListing,
     PortfolioRequest,
     PortfolioResult,
 )
@@ -41,6 +54,11 @@ _SCORE_EXAMPLES = {
             "value": [EXAMPLE_CANDIDATE]},
     "batch": {"summary": "a batch; the second has only a stated business case and is a must",
               "value": [EXAMPLE_CANDIDATE, _STATED]},
+    "ahp": {"summary": "weights from pairwise comparisons (AHP) of the criteria",
+            "value": {"candidates": [EXAMPLE_CANDIDATE], "criteria_comparisons": [
+                ["financial_value", "strategic_fit", 2], ["financial_value", "risk", 3],
+                ["financial_value", "resource_load", 5], ["strategic_fit", "risk", 2],
+                ["strategic_fit", "resource_load", 3], ["risk", "resource_load", 2]]}},
 }
 _PORTFOLIO_EXAMPLES = {
     "simple": {"summary": "candidates with budget and capacity limits",
@@ -53,40 +71,94 @@ _PORTFOLIO_EXAMPLES = {
 }
 
 
-def _score(store, items: list[IntakeCandidate], at: tuple[str, ...] = ("body",)):
-    """Candidates -> ScoredCandidates with the served models; also their registry refs.
+def _score(store, items: list[IntakeCandidate], weights: IntakeWeights,
+           at: tuple[str, ...] = ("body",)):
+    """Candidates -> ScoredCandidates with the served models and the call's weights; also the
+    models' registry refs. WeightsError when the weights do not fit the scorecard.
 
     The candidates' project fields obey the same row rules as any project (422 otherwise).
     """
+    config = load_config().with_weights(**weights.overrides())
     models = store.require()
     models.require_all()
     inputs = ProjectInputs.from_requests(items, models.manifest)
     raise_findings(check_rows(inputs), single=False, prefix=at)
     candidates = parse_candidates(frame_from_records([i.model_dump() for i in items]))
     forecaster = model_forecaster(models.family_models())
-    return score_candidates(candidates, forecaster), models.refs()
+    return score_candidates(candidates, forecaster, config), models.refs()
 
 
 def _unprocessable(error: str, exc: ValueError) -> JSONResponse:
+    if isinstance(exc, WeightsError):  # name the body field, as schema errors do
+        problem = {"field": f"body.{exc.field}", "problem": exc.problem, "type": "invalid_weights"}
+        return JSONResponse(error_body("invalid_weights", str(exc), [problem]), status_code=422)
     return JSONResponse(error_body(error, str(exc)), status_code=422)
 
 
-@router.post("/v1/intake/score", response_model=IntakeScoreResult, responses=ERRORS,
-             summary="Rank intake candidates: finance, risk-adjusted value, scorecard, MoSCoW")
+def _unavailable(exc: DatabaseUnavailable) -> JSONResponse:
+    return JSONResponse(error_body("pipeline_unavailable", str(exc)), status_code=503)
+
+
+@router.post("/v1/intake/score", response_model=IntakeScoreResult,
+             responses={**ERRORS, 503: {"model": ErrorResponse,
+                                        "description": "a model or the pipeline database is "
+                                                       "unavailable (named, with why)"}},
+             summary="Score intake candidates on fixed scales; place them in the open pipeline")
 def intake_score(
-    body: Annotated[list[IntakeCandidate], Body(openapi_examples=_SCORE_EXAMPLES)],
+    body: Annotated[IntakeScoreBody, Body(openapi_examples=_SCORE_EXAMPLES)],
     store: StoreDep, settings: SettingsDep,
+    keep: Annotated[bool, Query(description="keep the candidates in the open pipeline; an id "
+                                            "kept again replaces its entry")] = False,
 ) -> JSONResponse:
-    """NPV, ROI, payback, IRR; risk-adjusted NPV from the delay and overrun forecasts; P50
-    effort by role; weighted scorecard points per criterion; MoSCoW class; SHAP drivers."""
-    check_batch_size(len(body), settings.max_batch)
+    """A list of candidates, or `{"candidates": [...]}` with `weights` / `criteria_comparisons`
+    / `objectives` / `objective_comparisons`. Each answer item: fixed-scale score and MoSCoW
+    class (the same alone or in any batch), points per criterion, weight-stability intervals,
+    its place among the open pipeline, finance, risk-adjusted value, SHAP drivers."""
+    request = body if isinstance(body, IntakeScoreRequest) else IntakeScoreRequest(
+        candidates=body)
+    check_batch_size(len(request.candidates), settings.max_batch)
     try:
-        scored, refs = _score(store, body)
+        at = ("body",) if isinstance(body, list) else ("body", "candidates")
+        scored, refs = _score(store, request.candidates, request, at)
     except ValueError as exc:
         return _unprocessable("invalid_candidates", exc)
-    items = scored_json(scored)
-    return JSONResponse({"scorecard_version": scored.config_version, "models": refs,
-                         "count": len(items), "items": items})
+    try:
+        view = Pipeline.from_url(settings.database_url).view(scored, keep)
+    except DatabaseUnavailable as exc:
+        return _unavailable(exc)
+    return JSONResponse({**intake_json(scored, view), "models": refs})
+
+
+@router.get("/v1/intake/pipeline", response_model=PipelineListing,
+            responses={503: {"model": ErrorResponse}},
+            summary="The open intake pipeline, ranked by score")
+def intake_pipeline(settings: SettingsDep) -> JSONResponse:
+    """Open candidates scored with the current scorecard, ranked under its weights; entries
+    scored with another scorecard are counted in `not_comparable`."""
+    config = load_config()
+    try:
+        listing, stale = Pipeline.from_url(settings.database_url).listing(config)
+    except DatabaseUnavailable as exc:
+        return _unavailable(exc)
+    return JSONResponse(pipeline_json(listing, stale, config))
+
+
+@router.delete("/v1/intake/pipeline/{project_id}", response_model=ClosedEntry,
+               responses={404: {"model": ErrorResponse, "description": "no open candidate"},
+                          503: {"model": ErrorResponse}},
+               summary="Close a candidate: it leaves the open pipeline, stays on record")
+def intake_close(
+    project_id: str, settings: SettingsDep,
+    reason: Annotated[str, Query(min_length=1, max_length=200,
+                                 description="approved, rejected, withdrawn ...")] = "closed",
+) -> JSONResponse:
+    try:
+        closed = Pipeline.from_url(settings.database_url).close(project_id, reason)
+    except DatabaseUnavailable as exc:
+        return _unavailable(exc)
+    if closed is None:
+        raise HTTPException(404, f"no open candidate {project_id!r} in the pipeline")
+    return JSONResponse(record(closed))
 
 
 @router.post("/v1/portfolio/optimize", response_model=PortfolioResult, responses=ERRORS,
@@ -99,7 +171,7 @@ def portfolio_optimize(
     Infeasible constraints get a 422 naming the violated one."""
     check_batch_size(len(body.candidates), settings.max_batch)
     try:
-        scored, refs = _score(store, body.candidates, ("body", "candidates"))
+        scored, refs = _score(store, body.candidates, body, ("body", "candidates"))
         constraints = Constraints.from_dict(body.constraints.model_dump())
         report = select_portfolio(scored, constraints, body.time_limit_seconds)
     except InfeasiblePortfolio as exc:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from serving.schemas.forecasts import Assessment
-from serving.schemas.intake import ScoredCandidate
+from serving.schemas.intake import IntakeScorecardInfo, ScoredCandidate
 
 
 class DashboardProjectRow(BaseModel):
@@ -47,5 +47,6 @@ class DashboardProject(BaseModel):
 
 
 class DashboardIntake(BaseModel):
+    scorecard: IntakeScorecardInfo
     candidates: list[ScoredCandidate]
     portfolio: dict[str, Any] = Field(description="as POST /v1/portfolio/optimize, no models")

@@ -1,18 +1,29 @@
-"""Intake scoring and portfolio selection (`POST /v1/intake/score`, `/v1/portfolio/optimize`),
-served by serving/routers/intake.py over opm_ml.intake."""
+"""Intake scoring and portfolio selection (`POST /v1/intake/score`, `/v1/portfolio/optimize`,
+the open pipeline), served by serving/routers/intake.py over opm_ml.intake."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from opm_ml.features import contract_manifest
+from opm_ml.intake import weighting
+from opm_ml.intake.scorecard import CRITERIA as INTAKE_CRITERIA
 from serving.schemas.common import ModelRef
+from serving.schemas.evm import BATCH, SINGLE
 from serving.schemas.projects import EXAMPLE_PROJECT, project_request
 
 # Candidates are projects at intake as the contract describes them, plus a business case.
 ProjectRequest = project_request(contract_manifest())
+
+
+def _problem(loc: tuple[str | int, ...], kind: str, message: str, value: Any) -> ValidationError:
+    """A validation error at `loc` (relative to the model) so the 422 names the exact field."""
+    return ValidationError.from_exception_data(
+        "request", [InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=value)]
+    )
 
 
 EXAMPLE_CANDIDATE: dict[str, Any] = {
@@ -46,19 +57,96 @@ class IntakeCandidate(ProjectRequest):
         "strategic_fit is used")
 
 
+# A judgement [a, b, value]: a is `value` times as important as b (Saaty's 1/9..9 scale).
+SaatyValue = Annotated[float | str, Field(description="1..9, or 1/9..1 when b is the more "
+                                          "important; a number or a fraction such as \"1/3\"")]
+Judgement = tuple[str, str, SaatyValue]
+
+
+class IntakeWeights(BaseModel):
+    """Weights for one call instead of the scorecard's: typed, or pairwise comparisons (AHP)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weights: dict[str, Annotated[float, Field(ge=0)]] | None = Field(
+        None, description="criterion -> weight (normalised to sum 1)")
+    criteria_comparisons: list[Judgement] | None = Field(
+        None, max_length=105, description="AHP judgements of every pair of criteria, "
+        "[a, b, value]; refused when the consistency ratio is above 0.1")
+    objectives: dict[str, Annotated[float, Field(ge=0)]] | None = Field(
+        None, description="objective (strategic driver) -> weight, for alignment scores")
+    objective_comparisons: list[Judgement] | None = Field(
+        None, max_length=105, description="AHP judgements of every pair of objectives")
+
+    @model_validator(mode="after")
+    def _check_weights(self) -> IntakeWeights:
+        # Structure, completeness and consistency here; objective names against the scorecard
+        # when it is applied (the router answers that with a 422 on the same field).
+        try:
+            weighting.resolve("weights", self.weights, "criteria_comparisons",
+                              self.criteria_comparisons, INTAKE_CRITERIA, "criterion")
+            weighting.resolve("objectives", self.objectives, "objective_comparisons",
+                              self.objective_comparisons, None, "objective")
+        except weighting.WeightsError as exc:
+            raise _problem((exc.field,), "invalid_weights", exc.problem, None) from None
+        return self
+
+    def overrides(self) -> dict[str, Any]:
+        """The weights given, as `ScorecardConfig.with_weights` takes them."""
+        return self.model_dump(include=set(IntakeWeights.model_fields), exclude_none=True)
+
+
+class IntakeScoreRequest(IntakeWeights):
+    """Candidates and, optionally, the weights to score them with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidates: list[IntakeCandidate] = Field(min_length=1)
+
+
+# The body of POST /v1/intake/score: a list of candidates, or {"candidates": [...], weights}.
+IntakeScoreBody = Annotated[
+    Union[
+        Annotated[IntakeScoreRequest, Tag(SINGLE)],
+        Annotated[list[IntakeCandidate], Field(min_length=1), Tag(BATCH)],
+    ],
+    Discriminator(lambda value: BATCH if isinstance(value, list) else SINGLE),
+]
+
+
 class IntakeDriver(BaseModel):
     feature: str
     contribution: float = Field(description="SHAP value, log(P50 / planned) space")
 
 
+class WeightInterval(BaseModel):
+    weight: float = Field(description="the criterion's weight now")
+    low: float = Field(description="lowest weight (others rescaled) keeping the class")
+    high: float = Field(description="highest weight keeping the class")
+    below: str | None = Field(description="class under `low`; null: the class holds down to 0")
+    above: str | None = Field(description="class over `high`; null: the class holds up to 1")
+
+
+class PipelinePlace(BaseModel):
+    rank: int = Field(description="1 = highest score of the open pipeline, this candidate in it")
+    size: int = Field(description="open candidates compared, this one included")
+    percentile: float | None = Field(
+        description="% of the other open candidates scoring lower (ties half); null if none")
+
+
 class ScoredCandidate(BaseModel):
-    rank: int
+    rank: int = Field(description="position in this answer (musts first); see `pipeline`")
     project_id: str
     name: str | None = None
     moscow: Literal["must", "should", "could", "won't"]
-    score: float = Field(description="0-100, the sum of `points`")
+    score: float = Field(description="0-100, the sum of `points`; the same in any batch")
     points: dict[str, float] = Field(description="criterion -> weight x score x 100")
     criterion_scores: dict[str, float] = Field(description="criterion -> 0..1 score")
+    measures: dict[str, float | None] = Field(
+        description="criterion -> the measure its fixed scale maps to 0..1 (null: unbounded)")
+    sensitivity: dict[str, WeightInterval] = Field(
+        description="criterion -> weight range keeping the MoSCoW class")
+    pipeline: PipelinePlace | None = Field(description="place among the open pipeline")
     finance: dict[str, float | str | None] = Field(
         description="npv, roi, payback_years, irr (null + irr_note when none), total_cost")
     risk: dict[str, float] = Field(
@@ -67,11 +155,63 @@ class ScoredCandidate(BaseModel):
     top_drivers: dict[str, list[IntakeDriver]]
 
 
-class IntakeScoreResult(BaseModel):
+class WeightsUsed(BaseModel):
+    weights: dict[str, float]
+    source: Literal["typed", "pairwise comparisons"]
+    lambda_max: float | None = None
+    consistency_ratio: float | None = None
+
+
+class PipelineSummary(BaseModel):
+    kept: list[str] = Field(description="ids kept (entered or replaced) by this call")
+    open: int = Field(description="open candidates in the pipeline")
+    compared: int = Field(description="open candidates scored with this scorecard")
+    not_comparable: int = Field(description="open candidates scored with another scorecard")
+
+
+class IntakeScorecardInfo(BaseModel):
     scorecard_version: str
+    scorecard_digest: str = Field(description="sha256 of the scorecard file")
+    reference_digest: str | None = Field(description="sha256 of its reference population")
+    weights: dict[str, WeightsUsed] = Field(description="criteria and objectives weights used")
+
+
+class IntakeScoreResult(IntakeScorecardInfo):
     models: dict[str, ModelRef]
+    pipeline: PipelineSummary
     count: int
     items: list[ScoredCandidate] = Field(description="ranked, best first")
+
+
+class _StoredCandidate(BaseModel):
+    project_id: str
+    name: str | None
+    scorecard_version: str
+    scorecard_digest: str
+    criterion_scores: dict[str, float] = Field(description="criterion -> 0..1, weight-free")
+    alignment: dict[str, float] | None = Field(description="null: the contract's strategic_fit")
+    moscow: str = Field(description="class when kept")
+    mandatory: bool
+    risk_adjusted_npv: float
+    kept_at: str
+
+
+class PipelineEntry(_StoredCandidate):
+    pipeline_rank: int
+    score: float = Field(description="score under the scorecard's weights")
+    score_when_kept: float = Field(description="as answered when kept (that call's weights)")
+
+
+class PipelineListing(IntakeScorecardInfo):
+    count: int
+    not_comparable: int = Field(description="open entries scored with another scorecard")
+    entries: list[PipelineEntry] = Field(description="ranked by score")
+
+
+class ClosedEntry(_StoredCandidate):
+    score: float = Field(description="as answered when kept")
+    closed_at: str
+    close_reason: str
 
 
 class PortfolioConstraints(BaseModel):
@@ -89,7 +229,7 @@ class PortfolioConstraints(BaseModel):
         default_factory=lambda: [0.5, 0.75, 1.0, 1.25, 1.5], max_length=20)
 
 
-class PortfolioRequest(BaseModel):
+class PortfolioRequest(IntakeWeights):
     model_config = ConfigDict(extra="forbid")
 
     candidates: list[IntakeCandidate] = Field(min_length=1)
@@ -103,6 +243,8 @@ class PortfolioResult(BaseModel):
     solve_seconds: float
     total_value: float = Field(description="sum of the selected risk-adjusted NPVs")
     scorecard_version: str
+    scorecard_digest: str
+    reference_digest: str | None
     selected: list[str]
     rejected: list[str]
     decisions: list[dict[str, Any]]

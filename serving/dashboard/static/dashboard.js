@@ -248,17 +248,28 @@ async function renderProject(id) {
 }
 
 // ---------------------------------------------------------------- intake view
+// The criterion whose weight is closest to changing the MoSCoW class: the fragile assumption.
+function fragile(c) {
+  let best = null;
+  for (const [k, s] of Object.entries(c.sensitivity || {})) {
+    const margin = Math.min(s.below ? s.weight - s.low : Infinity, s.above ? s.high - s.weight : Infinity);
+    if (margin < (best?.margin ?? Infinity)) best = { k, s, margin };
+  }
+  return best ? `${best.k} ${best.s.low.toFixed(2)}–${best.s.high.toFixed(2)}` : "any weights";
+}
+
 async function renderIntake() {
   const d = await getJSON("intake");
   const selected = new Set(d.portfolio.selected);
   const criteria = Object.keys(d.candidates[0]?.points || {});
   app.innerHTML = `
     <h2>Intake: ${d.candidates.length} candidates ranked; portfolio ${esc(d.portfolio.status)}, risk-adjusted value ${num(d.portfolio.total_value)}</h2>
+    <p class="note" data-testid="scorecard">Scorecard ${esc(d.scorecard.scorecard_version)} (${esc(d.scorecard.scorecard_digest.slice(0, 19))}…): fixed scales, so a candidate's score is the same in any batch. "Class holds" is the weight range of the criterion closest to changing the candidate's MoSCoW class.</p>
     <div class="row">
       <div class="card scroll"><table id="intake-table"><thead><tr><th>rank</th><th class="l">candidate</th><th class="l">MoSCoW</th><th>score</th>
-        ${criteria.map((c) => `<th>${esc(c)}</th>`).join("")}<th>NPV</th><th>risk-adj. NPV</th><th>P(late)</th><th class="l">selected</th></tr></thead><tbody>
+        ${criteria.map((c) => `<th>${esc(c)}</th>`).join("")}<th class="l">class holds</th><th>NPV</th><th>risk-adj. NPV</th><th>P(late)</th><th class="l">selected</th></tr></thead><tbody>
         ${d.candidates.map((c) => `<tr><td>${c.rank}</td><td class="l">${esc(c.project_id)} ${esc(c.name)}</td><td class="l">${c.moscow}</td><td data-testid="score">${num(c.score, 1)}</td>
-          ${criteria.map((k) => `<td>${num(c.points[k], 1)}</td>`).join("")}<td>${num(c.finance.npv)}</td><td>${num(c.risk.risk_adjusted_npv)}</td>
+          ${criteria.map((k) => `<td>${num(c.points[k], 1)}</td>`).join("")}<td class="l" data-testid="fragile">${esc(fragile(c))}</td><td>${num(c.finance.npv)}</td><td>${num(c.risk.risk_adjusted_npv)}</td>
           <td>${pct(c.risk.probability_late)}</td><td class="l">${selected.has(c.project_id) ? "yes" : "no"}</td></tr>`).join("")}
       </tbody></table></div>
       <div class="card"><div id="score-breakdown"></div></div>
