@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from opm_ml.batch_scoring.cli import ALL_MODELS
 from opm_ml.batch_scoring.cli import score as score_command
+from opm_ml.cli_options import ProfileOption, with_profile
 from opm_ml.intake.cli import (
     intake_close,
     intake_pipeline,
@@ -24,6 +25,7 @@ from opm_ml.intake.cli import (
     intake_score,
     portfolio_optimize,
 )
+from opm_ml.profiles.cli import infer as infer_command
 from opm_ml.settings import SettingsError, get_settings
 from serving.dashboard.cli import report as report_command
 from training.cli import models as models_command
@@ -48,9 +50,13 @@ intake_app = typer.Typer(help="Score candidate projects for intake.", no_args_is
 portfolio_app = typer.Typer(help="Select a portfolio under budget and capacity.",
                             no_args_is_help=True)
 app.add_typer(data_app, name="data")
+profile_app = typer.Typer(help="Draft a dataset profile for an organisation's export.",
+                          no_args_is_help=True)
+data_app.add_typer(profile_app, name="profile")
 app.add_typer(intake_app, name="intake")
 app.add_typer(portfolio_app, name="portfolio")
 intake_app.command("score")(intake_score)
+profile_app.command("infer")(infer_command)
 intake_app.command("pipeline")(intake_pipeline)
 intake_app.command("close")(intake_close)
 intake_app.command("reference")(intake_reference)
@@ -103,12 +109,19 @@ def data_validate(
     report_out: Annotated[
         Optional[Path], typer.Option(help="write the rejected-rows report (CSV or Parquet)")
     ] = None,
+    profile: Annotated[Optional[str], typer.Option(
+        help="read PATH (an organisation's export) through this dataset profile")] = None,
+    snapshots: Annotated[Optional[Path], typer.Option(
+        help="with --profile: a file of status snapshots")] = None,
 ) -> None:
-    """Validate data against the contract and print every rejected row with its reason."""
+    """Validate data against the contract or a profile; print every rejected row and why."""
     from opm_ml import validation
+    from opm_ml.profiles import ProfileError
+    from opm_ml.profiles.cli import validate_with_profile
 
     try:
-        rejections, counts = _validate(path, table)
+        rejections, counts = (validate_with_profile(path, profile, snapshots) if profile
+                              else _validate(path, table))
         for name, (n_rows, n_bad) in counts.items():
             console.print(f"{name}: {n_rows:,} rows, {n_rows - n_bad:,} valid, {n_bad:,} rejected")
         if len(rejections):
@@ -116,7 +129,7 @@ def data_validate(
         if report_out is not None:
             validation.write_rejections(rejections, report_out)
             console.print(f"rejection report written to {report_out}")
-    except validation.ContractError as exc:
+    except (validation.ContractError, ProfileError) as exc:
         raise fail(str(exc)) from None
     if len(rejections):
         raise typer.Exit(1)
@@ -267,13 +280,18 @@ def evaluate_real(
 
 
 @app.command("serve")
-def serve() -> None:
+def serve(profile: ProfileOption = None) -> None:
     """Start the API (host and port from settings) serving the registry's champion models."""
+    from opm_ml.profiles import ProfileError
     from serving.app import banner
     from serving.app import serve as run_server
 
-    console.print(banner())
-    run_server(get_settings())
+    try:
+        settings = with_profile(get_settings(), profile)
+    except ProfileError as exc:
+        raise fail(str(exc)) from None
+    console.print(banner(settings))
+    run_server(settings)
 
 
 @app.command("run")

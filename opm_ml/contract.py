@@ -159,13 +159,15 @@ class History:
     """One portfolio history: the three contract tables, plus the rows rejected on loading.
 
     `rejections` (table, row, column, value, reason) is empty for generated data; row numbers
-    refer to the files that were read.
+    refer to the files that were read. `notes`: what reading decided about whole columns or
+    row groups (duplicates dropped by the profile's rule, unfinished rows), for the run log.
     """
 
     projects: pd.DataFrame
     snapshots: pd.DataFrame
     resource_usage: pd.DataFrame
     rejections: pd.DataFrame = field(default_factory=_no_rejections)
+    notes: list[str] = field(default_factory=list)
 
 
 def column(table: str, name: str) -> Column:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from opm_ml.expressions import compile_expression
+from opm_ml.contract_manifest import CONTRACT_MANIFEST
 from opm_ml.manifest import EVM_FEATURES, TIME_FEATURES, FeatureManifest
 from opm_ml.opm_metrics import METRIC_COLUMNS, evm_frame, evm_single
 
@@ -34,8 +35,6 @@ INDEX_RATIO_BOUNDS = (0.1, 10.0)
 
 def contract_manifest() -> FeatureManifest:
     """The built-in synthetic contract's manifest (the default profile)."""
-    from opm_ml.profiles.contract import CONTRACT_MANIFEST
-
     return CONTRACT_MANIFEST
 
 

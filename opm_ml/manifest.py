@@ -59,6 +59,8 @@ class FeatureManifest:
     anchors: tuple[tuple[str, str], ...] = ()
     source: dict = field(default_factory=dict)
     examples: tuple[dict, ...] = ()  # (an intake row, a status report) for docs; real values
+    families: tuple[str, ...] = ("delay", "overrun", "resource")  # what the profile can train
+    metric: str = "mape"  # what training holds the models to (baselines, champion gate)
 
     # --- columns ---------------------------------------------------------------------------
 
@@ -154,7 +156,8 @@ class FeatureManifest:
                       "rules": tuple(data.get("rules", ())),
                       "roles": tuple(data.get("roles", ())),
                       "anchors": tuple(tuple(a) for a in data.get("anchors", ())),
-                      "examples": tuple(data.get("examples", ()))})
+                      "examples": tuple(data.get("examples", ())),
+                      "families": tuple(data.get("families", cls.families))})
 
     @cached_property
     def digest(self) -> str:

@@ -81,8 +81,11 @@ class ModelSet:
         """The family's model (by name or slug), or ModelUnavailable naming why it is missing."""
         spec = family(name)
         if spec.name not in self.models:
-            raise ModelUnavailable(f"no {spec.slug} model is served: "
-                                   f"{self.missing.get(spec.name, 'not loaded')}")
+            manifest = self.manifest
+            why = self.missing.get(spec.name) or (
+                f"profile {manifest.profile} has no {spec.name} model (it does not map both "
+                f"{spec.planned} and {spec.actual})")
+            raise ModelUnavailable(f"no {spec.slug} model is served: {why}")
         return self.models[spec.name]
 
     def require_all(self) -> None:
@@ -139,7 +142,9 @@ def load_model_set(settings: Settings, families: Iterable[str] | None = None) ->
     if not models:
         raise LookupError(f"none of the models is in the registry: {'; '.join(missing.values())}")
     check_profiles(models)
-    return ModelSet(models, missing)
+    # A family the profile cannot train is not missing: it does not exist for this profile.
+    trainable = next(iter(models.values())).model.manifest.families
+    return ModelSet(models, {f: why for f, why in missing.items() if f in trainable})
 
 
 def check_profiles(models: Mapping[str, ServedModel]) -> None:

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from opm_ml import rules
 from opm_ml.contract import OUTCOME_COLUMNS, TABLES, Column, History
+from opm_ml.contract_manifest import RULES
 from opm_ml.csv_safety import write_csv
 
 REPORT_COLUMNS = ("row", "column", "value", "reason")
@@ -53,8 +54,6 @@ class TableSpec:
 
 def contract_table(name: str) -> TableSpec:
     """The spec of one contract table (`projects`, `snapshots`, `resource_usage`)."""
-    from opm_ml.profiles.contract import RULES
-
     if name not in TABLES:
         expected = ", ".join(TABLES)
         raise ContractError(f"unknown table {name!r}; expected one of {expected}")
@@ -227,6 +226,16 @@ def load_history(directory: str | Path) -> History:
         else:
             results[table] = load_table(path, table)
 
+    return cross_checked(results)
+
+
+def cross_checked(results: dict[str, ValidationResult], notes: list[str] | None = None,
+                  columns: dict[str, dict[str, str]] | None = None) -> History:
+    """A History from validated tables: snapshot and usage rows whose project is unknown or
+    rejected, or that contradict their project, are rejected too. `columns` renames report
+    columns per table (canonical name -> the file's own column name)."""
+    results = {**{"resource_usage": validate_frame(
+        pd.DataFrame(columns=_names("resource_usage")), "resource_usage")}, **results}
     projects = results["projects"].good
     snapshots, snap_rejections = _cross_table(results["snapshots"].good, projects, "snapshots")
     usage, usage_rejections = _cross_table(results["resource_usage"].good, projects,
@@ -237,12 +246,16 @@ def load_history(directory: str | Path) -> History:
         "resource_usage": _sorted(pd.concat([results["resource_usage"].rejections,
                                              usage_rejections])),
     }
+    for table, names in (columns or {}).items():
+        per_table[table] = per_table[table].assign(
+            column=per_table[table]["column"].map(lambda c: names.get(c, c)))
     rejections = pd.concat([r.assign(table=t) for t, r in per_table.items()], ignore_index=True)
     return History(
         projects.reset_index(drop=True),
         snapshots.reset_index(drop=True),
         usage.reset_index(drop=True),
         rejections[["table", *REPORT_COLUMNS]],
+        list(notes or []),
     )
 
 

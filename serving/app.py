@@ -88,6 +88,9 @@ def banner(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
     base = f"http://{host}:{settings.api_port}"
+    if settings.profile != "contract":  # its fields and an example are on /docs once loaded
+        return (f"API docs: {base}/docs (profile {settings.profile}: request fields and a "
+                "real example appear there once its models are loaded)")
     body = json.dumps({**EXAMPLE_PROJECT, "status": EXAMPLE_STATUS})
     return (f"API docs: {base}/docs\n"
             f"Try: curl -s -X POST '{base}/v1/projects/assess?top_k=3' "

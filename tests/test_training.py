@@ -16,6 +16,7 @@ import pytest
 
 from opm_ml import mlflow_access
 from opm_ml.contract import ROLES
+from opm_ml.features import feature_matrix
 from opm_ml.forecasting import FAMILY_NAMES as FAMILIES
 from opm_ml.forecasting import family as family_spec
 from opm_ml.forecasting.inputs import model_columns
@@ -165,7 +166,12 @@ def test_the_numpy_prediction_path_matches_the_fitted_scikit_learn_models(traine
         if regressor.anchor:
             ratio = X[regressor.anchor].to_numpy(float)
             start[ratio > 0] = np.log(ratio[ratio > 0])
-        q = np.column_stack([m.predict(X) for m in regressor.models_]) + start[:, None]
+        elif regressor.start_ is not None:  # the base the calibration slice chose
+            start = regressor.start_.start(feature_matrix(X, model.feature_names_))
+        trees = np.column_stack([m.predict(X) for m in regressor.models_])
+        if not regressor.trees_:  # the start alone beat the trees on calibration
+            trees = np.broadcast_to(regressor.flat_, trees.shape)
+        q = trees + start[:, None]
         q += regressor.offsets_
         q[:, 0], q[:, 2] = np.minimum(q[:, 0], q[:, 1]), np.maximum(q[:, 2], q[:, 1])
         np.testing.assert_allclose(got["log_quantiles"], q, rtol=1e-12, atol=1e-12)

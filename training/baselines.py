@@ -32,14 +32,23 @@ class LogLinearBaseline:
 
     def fit(self, train: pd.DataFrame) -> LogLinearBaseline:
         actual = train[family(self.family).actual].to_numpy(dtype=float)
+        # Planned sizes given (and positive) for most projects; a gap takes the median.
         self.columns_ = [c for c in SIZE_COLUMNS if c in train.columns
-                         and (train[c].to_numpy(dtype=float, na_value=np.nan) > 0).all()]
+                         and (train[c].to_numpy(dtype=float, na_value=np.nan) > 0).mean() > 0.5]
+        logs = self._raw_logs(train)
+        self.medians_ = np.nanmedian(logs, axis=0)
         self.model_ = make_pipeline(FunctionTransformer(self._log_size), LinearRegression())
         self.model_.fit(train, np.log(actual))
         return self
 
+    def _raw_logs(self, frame: pd.DataFrame) -> np.ndarray:
+        values = frame[self.columns_].to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(values > 0, np.log(values), np.nan)
+
     def _log_size(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.log(frame[self.columns_].to_numpy(dtype=float))
+        logs = self._raw_logs(frame)
+        return np.where(np.isnan(logs), self.medians_, logs)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return np.exp(self.model_.predict(frame))

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from opm_ml.cli_options import ProfileOption, with_profile
 from opm_ml.dask_cluster import (
     LOCAL,
     DaskClusterError,
@@ -36,10 +37,16 @@ _STEPS = ("fitting", "evaluating", "logging", "promotion gate")
 
 def train(
     data: Annotated[Optional[Path], typer.Option(
-        help="history folder (projects, snapshots, resource_usage as .parquet or .csv); "
-             "default: settings data_dir")] = None,
-    models: Annotated[str, typer.Option(
-        help="comma-separated model families to train")] = ALL_MODELS,
+        help="history folder (projects, snapshots, resource_usage as .parquet or .csv); with "
+             "--profile, the organisation's export file; default: settings data_dir")] = None,
+    profile: Annotated[Optional[str], typer.Option(
+        help="dataset profile: a .toml file or a name in data/profiles/; default: settings "
+             "profile (the built-in contract)")] = None,
+    snapshots: Annotated[Optional[Path], typer.Option(
+        help="with --profile: a file of status snapshots (status reports per project)")] = None,
+    models: Annotated[Optional[str], typer.Option(
+        help="comma-separated model families to train", show_default="every family the "
+             "profile can train")] = None,
     seed: Annotated[Optional[int], typer.Option(help="random seed of the models")] = None,
     allow_rejects: Annotated[bool, typer.Option(
         "--allow-rejects/--no-allow-rejects",
@@ -56,27 +63,22 @@ def train(
     """Train, evaluate and register the delay, overrun and resource-demand models."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from opm_ml.forecasting.families import parse_families
-    from opm_ml.validation import ContractError, load_history, rejection_report_table
+    from opm_ml.validation import rejection_report_table
     from training.pipeline import train_models
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)  # the rich table says what matters
 
     settings = get_settings()
     try:
-        families = parse_families(models)
+        chosen = parse_families(models) if models else None
         address = cluster_address(dask, scheduler, workers)
     except ValueError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
     folder = data or settings.data_dir
-    try:
-        with console.status(f"validating {folder}"):
-            history = load_history(folder)
-    except ContractError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        if data is None:
-            console.print("generate data first: [bold]opm-ml data generate[/]")
-        raise typer.Exit(2) from None
+    history, manifest, settings = _history(folder, profile or settings.profile, snapshots,
+                                           settings, default_folder=data is None)
+    families = _families(history, manifest, chosen)
     rejected = history.rejections
     if len(rejected):
         counts = rejected.groupby("table")["row"].nunique().to_dict()
@@ -92,6 +94,8 @@ def train(
         raise typer.Exit(1)
     console.print(f"{len(history.projects):,} projects, {len(history.snapshots):,} snapshots, "
                   f"{len(history.resource_usage):,} resource-usage rows from {folder}")
+    for note in history.notes:
+        console.print(f"[dim]note: {note}[/]")
 
     with ExitStack() as cluster:
         client = _connect(cluster, address, workers, timeout) if address else None
@@ -107,7 +111,7 @@ def train(
                 result = train_models(history, families,
                                       seed=settings.default_seed if seed is None else seed,
                                       settings=settings, data_source=str(Path(folder).resolve()),
-                                      progress=progress, client=client)
+                                      progress=progress, client=client, manifest=manifest)
             except (ValueError, DaskClusterError) as exc:  # nothing was registered
                 bar.stop()
                 console.print(f"[bold red]error:[/] training stopped: {exc}")
@@ -119,7 +123,51 @@ def train(
         d = r.decision
         style = "green" if d.promoted else ("yellow" if d.registered else "red")
         console.print(f"[{style}]{r.family}[/]: {d.reason}")
+        for note in r.model.notes:
+            console.print(f"[dim]  {r.family}: {note}[/]")
     console.print(f"MLflow parent run {result.parent_run_id} in {settings.mlflow_tracking_uri}")
+
+
+def _history(folder: Path, profile_name: str, snapshots: Path | None, settings,
+             default_folder: bool):
+    """(history, manifest, settings for the profile's registry names), or exit 2 naming why."""
+    from opm_ml.features import contract_manifest
+    from opm_ml.profiles import ProfileError, resolve_profile
+    from opm_ml.validation import ContractError, load_history
+
+    try:
+        profile = resolve_profile(profile_name)
+        with console.status(f"reading and validating {folder}"):
+            if profile is None:
+                return load_history(folder), contract_manifest(), settings
+            from opm_ml.profiles.build import profile_manifest
+            from opm_ml.profiles.reader import read_history
+
+            history = read_history(profile, folder, snapshots)
+            return (history, profile_manifest(profile, history),
+                    settings.model_copy(update={"profile": profile.name}))
+    except (ContractError, ProfileError) as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        if default_folder and profile_name == "contract":
+            console.print("generate data first: [bold]opm-ml data generate[/]")
+        raise typer.Exit(2) from None
+
+
+def _families(history, manifest, chosen: list[str] | None) -> list[str]:
+    """The families to train: those asked for (each must be trainable) or every trainable one;
+    why a family cannot train is one line each."""
+    from opm_ml.forecasting import FAMILIES
+
+    unavailable = {name: f"profile {manifest.profile} does not map both {f.planned} and "
+                         f"{f.actual}" for name, f in FAMILIES.items()
+                   if name not in manifest.families}
+    for family, why in unavailable.items():
+        if chosen is None:
+            console.print(f"[dim]{family}: not trained: {why}[/]")
+        elif family in chosen:
+            console.print(f"[bold red]error:[/] {family} cannot be trained: {why}")
+            raise typer.Exit(2)
+    return [f for f in (chosen or manifest.families) if f in manifest.families]
 
 
 def _connect(stack: ExitStack, address: str, workers: int | None, timeout: float):
@@ -137,12 +185,17 @@ def _connect(stack: ExitStack, address: str, workers: int | None, timeout: float
     return client
 
 
-def models() -> None:
+def models(profile: ProfileOption = None) -> None:
     """List registered model versions with their aliases and promotion decisions."""
     from opm_ml import mlflow_access
+    from opm_ml.profiles import ProfileError
     from training.registry import registry_listing
 
-    settings = get_settings()
+    try:
+        settings = with_profile(get_settings(), profile)
+    except ProfileError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
     names = mlflow_access.registered_names(settings).values()
     rows = registry_listing(mlflow_access.client(settings), list(names))
     if not rows:
@@ -158,37 +211,62 @@ def models() -> None:
 
 
 def results_table(result) -> Table:
-    """Held-out metrics vs the best baseline and the promotion decision, per family and stage."""
+    """Held-out metrics vs the best baseline and the promotion decision, per family and stage.
+
+    The metric is the one the baselines were held to (MAPE for the contract, MAE for an
+    organisation's profile unless it says otherwise).
+    """
+    metric = next((c.metric for r in result.results for c in r.checks if c.metric != "brier"),
+                  "mape")
+    header = "MAPE %" if metric == "mape" else metric.upper()
     table = Table(title="Held-out results (newest projects)")
-    for col, justify in (("model", "left"), ("stage", "left"), ("MAPE %", "right"),
+    for col, justify in (("model", "left"), ("stage", "left"), (header, "right"),
                          ("best baseline", "right"), ("P10-P90", "right"),
                          ("AUC/Brier", "right"), ("beats", "left"), ("registry", "left")):
         table.add_column(col, justify=justify)
     for r in result.results:
         m, first = r.metrics, True
-        for stage, label, check_prefix in _rows(r):
+        for stage, label, checks in _rows(r):
             baselines = {k.split("/")[1][len("baseline_"):]: v for k, v in m.items()
-                         if k.startswith(f"{stage}/baseline_") and k.endswith("/mape")}
-            best = min(baselines, key=baselines.get)
-            checks = [c for c in r.checks if c.name.startswith(check_prefix)]
+                         if k.startswith(f"{stage}/baseline_") and k.endswith(f"/{metric}")}
+            best = min(baselines, key=baselines.get) if baselines else None
             late = f"{m[f'{stage}/auc']:.2f}/{m[f'{stage}/brier']:.3f}" if f"{stage}/auc" in m else ""
             table.add_row(
-                r.family if first else "", label, f"{m[f'{stage}/mape']:.2f}",
-                f"{best} {baselines[best]:.2f}", f"{m[f'{stage}/coverage_80']:.2f}", late,
-                "yes" if all(c.passed for c in checks) else "[red]no[/]",
+                r.family if first else "", label, _number(m[f"{stage}/{metric}"]),
+                f"{best} {_number(baselines[best])}" if best else "-",
+                f"{m[f'{stage}/coverage_80']:.2f}", late,
+                _beats(checks) if checks else "-",
                 _decision(r.decision) if first else "",
             )
             first = False
     return table
 
 
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.2f}"
+
+
+def _beats(checks) -> str:
+    """yes: every baseline beaten; tie: some not beaten, but within the held-out noise; no."""
+    if all(c.beats for c in checks):
+        return "yes"
+    return "tie" if all(c.passed for c in checks) else "[red]no[/]"
+
+
 def _rows(r):
-    """(metric prefix, row label, check-name prefix) per table row of a family."""
+    """(metric prefix, row label, its checks) per table row of a family: intake, in flight
+    (all progress points: the checks the gate counts), then each progress point."""
     points = sorted({k.split("/")[0] for k in r.metrics if k.startswith("inflight_p")},
                     key=lambda t: float(t[len("inflight_p"):]))
-    return [("intake", "intake", "intake")] + [
-        (t, f"{t[len('inflight_p'):]}% done", f"in flight {t[len('inflight_p'):]}%")
-        for t in points]
+    rows = [("intake", "intake", [c for c in r.checks if c.name.startswith("intake")])]
+    if points:
+        rows.append(("inflight", "in flight", [c for c in r.checks if c.gate
+                                               and c.name.startswith("in flight")]))
+    for t in points:
+        point = t[len("inflight_p"):]
+        rows.append((t, f"{point}% done",
+                     [c for c in r.checks if c.name.startswith(f"in flight {point}%")]))
+    return rows
 
 
 def _decision(d) -> str:

@@ -1,29 +1,40 @@
 """Training examples: outcome targets, leakage-free time-ordered splits and in-flight sampling.
 
-* Only completed projects (an `actual_finish_date`) have targets. Targets are log ratios of the
-  actual to the planned value (duration, cost/BAC, effort), which tames the right skew.
+* A project is an example of a family when the family's planned value and actual outcome are
+  both there and positive. Targets are log ratios of the actual to the planned value
+  (duration, cost/BAC, effort), which tames the right skew. Rows a family cannot use are
+  counted in the run's notes, never dropped silently.
 * Splits are by project and ordered in time: completed projects sorted by start date, the oldest
   `train` fraction fits the models, the next `calibration` fraction calibrates them (conformal
   offsets, probability calibration), the newest `test` fraction is held out. Every in-flight
   example inherits its project's split, so no snapshot of a test project is ever trained on.
-* In-flight examples: for each progress point p (percent complete, e.g. 25/50/75) the snapshot
-  whose reported `percent_complete` is nearest p, within a tolerance. Sampling by reported
-  progress uses only what is known at prediction time; sampling at a fraction of the *actual*
-  duration would leak the outcome (the snapshot date would reveal the finish date).
+* In-flight examples: for each progress point p the snapshot whose progress is nearest p,
+  within a tolerance. Progress is the reported `percent_complete`, or without it the share of
+  the planned duration elapsed: both known at prediction time; sampling at a fraction of the
+  *actual* duration would leak the outcome (the snapshot date would reveal the finish date).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from opm_ml.contract import ACTUAL_EFFORT_COLUMNS, ROLES, SNAPSHOT_COLUMNS
+from opm_ml.contract import ACTUAL_EFFORT_COLUMNS, ROLES
+from opm_ml.forecasting import FAMILIES
 
 SPLITS = ("train", "calibration", "test")
-ROLE_SHARE_TARGETS = tuple(f"actual_share_{r}" for r in ROLES)
-_SNAPSHOT_VALUES = [c.name for c in SNAPSHOT_COLUMNS if c.name != "project_id"]
+# Fewer completed projects than this cannot give a train, calibration and test slice worth
+# the name (at the default 60/20/20 split: 18 to train on, 6 to calibrate, 6 to test).
+MIN_PROJECTS = 30
+
+
+def role_share_targets(roles) -> tuple[str, ...]:
+    return tuple(f"actual_share_{r}" for r in roles)
+
+
+ROLE_SHARE_TARGETS = role_share_targets(ROLES)
 
 
 @dataclass
@@ -45,7 +56,8 @@ class TrainingData:
     intake: StageData
     inflight: StageData
     split_ids: dict[str, np.ndarray]
-    n_inflight_projects: int  # projects without outcome yet: not trained on
+    n_inflight_projects: int  # projects without this family's outcome: not trained on
+    notes: list[str] = field(default_factory=list)
 
 
 def completed_projects(projects: pd.DataFrame) -> pd.DataFrame:
@@ -59,36 +71,59 @@ def completed_projects(projects: pd.DataFrame) -> pd.DataFrame:
     return done.reset_index(drop=True)
 
 
-def outcome_targets(projects: pd.DataFrame, late_threshold: float = 0.1) -> pd.DataFrame:
-    """Targets of completed projects, aligned with `projects`' rows."""
-    start = pd.to_datetime(projects["start_date"])
-    finish = pd.to_datetime(projects["actual_finish_date"])
-    duration = (finish - start).dt.days.to_numpy(dtype=float)
-    planned = projects["planned_duration_days"].to_numpy(dtype=float)
-    cost = projects["actual_cost"].to_numpy(dtype=float, na_value=np.nan)
-    bac = projects["budget_at_completion"].to_numpy(dtype=float)
-    role_hours = projects[list(ACTUAL_EFFORT_COLUMNS)].to_numpy(dtype=float, na_value=np.nan)
-    effort = role_hours.sum(axis=1)
-    if (duration <= 0).any() or (effort <= 0).any() or (cost <= 0).any():
-        bad = projects["project_id"].iloc[int(np.flatnonzero(
-            (duration <= 0) | (effort <= 0) | (cost <= 0))[0])]
-        raise ValueError(f"project {bad}: actual duration, cost and effort must be positive")
-    out = pd.DataFrame({
-        "actual_duration_days": duration,
-        "log_duration_ratio": np.log(duration / planned),
-        "late": (duration > planned * (1 + late_threshold)).astype(int),
-        "log_cost_ratio": np.log(cost / bac),
-        "actual_effort_hours": effort,
-        "log_effort_ratio": np.log(effort / projects["planned_effort_hours"].to_numpy(float)),
-    }, index=projects.index)
-    shares = pd.DataFrame(role_hours / effort[:, None], columns=list(ROLE_SHARE_TARGETS),
-                          index=projects.index)
-    return pd.concat([out, shares], axis=1)
+def _number(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return frame[name].to_numpy(dtype=float, na_value=np.nan)
+
+
+def actual_duration(projects: pd.DataFrame) -> np.ndarray:
+    """Actual duration in days: given, or the actual finish minus the start."""
+    days = _number(projects, "actual_duration_days")
+    if "actual_finish_date" in projects.columns and "start_date" in projects.columns:
+        finish = pd.to_datetime(projects["actual_finish_date"])
+        start = pd.to_datetime(projects["start_date"])
+        days = np.where(np.isnan(days), (finish - start).dt.days.to_numpy(dtype=float,
+                                                                           na_value=np.nan), days)
+    return days
+
+
+def outcome_targets(projects: pd.DataFrame, late_threshold: float = 0.1,
+                    roles=ROLES) -> pd.DataFrame:
+    """Every target the rows' columns allow, aligned with `projects` (NaN where unusable):
+    actual values, log ratios to plan, the late flag and, with actuals by role, role shares."""
+    out: dict[str, np.ndarray] = {}
+    duration = actual_duration(projects)
+    planned = _number(projects, "planned_duration_days")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["actual_duration_days"] = duration
+        out["log_duration_ratio"] = _log_ratio(duration, planned)
+        out["late"] = np.where(np.isnan(out["log_duration_ratio"]), np.nan,
+                               (duration > planned * (1 + late_threshold)).astype(float))
+        cost = _number(projects, "actual_cost")
+        out["actual_cost"] = cost
+        out["log_cost_ratio"] = _log_ratio(cost, _number(projects, "budget_at_completion"))
+        by_role = np.column_stack([_number(projects, f"actual_effort_{r}_hours") for r in roles]) \
+            if roles else np.zeros((len(projects), 0))
+        effort = _number(projects, "actual_effort_hours")
+        if by_role.shape[1] and not np.isnan(by_role).all():
+            effort = np.where(np.isnan(effort), by_role.sum(axis=1), effort)
+        out["actual_effort_hours"] = effort
+        out["log_effort_ratio"] = _log_ratio(effort, _number(projects, "planned_effort_hours"))
+        for r, role in enumerate(roles):
+            out[f"actual_share_{role}"] = by_role[:, r] / effort
+    return pd.DataFrame(out, index=projects.index)
+
+
+def _log_ratio(actual: np.ndarray, planned: np.ndarray) -> np.ndarray:
+    ok = (actual > 0) & (planned > 0) & np.isfinite(actual) & np.isfinite(planned)
+    return np.where(ok, np.log(np.where(ok, actual, 1.0) / np.where(ok, planned, 1.0)), np.nan)
 
 
 def time_split(projects: pd.DataFrame, fractions: tuple[float, float, float]) -> dict[str, np.ndarray]:
     """Project ids per split: oldest start dates train, the next calibrate, the newest test."""
-    ordered = projects.sort_values(["start_date", "project_id"], kind="stable")["project_id"]
+    order = [c for c in ("start_date", "project_id") if c in projects.columns]
+    ordered = projects.sort_values(order, kind="stable")["project_id"]
     n = len(ordered)
     cut1 = int(round(n * fractions[0]))
     cut2 = int(round(n * (fractions[0] + fractions[1])))
@@ -98,16 +133,31 @@ def time_split(projects: pd.DataFrame, fractions: tuple[float, float, float]) ->
     return {"train": ids[:cut1], "calibration": ids[cut1:cut2], "test": ids[cut2:]}
 
 
+def progress(frame: pd.DataFrame) -> np.ndarray:
+    """Percent complete of each snapshot row: reported, or else planned time elapsed (%)."""
+    pct = _number(frame, "percent_complete")
+    if np.isnan(pct).all() and {"status_date", "start_date"} <= set(frame.columns):
+        elapsed = (pd.to_datetime(frame["status_date"]) - pd.to_datetime(frame["start_date"]))
+        pct = 100 * elapsed.dt.days.to_numpy(dtype=float, na_value=np.nan) / _number(
+            frame, "planned_duration_days")
+    return pct
+
+
 def inflight_examples(projects: pd.DataFrame, snapshots: pd.DataFrame,
                       points: tuple[float, ...], tolerance: float) -> pd.DataFrame:
     """One row per (project, progress point): the project's columns plus the chosen snapshot.
 
-    The snapshot is the one whose `percent_complete` is nearest the point, if within `tolerance`;
+    The snapshot is the one whose progress is nearest the point, if within `tolerance`;
     a snapshot is used at most once per project. Column `progress_point` records the point.
     """
-    snaps = snapshots[snapshots["project_id"].isin(projects["project_id"])
-                      & snapshots["percent_complete"].notna()].reset_index(drop=True)
-    pct = snaps["percent_complete"].to_numpy(dtype=float)
+    values = [c for c in snapshots.columns if c != "project_id"]
+    snaps = snapshots[snapshots["project_id"].isin(projects["project_id"])]
+    if "percent_complete" not in snaps.columns or snaps["percent_complete"].isna().all():
+        plan = projects[["project_id", "start_date", "planned_duration_days"]]
+        snaps = snaps.merge(plan, on="project_id", how="left")
+    snaps = snaps.assign(_progress=progress(snaps))
+    snaps = snaps[np.isfinite(snaps["_progress"])].reset_index(drop=True)
+    pct = snaps["_progress"].to_numpy(dtype=float)
     picks = []
     for point in points:
         dist = pd.Series(np.abs(pct - point), index=snaps.index)
@@ -115,21 +165,39 @@ def inflight_examples(projects: pd.DataFrame, snapshots: pd.DataFrame,
         nearest = near.groupby(snaps.loc[near.index, "project_id"]).idxmin()
         picks.append(snaps.loc[nearest.to_numpy()].assign(progress_point=float(point)))
     chosen = pd.concat(picks).drop_duplicates(["project_id", "status_date"], keep="first")
-    keep = chosen[["project_id", *_SNAPSHOT_VALUES, "progress_point"]]
+    keep = chosen[["project_id", *values, "progress_point"]]
     return projects.merge(keep, on="project_id", how="inner", validate="one_to_many")
 
 
-def build_training_data(projects: pd.DataFrame, snapshots: pd.DataFrame, spec) -> TrainingData:
-    """Targets, time-ordered project split and in-flight examples for one model spec."""
-    done = completed_projects(projects)
-    done = pd.concat([done, outcome_targets(done, spec.late_threshold or 0.1)], axis=1)
+def build_training_data(projects: pd.DataFrame, snapshots: pd.DataFrame, spec,
+                        roles=ROLES) -> TrainingData:
+    """Targets, time-ordered project split and in-flight examples for one model spec.
+
+    ValueError, with the count needed, when too few projects have the family's outcome.
+    """
+    family = FAMILIES[spec.family]
+    targets = outcome_targets(projects, spec.late_threshold or 0.1, roles)
+    usable = targets[family.target].notna().to_numpy()
+    has_actual = targets[family.actual].notna().to_numpy()
+    notes = []
+    if (has_actual & ~usable).any():
+        notes.append(f"{int((has_actual & ~usable).sum())} project(s) with a {family.actual} "
+                     f"left out of {spec.family}: their {family.planned} or {family.actual} is "
+                     "0, so there is no ratio to learn")
+    new = [c for c in targets.columns if c not in projects.columns]
+    done = pd.concat([projects[usable], targets.loc[usable, new]], axis=1).reset_index(drop=True)
+    if len(done) < MIN_PROJECTS:
+        raise ValueError(
+            f"{spec.family}: {len(done)} completed project(s) with both {family.planned} and "
+            f"{family.actual}; at least {MIN_PROJECTS} are needed to train, calibrate and test")
     split_ids = time_split(done, (spec.train_fraction, spec.calibration_fraction,
                                   spec.test_fraction))
-    inflight = inflight_examples(done, snapshots, spec.progress_points, spec.progress_tolerance)
+    inflight = (inflight_examples(done, snapshots, spec.progress_points, spec.progress_tolerance)
+                if len(snapshots) else done.iloc[:0])
     stages = {}
     for name, frame in (("intake", done), ("inflight", inflight)):
         parts = {s: frame[frame["project_id"].isin(split_ids[s])].reset_index(drop=True)
                  for s in SPLITS}
         stages[name] = StageData(**parts)
     return TrainingData(stages["intake"], stages["inflight"], split_ids,
-                        n_inflight_projects=int(len(projects) - len(done)))
+                        n_inflight_projects=int(len(projects) - len(done)), notes=notes)

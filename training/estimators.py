@@ -15,14 +15,19 @@ from opm_ml.forecasting.estimators import Fitter, StageEstimator
 from opm_ml.manifest import FeatureManifest
 
 
-def lgbm_params(hyperparameters: dict, random_state: int) -> dict:
+def lgbm_params(hyperparameters: dict, random_state: int, n_rows: int | None = None) -> dict:
     """Spec hyper-parameters plus the settings every model shares (quiet, seeded, 1 thread).
 
     One OpenMP thread per model: the models of a stage are fitted in parallel threads instead
     (LightGBM releases the GIL), which scales better on small machines than OpenMP threads
-    that spin-wait when the cores are shared.
+    that spin-wait when the cores are shared. On small histories (`n_rows` training rows) a
+    leaf may hold as few as n/8 rows (at least 3), or no split would ever be allowed.
     """
-    return {**hyperparameters, "random_state": random_state, "verbose": -1, "n_jobs": 1}
+    params = {**hyperparameters, "random_state": random_state, "verbose": -1, "n_jobs": 1}
+    if n_rows is not None and "min_child_samples" in params:
+        params["min_child_samples"] = int(min(params["min_child_samples"],
+                                              max(3, n_rows // 8)))
+    return params
 
 
 def model_features(manifest: FeatureManifest, stage: str,
@@ -36,18 +41,21 @@ def model_features(manifest: FeatureManifest, stage: str,
 
 
 def stage_estimator(stage: str, spec, random_state: int, anchor: str | None,
-                    role_share_columns: tuple[str, ...] = (),
-                    n_jobs: int | None = None) -> StageEstimator:
+                    role_share_columns: tuple[str, ...] = (), n_jobs: int | None = None,
+                    n_rows: int | None = None, reference: str | None = None) -> StageEstimator:
     """The unfitted estimator of one family stage, as its spec says."""
+    anchor = anchor if stage == "inflight" else None
     return StageEstimator(
         target=spec.target,
         quantiles=tuple(spec.quantiles),
-        params=lgbm_params(spec.params_for(stage), random_state),
-        anchor=anchor if stage == "inflight" else None,
+        params=lgbm_params(spec.params_for(stage), random_state, n_rows),
+        anchor=anchor,
         classifier_method=spec.calibration if spec.classifier else None,
         role_share_columns=role_share_columns,
         early_stopping_rounds=spec.early_stopping_rounds,
         n_jobs=n_jobs,
+        base=None if anchor else spec.base,
+        reference=reference,
     )
 
 

@@ -24,9 +24,10 @@ from opm_ml.forecasting import FAMILY_NAMES, FamilyModel
 from opm_ml.forecasting.families import LEVELS, STAGES, family
 from opm_ml.forecasting.role_profile import RoleProfile
 from opm_ml.manifest import FeatureManifest
+from opm_ml.real_data.dataset import MAX_MISSING_SHARE
 from opm_ml.settings import Settings, get_settings
 from training import tracking
-from training.datasets import ROLE_SHARE_TARGETS, SPLITS, TrainingData, build_training_data
+from training.datasets import SPLITS, TrainingData, build_training_data, role_share_targets
 from training.estimators import fit_stage, model_features, stage_estimator
 from training.evaluation import Check, Evaluation, evaluate_family, heldout_frame
 from training.registry import Decision, log_decision, register_and_gate
@@ -58,51 +59,114 @@ class TrainingResult:
 
 def train_family(spec: ModelSpec, history, seed: int, fitter=None,
                  manifest: FeatureManifest | None = None) -> tuple[FamilyModel, TrainingData]:
-    """Fit one family's intake and in-flight estimators (no MLflow).
+    """Fit one family's intake and, given snapshots, in-flight estimators (no MLflow).
 
     `fitter`: where the LightGBM models are fitted (default: this machine's threads; training's
     Dask fitter for a cluster). `manifest`: what the models read (default: the contract's).
+    What training decides about the data (features dropped, rows left out) is in `notes`.
     """
     manifest = manifest or contract_manifest()
-    data = build_training_data(history.projects, history.snapshots, spec)
-    targets = [spec.target, *(["late"] if spec.classifier else []),
-               *(ROLE_SHARE_TARGETS if spec.role_shares else [])]
+    data = build_training_data(history.projects, history.snapshots, spec, manifest.roles)
+    notes = list(data.notes)
+    roles = _role_shares(spec, manifest, data)
+    targets = [spec.target, *(["late"] if spec.classifier else []), *roles]
     stages = {}
     for stage in STAGES:
         part = data.intake if stage == "intake" else data.inflight
         if len(part.train) == 0 or len(part.calibration) == 0:
-            raise ValueError(f"{spec.family}: no {stage} examples to train or calibrate on")
+            if stage == "intake":
+                raise ValueError(f"{spec.family}: no {stage} examples to train or calibrate on")
+            if manifest.snapshot_columns:
+                points = ", ".join(f"{p:g}" for p in spec.progress_points)
+                notes.append(f"no in-flight model: no snapshot near {points}% progress in the "
+                             "training or calibration slice")
+            continue
         features = model_features(manifest, stage, spec.exclude)
-        estimator = stage_estimator(stage, spec, seed, spec.inflight_anchor,
-                                    ROLE_SHARE_TARGETS if spec.role_shares else ())
+        features, dropped = sparse_features(part.train, features, manifest)
+        if dropped:
+            notes.append(f"{stage}: dropped as missing in over {MAX_MISSING_SHARE:.0%} of the "
+                         f"training rows: {', '.join(dropped)}")
+        anchor = _anchor(spec, manifest, features)
+        estimator = stage_estimator(stage, spec, seed, anchor, roles, n_rows=len(part.train),
+                                    reference=manifest.reference_class)
         stages[stage] = fit_stage(estimator, manifest, stage, features, part.train,
                                   part.calibration, targets, fitter)
+        start = {"loglinear": "the log-linear size law",
+                 "refclass": "the reference class's median"}.get(stages[stage].base_choice_)
+        if start:
+            notes.append(f"{stage}: trees start from {start} (the lowest pinball loss on the "
+                         "calibration slice)")
     profile = None
-    if spec.role_shares:
+    if roles and len(history.resource_usage):
         group = manifest.reference_class
         train_projects = data.intake.train[["project_id", group]]
         profile = RoleProfile(spec.profile_bins).fit(history.resource_usage, train_projects,
                                                      manifest.roles, group)
-    model = FamilyModel(spec.family, manifest, stages, spec.late_threshold, profile)
+    model = FamilyModel(spec.family, manifest, stages, spec.late_threshold, profile,
+                        tuple(notes))
     return model, data
 
 
-def train_models(history, families=FAMILY_NAMES, seed: int = 42,
+def _gate_metric(spec: ModelSpec, manifest: FeatureManifest) -> ModelSpec:
+    """The spec with the profile's accuracy metric for the champion gate (MAPE for the
+    contract; organisation profiles default to MAE, what a median forecast minimises)."""
+    from dataclasses import replace
+
+    if manifest.metric == spec.promotion_metric:
+        return spec
+    return replace(spec, promotion_metric=manifest.metric, greater_is_better=False)
+
+
+def _role_shares(spec: ModelSpec, manifest: FeatureManifest, data: TrainingData) -> tuple:
+    """The role-share targets, when the spec asks for them and the history has them."""
+    if not spec.role_shares or not manifest.roles:
+        return ()
+    targets = role_share_targets(manifest.roles)
+    train = data.intake.train
+    return targets if all(t in train.columns and train[t].notna().all() for t in targets) else ()
+
+
+def _anchor(spec: ModelSpec, manifest: FeatureManifest, features: list[str]) -> str | None:
+    """The in-flight anchor: the spec's where the profile computes it, else the profile's."""
+    for anchor in (spec.inflight_anchor, manifest.anchor(spec.family)):
+        if anchor and anchor in features:
+            return anchor
+    return None
+
+
+def sparse_features(train: pd.DataFrame, features: list[str],
+                    manifest: FeatureManifest) -> tuple[list[str], list[str]]:
+    """(features kept, features dropped): a raw column missing in most training rows."""
+    dropped = [f for f in features if f in train.columns
+               and manifest.has(f) and train[f].isna().mean() > MAX_MISSING_SHARE]
+    return [f for f in features if f not in dropped], dropped
+
+
+def train_models(history, families=None, seed: int = 42,
                  settings: Settings | None = None, data_source: str = "",
                  spec_dir: Path | None = None, specs: dict[str, ModelSpec] | None = None,
-                 progress: Progress | None = None, client=None) -> TrainingResult:
+                 progress: Progress | None = None, client=None,
+                 manifest: FeatureManifest | None = None) -> TrainingResult:
     """Train, evaluate, log and gate the given families on a validated `History`.
 
-    `specs` overrides the spec files per family (tests, benchmarks); `progress(family, step)`
-    is called as work advances; `client` (a `distributed.Client`) fits the models on its
-    cluster, and the runs log param `backend` (`local` or `dask`) and the cluster they used.
+    `manifest`: what the models read (a profile's; default the contract's); `families`
+    defaults to every family it can train. `specs` overrides the spec files per family
+    (tests, benchmarks); `progress(family, step)` is called as work advances; `client` (a
+    `distributed.Client`) fits the models on its cluster, and the runs log param `backend`
+    (`local` or `dask`) and the cluster they used.
     """
     settings = settings or get_settings()
+    manifest = manifest or contract_manifest()
+    families = list(manifest.families if families is None else families)
     progress = progress or (lambda family, step: None)
     unknown = sorted(set(families) - set(FAMILY_NAMES))
     if unknown:
         raise ValueError(f"unknown model famil(ies) {unknown}; expected "
                          f"{', '.join(FAMILY_NAMES)}")
+    untrainable = [f for f in families if f not in manifest.families]
+    if untrainable:
+        raise ValueError(f"profile {manifest.profile} cannot train {', '.join(untrainable)}: "
+                         "its planned value or actual outcome is not mapped")
     backend = _backend_params(client)
     fitter = None
     if client is not None:
@@ -115,7 +179,11 @@ def train_models(history, families=FAMILY_NAMES, seed: int = 42,
         with mlflow.start_run(experiment_id=experiment_id, run_name="train") as parent:
             mlflow.set_tags({**tracking.git_tags(), "opm_ml.kind": "train"})
             mlflow.log_params({"seed": seed, "families": ",".join(families),
-                               "data_source": data_source or "in-memory", **backend})
+                               "data_source": data_source or "in-memory",
+                               "profile": manifest.profile,
+                               "profile_digest": manifest.profile_digest, **backend})
+            if history.notes:
+                mlflow.log_text("\n".join(history.notes), "history_notes.txt")
             for table in ("projects", "snapshots", "resource_usage"):
                 frame = getattr(history, table)
                 tracking.log_dataset(frame, table, data_source, context="history")
@@ -126,7 +194,7 @@ def train_models(history, families=FAMILY_NAMES, seed: int = 42,
             for name in families:
                 spec = (specs or {}).get(name) or load_spec(name, spec_dir)
                 results.append(_run_family(spec, history, seed, settings, experiment_id,
-                                           data_source, progress, fitter, backend))
+                                           data_source, progress, fitter, backend, manifest))
     return TrainingResult(parent.info.run_id, experiment_id, results, len(rejected))
 
 
@@ -140,15 +208,17 @@ def _backend_params(client) -> dict[str, str]:
 
 
 def _run_family(spec: ModelSpec, history, seed: int, settings: Settings, experiment_id: str,
-                data_source: str, progress: Progress, fitter,
-                backend: dict[str, str]) -> FamilyResult:
+                data_source: str, progress: Progress, fitter, backend: dict[str, str],
+                manifest: FeatureManifest) -> FamilyResult:
     started = time.perf_counter()
     with mlflow.start_run(experiment_id=experiment_id, run_name=spec.family,
                           nested=True) as run:
         mlflow.set_tags({**tracking.git_tags(), "opm_ml.family": spec.family})
         progress(spec.family, "fitting")
         mlflow.log_params(backend)
-        model, data = train_family(spec, history, seed, fitter)
+        model, data = train_family(spec, history, seed, fitter, manifest)
+        if model.notes:
+            mlflow.log_text("\n".join(model.notes), "notes.txt")
         fit_seconds = time.perf_counter() - started
         progress(spec.family, "evaluating")
         evaluation = evaluate_family(model, spec, data)
@@ -158,7 +228,8 @@ def _run_family(spec: ModelSpec, history, seed: int, settings: Settings, experim
         progress(spec.family, "promotion gate")
         heldout = heldout_frame(data.intake.test, data.inflight.test)
         failed = [f"{c.name} ({c.metric} {c.model:.4g} vs {c.baseline:.4g})"
-                  for c in evaluation.checks if not c.passed]
+                  for c in evaluation.checks if c.gate and not c.passed]
+        spec = _gate_metric(spec, manifest)
         score = evaluation.metrics[f"heldout/{spec.promotion_metric}"]
         decision = register_and_gate(model_info.model_uri,
                                      mlflow_access.registered_name(spec.family, settings),
@@ -182,8 +253,9 @@ def _log_run(spec: ModelSpec, model: FamilyModel, data: TrainingData, evaluation
         "early_stopping_rounds": spec.early_stopping_rounds,
         **{f"lgbm.{stage}.{k}": v for stage in STAGES for k, v in spec.params_for(stage).items()},
     })
-    for stage in STAGES:
-        regressor = model.stages[stage].regressor_
+    for stage, estimator in model.stages.items():
+        mlflow.log_param(f"{stage}.base", estimator.base_choice_)
+        regressor = estimator.regressor_
         for level, booster in zip(LEVELS, regressor.models_):
             mlflow.log_metric(f"trees/{stage}_{level}", booster.booster_.num_trees())
     if spec.source:
@@ -200,7 +272,8 @@ def _log_run(spec: ModelSpec, model: FamilyModel, data: TrainingData, evaluation
                         if np.isfinite(v) and _reported(spec, k)})
     mlflow.log_metrics({f"check/{_slug(c.name)}": float(c.passed) for c in evaluation.checks})
     mlflow.log_dict([{"check": c.name, "metric": c.metric, "model": c.model,
-                      "baseline": c.baseline, "passed": c.passed} for c in evaluation.checks],
+                      "baseline": c.baseline, "beats": c.beats, "passed": c.passed}
+                     for c in evaluation.checks],
                     "baseline_checks.json")
     _log_plots(spec, model, data, evaluation)
 
@@ -209,7 +282,7 @@ def _log_plots(spec: ModelSpec, model: FamilyModel, data: TrainingData,
                evaluation: Evaluation) -> None:
     fam = family(spec.family)
     residuals, late = {}, {}
-    for stage in STAGES:
+    for stage in model.stages:
         test = data.intake.test if stage == "intake" else data.inflight.test
         if not len(test):
             continue

@@ -25,7 +25,7 @@ _KNOWN_KEYS = {
     "target": {"name", "late_threshold"},
     "features": {"intake", "inflight", "exclude"},
     "objective": {"quantiles", "intervals", "inflight_anchor", "classifier", "calibration",
-                  "role_shares", "profile_bins"},
+                  "role_shares", "profile_bins", "base"},
     "split": {"train", "calibration", "test", "progress_points", "progress_tolerance"},
     "metrics": {"report"},
     "training": {"early_stopping_rounds"},
@@ -50,6 +50,7 @@ class ModelSpec:
     calibration: str | None
     role_shares: bool
     profile_bins: int
+    base: str | None  # where intake trees start: None, "loglinear" or "auto" (choose)
     hyperparameters: dict
     stage_hyperparameters: dict
     early_stopping_rounds: int | None
@@ -135,6 +136,9 @@ def parse_spec(raw: dict, source: str = "<spec>") -> ModelSpec:
     unknown = sorted(set(exclude) - set(contract_manifest().stages["inflight"]))
     if unknown:
         r.fail("features.exclude", f"unknown feature(s) {unknown}")
+    base = r.get("objective.base", str, required=False) or "none"
+    if base not in ("none", "loglinear", "refclass", "auto"):
+        r.fail("objective.base", 'must be "none", "loglinear", "refclass" or "auto"')
     report = tuple(r.get("metrics.report", list))
     if set(report) - set(REPORT_METRICS):
         r.fail("metrics.report", f"allowed: {', '.join(REPORT_METRICS)}")
@@ -163,6 +167,7 @@ def parse_spec(raw: dict, source: str = "<spec>") -> ModelSpec:
         calibration=calibration,
         role_shares=r.get("objective.role_shares", bool, required=False) or False,
         profile_bins=int(r.get("objective.profile_bins", int, required=False) or 10),
+        base=None if base == "none" else base,
         hyperparameters=shared,
         stage_hyperparameters=stages,
         early_stopping_rounds=r.get("training.early_stopping_rounds", int, required=False),

@@ -26,6 +26,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from opm_ml.cli_options import ProfileOption, with_profile
 from opm_ml.dask_cluster import TimeoutOption, WorkersOption, cluster_address
 from opm_ml.forecasting.families import FAMILY_NAMES
 from opm_ml.settings import get_settings
@@ -41,7 +42,9 @@ def score(
                               "project_id, the intake columns, optional status columns")],
     out: Annotated[Path, typer.Option(
         help="output .parquet or .csv file; with --dask a folder of Parquet parts")],
-    models: Annotated[str, typer.Option(help="comma-separated families to score")] = ALL_MODELS,
+    models: Annotated[Optional[str], typer.Option(
+        help="comma-separated families to score",
+        show_default="every family the served profile has")] = None,
     shap: Annotated[bool, typer.Option(
         "--shap/--no-shap", help="SHAP explanation columns (default) or forecasts only")] = True,
     rejects_out: Annotated[Optional[Path], typer.Option(
@@ -63,6 +66,7 @@ def score(
     alias: Annotated[Optional[str], typer.Option(
         help="registry alias of the models",
         show_default="OPM_ML_SERVE_ALIAS, champion")] = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Score projects in bulk: forecasts, SHAP explanations and OPM metrics per row."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -70,13 +74,15 @@ def score(
     from opm_ml.batch_scoring import ModelsUnavailable, ScoringInputError, load_models
     from opm_ml.dask_cluster import DaskClusterError
     from opm_ml.forecasting.families import parse_families
+    from opm_ml.profiles import ProfileError
 
     settings = get_settings()
     if alias:
         settings = settings.model_copy(update={"serve_alias": alias})
     try:
+        settings = with_profile(settings, profile)
         address = cluster_address(dask, scheduler, workers)
-    except ValueError as exc:
+    except (ValueError, ProfileError) as exc:
         raise _fail(str(exc)) from None
     on_dask = address is not None
     rejects_out = rejects_out or (out.parent / f"{out.name}.rejects.csv" if on_dask
@@ -86,15 +92,43 @@ def score(
             raise ScoringInputError(f"--rejects-out {rejects_out}: expected a .csv or .parquet "
                                     "file name")
         with console.status(f"loading the {settings.serve_alias} models"):
-            loaded = load_models(settings, parse_families(models))
-        files, total = _inputs(source, out, on_dask, loaded.manifest)
+            loaded = load_models(settings, parse_families(models) if models else None)
         for family, version in loaded.versions.items():
             console.print(f"{family}: {version}")
-        outcome, seconds = _run(files, total, out, loaded, address, workers, timeout,
-                                shap=shap, allow_rejects=allow_rejects, chunk_rows=chunk_rows)
+        if loaded.manifest.source:  # an organisation's export, read through its profile
+            files, total = _profiled_input(source, out, on_dask)
+            outcome, seconds = _run_profiled(source, out, loaded, shap=shap,
+                                             allow_rejects=allow_rejects)
+        else:
+            files, total = _inputs(source, out, on_dask, loaded.manifest)
+            outcome, seconds = _run(files, total, out, loaded, address, workers, timeout,
+                                    shap=shap, allow_rejects=allow_rejects,
+                                    chunk_rows=chunk_rows)
     except (ScoringInputError, ModelsUnavailable, DaskClusterError, ValueError) as exc:
         raise _fail(str(exc)) from None
     _finish(outcome, files, out, rejects_out, seconds, allow_rejects)
+
+
+def _profiled_input(source: Path, out: Path, on_dask: bool) -> tuple[list[Path], int]:
+    """An export read through a profile: one file, scored in this process."""
+    from opm_ml.batch_scoring.inputs import ScoringInputError
+
+    if on_dask:
+        raise ScoringInputError("profiled exports are scored in one process: drop --dask")
+    if not source.is_file():
+        raise ScoringInputError(f"{source} is not a file")
+    if out.suffix.lower() not in (".csv", ".parquet") or out.is_dir():
+        raise ScoringInputError(f"--out {out}: expected a .csv or .parquet file name")
+    return [source], 0
+
+
+def _run_profiled(source: Path, out: Path, loaded, **options):
+    from opm_ml.batch_scoring.runs import score_profiled
+
+    start = time.perf_counter()
+    with console.status(f"scoring {source}"):
+        outcome = score_profiled(source, out, loaded, **options)
+    return outcome, time.perf_counter() - start
 
 
 def _inputs(source: Path, out: Path, on_dask: bool, manifest) -> tuple[list[Path], int]:

@@ -133,6 +133,41 @@ def score_files(files: list[Path], out: Path, models: ScoringModels, *, shap: bo
     return outcome
 
 
+def score_profiled(path: Path, out: Path, models: ScoringModels, *, shap: bool = True,
+                   allow_rejects: bool = False, progress: Progress | None = None) -> Outcome:
+    """Score an organisation's export read through the served models' profile (in memory:
+    exports are thousands of rows); rows are reported with the file's row numbers."""
+    from opm_ml.profiles.profile import parse_profile
+    from opm_ml.profiles.reader import scoring_rows
+
+    manifest = models.manifest
+    profile = parse_profile(manifest.source, f"the {manifest.profile} profile of the models")
+    frame, source_rows, failed = scoring_rows(profile, path)
+    outcome = Outcome(rows=len(frame) + len(failed["row"].unique()))
+    valid, rejected = validate_rows(frame, path.name, manifest)
+    rejected["row"] = source_rows[rejected["row"].to_numpy() - 1] if len(rejected) else []
+    valid.index = pd.Index(source_rows[valid.index.to_numpy() - 1], name="row")
+    failed.insert(0, "file", path.name)
+    problems = pd.concat([failed, rejected], ignore_index=True)
+    if len(problems):
+        outcome.rejections.append(problems.astype({"row": "int64"}))
+    writer = OutputWriter(out)
+    try:
+        if len(valid) and (allow_rejects or not outcome.failed):
+            writer.write(score_frame(valid, models, shap))
+            outcome.scored = len(valid)
+    except BaseException:
+        writer.discard()
+        raise
+    if progress is not None:
+        progress(outcome.rows)
+    if outcome.failed and not allow_rejects:
+        writer.discard()
+    elif (written := writer.commit()) is not None:
+        outcome.written.append(written)
+    return outcome
+
+
 def score_dask(client, files: list[Path], out_dir: Path, models: ScoringModels, *,
                shap: bool = True, allow_rejects: bool = False, chunk_rows: int = 50_000,
                progress: Progress | None = None) -> Outcome:

@@ -39,21 +39,25 @@ class ScoringModels:
         return next(iter(self.models.values())).manifest
 
 
-def load_models(settings, families: list[str]) -> ScoringModels:
-    """Load the chosen families at `settings.serve_alias`; ModelsUnavailable names any missing.
+def load_models(settings, families: list[str] | None) -> ScoringModels:
+    """Load the chosen families at `settings.serve_alias` (None: every family of the served
+    profile); ModelsUnavailable names any missing.
 
     Only those families are loaded, so a broken model of another family does not stop a run.
     """
     from opm_ml.model_set import load_model_set
 
-    families = check_families(families)
+    families = check_families(families) if families is not None else None
     try:
         model_set = load_model_set(settings, families)
     except Exception as exc:  # no models at all, unreadable artifacts, registry outage
         raise ModelsUnavailable(f"cannot load the {settings.serve_alias} models from "
                                 f"{settings.mlflow_tracking_uri}: {first_line(exc, typed=False)}"
                                 ) from exc
-    missing = [model_set.missing[f] for f in families if f not in model_set.models]
+    if families is None:
+        families = list(model_set.models) + list(model_set.missing)
+    missing = [model_set.missing.get(f, f"{f} is not a family of the served profile")
+               for f in families if f not in model_set.models]
     if missing:
         raise ModelsUnavailable("; ".join(missing) + " (train it first: opm-ml train)")
     served = {f: model_set.models[f] for f in FAMILY_NAMES if f in families}

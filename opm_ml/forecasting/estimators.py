@@ -30,6 +30,13 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.isotonic import IsotonicRegression
 
 from opm_ml.features import feature_matrix
+from opm_ml.forecasting.starts import (
+    AnchorStart,
+    LogLinearStart,
+    ReferenceStart,
+    frame_matrix,
+    log_positive,
+)
 
 # fitter(jobs, early_stopping_rounds): fits (model, X, y, X_eval, y_eval) jobs in place.
 Fitter = Callable[[list, "int | None"], None]
@@ -111,14 +118,20 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
     whose log the trees start from: they learn the correction log(actual/planned) - log(anchor),
     so a model is never forced to rebuild a strong index forecast from piecewise-constant steps.
     Rows where the anchor is undefined start from 0 (the plan) and the trees see the NaN.
+    `base="loglinear"` (no anchor): the trees start from a ridge regression on the log of the
+    size features instead (`starts.LogLinearStart`), so a dominant size law extrapolates;
+    `base="refclass"`: from the median of the row's reference class (`reference` feature).
     Fitted on a feature frame; `conformalize` and the predictions take its float matrix.
     """
 
     def __init__(self, quantiles=(0.1, 0.5, 0.9), params: dict | None = None,
-                 anchor: str | None = None):
+                 anchor: str | None = None, base: str | None = None,
+                 reference: str | None = None):
         self.quantiles = quantiles
         self.params = params
         self.anchor = anchor
+        self.base = base
+        self.reference = reference
 
     def fit(self, X: pd.DataFrame, y) -> ConformalQuantileRegressor:
         fit_local(self.jobs(X, y))
@@ -127,17 +140,29 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
     def jobs(self, X: pd.DataFrame, y, X_eval=None, y_eval=None) -> list[tuple]:
         """Unfitted models with their data; a `Fitter` fits them (lets a stage fit all at once)."""
         self.anchor_index_ = None
+        self.start_ = None
         if self.anchor:
             if self.anchor not in X.columns:
                 raise ValueError(
                     f"anchor feature {self.anchor!r} is not among the model's features")
             self.anchor_index_ = list(X.columns).index(self.anchor)
+            ratio = X[self.anchor].to_numpy(dtype=float)
+            self.start_ = AnchorStart(self.anchor_index_, float(log_positive(ratio).mean()))
+        elif self.base == "loglinear":
+            self.start_ = LogLinearStart().fit(X, y)
+        elif self.base == "refclass" and self.reference in X.columns:
+            self.start_ = ReferenceStart(list(X.columns).index(self.reference)).fit(X, y)
+        elif self.base is not None:
+            raise ValueError(f'base must be "loglinear", "refclass" (with a reference feature) '
+                             f"or None, got {self.base!r}")
         start = self._frame_start(X)
         self.models_ = [LGBMRegressor(objective="quantile", alpha=q, **(self.params or {}))
                         for q in self.quantiles]
         self.offsets_ = np.zeros(len(self.quantiles))
-        self.anchor_mean_ = float(start.mean())
         y = np.asarray(y, dtype=float) - start
+        # The start alone: each level's quantile of what remains (see `choose_trees`).
+        self.flat_ = np.quantile(y, self.quantiles)
+        self.trees_ = True
         if X_eval is not None:
             y_eval = np.asarray(y_eval, dtype=float) - self._frame_start(X_eval)
         return [(m, X, y, X_eval, y_eval) for m in self.models_]
@@ -158,44 +183,69 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         """`log_quantiles` (n, 3), ordered around the median, and with `shap` its SHAP values.
 
         `shap` (n, F + 1): TreeSHAP of the median, last column the base value (conformal offset
-        included), adding up to the median (TreeSHAP is exact); the anchor term is additive in
-        its feature, so its SHAP value is its centred value.
+        included), adding up to the median (TreeSHAP is exact); the start (anchor or log-linear
+        base) is additive in its features, so their SHAP values gain its centred terms.
         """
         start = self._start(X)
         out = {"log_quantiles": _order_around_median(self._raw(X, start, threads) + self.offsets_)}
         if shap:
-            contrib = self.models_[1].booster_.predict(X, pred_contrib=True, num_threads=threads)
+            if self.trees_:
+                contrib = self.models_[1].booster_.predict(X, pred_contrib=True,
+                                                           num_threads=threads)
+            else:
+                contrib = np.zeros((len(X), X.shape[1] + 1))
+                contrib[:, -1] = self.flat_[1]
             contrib[:, -1] += self.offsets_[1]
-            if self.anchor_index_ is not None:
-                contrib[:, self.anchor_index_] += start - self.anchor_mean_
-                contrib[:, -1] += self.anchor_mean_
+            if self.start_ is not None:
+                contrib[:, :-1] += self.start_.contributions(X)
+                contrib[:, -1] += self.start_.mean
             out["shap"] = contrib
         return out
+
+    def choose_trees(self, X: np.ndarray, y) -> ConformalQuantileRegressor:
+        """Keep the trees only if they beat their start alone on held-out rows (`X`, `y`).
+
+        On small or point-mass data (a re-forecast that is usually the outcome) the trees can
+        only add noise. The start alone is then the model, with each level's training quantile
+        of what remains, or with its median at the start itself (the start as the forecast),
+        whichever scores better.
+        """
+        shifts = self.flat_.copy()
+        scores = {"trees": self.pinball(X, y)}
+        self.trees_ = False
+        scores["shift"] = self.pinball(X, y)
+        self.flat_ = shifts - shifts[1]
+        scores["start"] = self.pinball(X, y)
+        best = min(scores, key=scores.get)
+        self.trees_ = best == "trees"
+        self.flat_ = shifts if best != "start" else shifts - shifts[1]
+        self.trees_choice_ = best
+        return self
+
+    def pinball(self, X: np.ndarray, y) -> float:
+        """Mean pinball loss of the raw quantiles on (X, y): how the base choice is made."""
+        diff = np.asarray(y, dtype=float)[:, None] - self._raw(X, self._start(X),
+                                                               prediction_threads(len(X)))
+        levels = np.asarray(self.quantiles)[None, :]
+        return float(np.mean(np.maximum(levels * diff, (levels - 1) * diff)))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The median (P50) of the log-ratio target."""
         return self.predict_arrays(X, False, prediction_threads(len(X)))["log_quantiles"][:, 1]
 
     def _raw(self, X: np.ndarray, start: np.ndarray, threads: int) -> np.ndarray:
-        """Uncalibrated quantiles: each level's trees plus the anchor's start."""
+        """Uncalibrated quantiles: each level's trees (or its constant) plus the start."""
+        if not getattr(self, "trees_", True):
+            return start[:, None] + self.flat_[None, :]
         return np.column_stack([m.booster_.predict(X, num_threads=threads)
                                 for m in self.models_]) + start[:, None]
 
     def _start(self, X: np.ndarray) -> np.ndarray:
-        """Where the trees start: log of the anchor ratio where defined and > 0, else 0."""
-        if self.anchor_index_ is None:
-            return np.zeros(len(X))
-        return _log_positive(X[:, self.anchor_index_])
+        """Where the trees start: the anchor or base (`starts`), else 0 (the plan)."""
+        return np.zeros(len(X)) if self.start_ is None else self.start_.start(X)
 
     def _frame_start(self, X: pd.DataFrame) -> np.ndarray:
-        if self.anchor_index_ is None:
-            return np.zeros(len(X))
-        return _log_positive(X[self.anchor].to_numpy(dtype=float))
-
-
-def _log_positive(ratio: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(ratio > 0, np.log(ratio), 0.0)
+        return self._start(frame_matrix(X))
 
 
 class CalibratedLateClassifier(BaseEstimator):
@@ -316,17 +366,23 @@ class StageEstimator(BaseEstimator):
     `predict_arrays` is the one prediction path: numpy in, numpy out, for one row or many.
     `fit(..., fitter=...)` fits the LightGBM jobs elsewhere, e.g. on a Dask cluster (a fit
     argument, not a parameter: the fitted estimator is pickled into the model, a cluster
-    client must not be).
+    client must not be). `base` (without an anchor): "loglinear" starts the trees from a
+    log-linear size law, "refclass" from the reference class's median, "auto" fits every
+    start (none, loglinear, and refclass given a `reference` feature) and keeps the one with
+    the lowest pinball loss on the calibration slice (`base_choice_`, `base_scores_`).
     """
 
     def __init__(self, target: str, quantiles=(0.1, 0.5, 0.9), params: dict | None = None,
                  anchor: str | None = None, classifier_method: str | None = None,
                  role_share_columns: tuple = (), early_stopping_rounds: int | None = None,
-                 n_jobs: int | None = None):
+                 n_jobs: int | None = None, base: str | None = None,
+                 reference: str | None = None):
         self.target = target
         self.quantiles = quantiles
         self.params = params
         self.anchor = anchor
+        self.base = base
+        self.reference = reference
         self.classifier_method = classifier_method
         self.role_share_columns = role_share_columns
         self.early_stopping_rounds = early_stopping_rounds
@@ -337,8 +393,17 @@ class StageEstimator(BaseEstimator):
         def eval_of(columns):
             return (X_eval, None) if Y_eval is None else (X_eval, Y_eval[columns])
 
-        self.regressor_ = ConformalQuantileRegressor(self.quantiles, self.params, self.anchor)
-        jobs = self.regressor_.jobs(X, Y[self.target], *eval_of(self.target))
+        bases = [None]
+        if self.anchor is None and self.base == "auto":
+            bases = [None, "loglinear", *(["refclass"] if self.reference in X.columns else [])]
+        elif self.anchor is None:
+            bases = [self.base]
+        self.candidates_ = {base or "none": ConformalQuantileRegressor(
+            self.quantiles, self.params, self.anchor, base, self.reference) for base in bases}
+        jobs = []
+        for regressor in self.candidates_.values():
+            jobs += regressor.jobs(X, Y[self.target], *eval_of(self.target))
+        self.regressor_ = next(iter(self.candidates_.values()))
         self.classifier_ = None
         if self.classifier_method:
             self.classifier_ = CalibratedLateClassifier(self.classifier_method, self.params)
@@ -356,8 +421,13 @@ class StageEstimator(BaseEstimator):
         return self
 
     def calibrate(self, X: pd.DataFrame, Y: pd.DataFrame) -> StageEstimator:
-        """Conformal offsets and probability calibration on the calibration slice."""
+        """Base choice, conformal offsets and probability calibration on the calibration slice."""
         matrix = feature_matrix(X, self.feature_names_)
+        candidates = self.__dict__.pop("candidates_", {"none": self.regressor_})
+        self.base_scores_ = {name: r.choose_trees(matrix, Y[self.target]).pinball(
+            matrix, Y[self.target]) for name, r in candidates.items()}
+        self.base_choice_ = min(self.base_scores_, key=self.base_scores_.get)
+        self.regressor_ = candidates[self.base_choice_]
         self.regressor_.conformalize(matrix, Y[self.target])
         if self.classifier_ is not None:
             self.classifier_.calibrate(X, Y["late"])

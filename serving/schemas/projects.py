@@ -110,8 +110,10 @@ def request_models(manifest: FeatureManifest) -> tuple[type[BaseModel], type[Bas
                                           description="your id, echoed back")),
             **{name: field_of(manifest.column(name), closed=name in manifest.closed)
                for name in manifest.intake_columns},
-            status=(report | None, Field(None, description="latest status snapshot, if in "
-                                                           "flight")),
+            # Models trained without snapshots have no in-flight stage: no status to send.
+            **({"status": (report | None, Field(None, description="latest status snapshot, "
+                                                                  "if in flight"))}
+               if columns else {}),
         )
         _MODELS[key + ":status"] = report
     return _MODELS[key], _MODELS[key + ":status"]

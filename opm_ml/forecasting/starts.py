@@ -1,0 +1,144 @@
+"""Where a quantile model's trees start: an EVM anchor, or a fitted log-linear base (size law).
+
+Trees learn the correction from a start to the target. In flight the start is the log of an
+index forecast (e.g. IEAC(t) / plan). At intake it can be a ridge regression on the log of
+the positive numeric features and the category levels (an ATLM-like law: on small real effort
+sets one power law of size dominates, and trees alone cannot extrapolate it). Both starts are
+additive in the features, so their SHAP values are exact: each feature's share of the start,
+centred on the training mean, joins its tree contributions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import RidgeCV
+
+from opm_ml.features import feature_matrix
+
+# A category level needs this many training rows to get its own coefficient.
+MIN_LEVEL_ROWS = 5
+_ALPHAS = np.logspace(-2, 3, 11)
+
+
+def log_positive(ratio: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ratio > 0, np.log(ratio), 0.0)
+
+
+class AnchorStart:
+    """Start at log(anchor ratio) where it is defined and > 0, else at 0 (the plan)."""
+
+    def __init__(self, index: int, mean: float):
+        self.index = index
+        self.mean = mean
+
+    def start(self, X: np.ndarray) -> np.ndarray:
+        return log_positive(X[:, self.index])
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        out = np.zeros(X.shape)
+        out[:, self.index] = self.start(X) - self.mean
+        return out
+
+
+class ReferenceStart(BaseEstimator):
+    """Start at the median target of the row's reference class (e.g. project type).
+
+    The honest forecast of ratio data that carries little else: trees then add only what the
+    features explain beyond it. A class with under `MIN_LEVEL_ROWS` training rows, a missing
+    or unseen one, starts at the median of all training rows.
+    """
+
+    def __init__(self, index: int = 0):
+        self.index = index
+
+    def fit(self, X: pd.DataFrame, y) -> ReferenceStart:
+        codes = X.iloc[:, self.index].cat.codes.to_numpy()
+        target = np.asarray(y, dtype=float)
+        self.overall_ = float(np.median(target))
+        self.medians_ = {float(c): float(np.median(target[codes == c]))
+                         for c in np.unique(codes) if c >= 0
+                         and (codes == c).sum() >= MIN_LEVEL_ROWS}
+        self.mean = float(self.start(frame_matrix(X)).mean())
+        return self
+
+    def start(self, X: np.ndarray) -> np.ndarray:
+        get, overall = self.medians_.get, self.overall_
+        return np.fromiter((get(c, overall) for c in X[:, self.index]), float, len(X))
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        out = np.zeros(X.shape)
+        out[:, self.index] = self.start(X) - self.mean
+        return out
+
+
+class LogLinearStart(BaseEstimator):
+    """Ridge regression of the target on transformed features, read back from the matrix.
+
+    Numeric features whose training values are all positive enter as their log, others as
+    they are; missing values take the training median. Category codes enter as indicators of
+    the levels with at least `MIN_LEVEL_ROWS` training rows. Columns are standardised on the
+    training rows, so the intercept is the mean start and each column's term is centred.
+    """
+
+    def fit(self, X: pd.DataFrame, y) -> LogLinearStart:
+        self.terms_: list[tuple[int, str, float]] = []  # (feature index, kind, level or 0)
+        for j, name in enumerate(X.columns):
+            values = X[name]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                counts = values.cat.codes.value_counts()
+                self.terms_ += [(j, "level", float(c)) for c in sorted(counts.index)
+                                if c >= 0 and counts[c] >= MIN_LEVEL_ROWS]
+            else:
+                v = values.to_numpy(dtype=float, na_value=np.nan)
+                finite = v[np.isfinite(v)]
+                if len(finite) and np.ptp(finite) > 0:
+                    self.terms_.append((j, "log" if (finite > 0).all() else "raw", 0.0))
+        raw = self._raw(frame_matrix(X))
+        self.medians_ = np.nanmedian(raw, axis=0) if raw.shape[1] else np.zeros(0)
+        raw = np.where(np.isnan(raw), self.medians_, raw)
+        self.means_ = raw.mean(axis=0)
+        self.scales_ = np.where(raw.std(axis=0) > 0, raw.std(axis=0), 1.0)
+        target = np.asarray(y, dtype=float)
+        if raw.shape[1]:
+            model = RidgeCV(alphas=_ALPHAS).fit((raw - self.means_) / self.scales_, target)
+            self.coef_, self.intercept_ = model.coef_, float(model.intercept_)
+        else:
+            self.coef_, self.intercept_ = np.zeros(0), float(target.mean())
+        self.features_ = np.array([j for j, _, _ in self.terms_], dtype=np.intp)
+        self.n_features_ = X.shape[1]
+        self.mean = self.intercept_
+        return self
+
+    def _raw(self, X: np.ndarray) -> np.ndarray:
+        columns = []
+        for j, kind, level in self.terms_:
+            x = X[:, j]
+            if kind == "level":  # a missing level is "not this level"
+                columns.append((x == level).astype(float))
+            elif kind == "log":
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    columns.append(np.where(x > 0, np.log(x), np.nan))
+            else:
+                columns.append(x.astype(float))
+        return np.column_stack(columns) if columns else np.zeros((len(X), 0))
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """(n, F): each feature's centred share of the start (levels of a category summed)."""
+        raw = self._raw(X)
+        raw = np.where(np.isnan(raw), self.medians_, raw)
+        terms = (raw - self.means_) / self.scales_ * self.coef_
+        out = np.zeros((len(X), self.n_features_))
+        for k, j in enumerate(self.features_):
+            out[:, j] += terms[:, k]
+        return out
+
+    def start(self, X: np.ndarray) -> np.ndarray:
+        return self.intercept_ + self.contributions(X).sum(axis=1)
+
+
+def frame_matrix(X: pd.DataFrame) -> np.ndarray:
+    """A feature frame as the float matrix the models predict on (category codes, NaN)."""
+    return feature_matrix(X, list(X.columns))
