@@ -63,7 +63,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOP = {"name", "version", "description", "read", "roles", "units", "features", "derived",
         "model", "rules"}
 _READ = {"format", "separator", "decimal", "thousands", "encoding", "date_format",
-         "date_formats", "missing", "join", "reports", "finished", "deduplicate", "sheet"}
+         "date_formats", "missing", "join", "reports", "finished", "deduplicate"}
 
 
 class ProfileError(ValueError):
