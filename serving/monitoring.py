@@ -10,7 +10,6 @@ older than `REFRESH_SECONDS` a background thread computes a new one for the next
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from datetime import datetime
@@ -58,8 +57,7 @@ class Reports:
     def compute(self, model_set: ModelSet, since: datetime | None = None) -> dict:
         """A report over the window (default: the last 30 days); raises DatabaseUnavailable."""
         engine = database.connect(self.settings.database_url)
-        report = json_safe(build_report(engine, model_set.models,
-                                        all_thresholds(model_set.models), since))
+        report = build_report(engine, model_set.models, all_thresholds(model_set.models), since)
         if since is None:
             self.latest = (time.monotonic(), report)
         return report
@@ -134,13 +132,3 @@ def report_gauges(report: dict):
         retrain.add_metric([family], int(item["decision"]["retrain"]))
     yield from (psi, drifted, realised, heldout, retrain)
 
-
-def json_safe(value):
-    """The report with non-finite floats as None (JSON has no NaN or infinity)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_safe(v) for v in value]
-    return value

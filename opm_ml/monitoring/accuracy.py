@@ -16,7 +16,10 @@ import pandas as pd
 
 LEVELS = (0.1, 0.5, 0.9)
 DEFAULT_POINTS = (25.0, 50.0, 75.0)
-GROUPS = ("stage", "model_version", "project_type", "month")
+# (name, columns): forecast months are split by model version, so the error over time of
+# each version shows (the dashboard's "realised error over time" chart).
+GROUPS = (("stage", ("label",)), ("model_version", ("model_version",)),
+          ("project_type", ("project_type",)), ("month", ("month", "model_version")))
 # heldout(family, version) -> that version's training metrics (`intake/mape`, ...), or None.
 Heldout = Callable[[str, str], "Mapping[str, float] | None"]
 
@@ -98,17 +101,18 @@ def accuracy_tables(judged: pd.DataFrame, heldout: Heldout,
                            month=judged["logged_at"].dt.strftime("%Y-%m"))
     out = []
     for family, rows in judged.groupby("family", sort=False):
-        out.append(_row(family, "all", "all", rows, heldout))
-        for by in GROUPS:
-            column = "label" if by == "stage" else by
-            for value, part in rows.groupby(column, sort=True):
-                out.append(_row(family, by, str(value), part, heldout))
+        out.append(_row(family, "all", "all", None, rows, heldout))
+        for by, columns in GROUPS:
+            for values, part in rows.groupby(list(columns), sort=True, dropna=False):
+                version = values[-1] if "model_version" in columns else None
+                out.append(_row(family, by, str(values[0]), version, part, heldout))
     return out
 
 
-def _row(family: str, by: str, group: str, rows: pd.DataFrame, heldout: Heldout) -> dict:
+def _row(family: str, by: str, group: str, version: str | None, rows: pd.DataFrame,
+         heldout: Heldout) -> dict:
     values = metrics(rows)
     expected = expected_mape(rows, heldout)
     rise = values["mape"] / expected - 1 if expected else None
-    return {"family": family, "by": by, "group": group, **values, "heldout_mape": expected,
-            "rise": rise}
+    return {"family": family, "by": by, "group": group, "model_version": version, **values,
+            "heldout_mape": expected, "rise": rise}

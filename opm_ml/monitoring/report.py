@@ -7,6 +7,7 @@ since `since` and returns one JSON-ready dict, the same for `opm-ml monitor`, `G
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 
@@ -69,7 +70,7 @@ def build_report(engine: Engine, models: Mapping[str, ServedModel],
             "reliability": accuracy.reliability(
                 judged[judged["family"] == name]) if len(judged) else [],
         }
-    return {
+    return json_safe({
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "since": since.isoformat(timespec="seconds"),
         "requests": {stage: int(len(frame)) for stage, frame in sorted(logged.items())},
@@ -77,7 +78,7 @@ def build_report(engine: Engine, models: Mapping[str, ServedModel],
         "families": families,
         "drift": summary_rows(drift_rows),
         "accuracy": accuracy.accuracy_tables(judged, heldout, points),
-    }
+    })
 
 
 def _champion_accuracy(judged: pd.DataFrame, served: ServedModel, heldout: accuracy.Heldout,
@@ -91,3 +92,14 @@ def _champion_accuracy(judged: pd.DataFrame, served: ServedModel, heldout: accur
         return None
     rows = rows.assign(label=accuracy.stage_labels(rows["stage"], rows["progress"], points))
     return {**accuracy.metrics(rows), "heldout_mape": accuracy.expected_mape(rows, heldout)}
+
+
+def json_safe(value):
+    """`value` with non-finite floats as None (JSON has no NaN or infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value

@@ -51,6 +51,7 @@ class AccuracyRow(Realised):
     family: str
     by: str = Field(description="all, stage, model_version, project_type or month")
     group: str
+    model_version: str | None = Field(None, description="set when grouped by version or month")
     rise: float | None = Field(None, description="realised / held-out MAPE - 1")
 
 
