@@ -23,7 +23,7 @@ window.renderMonitoring = async function renderMonitoring(app, r, { chart, esc, 
       <div class="card"><div id="error-chart"></div><div id="reliability-chart"></div></div>
     </div>`;
   const judged = r.drift.filter((d) => d.judged);
-  const shownFeatures = new Set([...judged].sort((a, b) => b.psi - a.psi).map((d) => d.feature).slice(0, 30));
+  const shownFeatures = new Set([...new Set([...judged].sort((a, b) => b.psi - a.psi).map((d) => d.feature))].slice(0, 30));
   const drift = judged.filter((d) => shownFeatures.has(d.feature));
   const overTime = r.accuracy.filter((a) => a.by === "month")
     .map((a) => ({ ...a, series: `${a.family} v${a.model_version}` }));
