@@ -70,14 +70,16 @@ class PredictionLog:
         """Queue one request's forecasts; False (and counted as dropped) if the queue is full.
 
         `models`: family -> (registered name, version). `block` > 0 waits up to that many
-        seconds for room (batch scoring, where waiting is fine); the API never waits.
+        seconds for room while the database takes writes (batch scoring, where waiting is
+        fine; during an outage it drops at once rather than stall); the API never waits.
         """
         entry = Entry(source, datetime.now(timezone.utc), inputs, forecasts, models)
         with self._cond:
             if self._thread is None and not self._stopping:
                 self._start()
             if block > 0:
-                self._cond.wait_for(self._has_room(entry.rows), timeout=block)
+                room = self._has_room(entry.rows)
+                self._cond.wait_for(lambda: room() or self._outage is not None, timeout=block)
             if self._stopping or not self._has_room(entry.rows)():
                 reason = "shutdown" if self._stopping else "queue_full"
                 self._dropped[reason] += entry.rows

@@ -22,15 +22,21 @@ FORECAST_COLUMNS = [log.c.logged_at, log.c.source, log.c.project_id, log.c.stage
                     fc.c.p90, fc.c.probability_late, fc.c.late_threshold]
 
 
+LOGGED_AT = "_logged_at"  # the column of `logged_features` frames that is not a feature
+
+
 def logged_features(engine: Engine, since: datetime) -> dict[str, pd.DataFrame]:
-    """Stage -> one row per logged forecast since `since`: the feature values the models saw."""
-    query = select(log.c.stage, log.c.features).where(log.c.logged_at >= since)
+    """Stage -> one row per logged forecast since `since`: the feature values the models saw
+    (and, as `LOGGED_AT`, when)."""
+    query = select(log.c.stage, log.c.logged_at, log.c.features).where(log.c.logged_at >= since)
     with database.engine.translate_errors(engine), engine.connect() as conn:
         rows = conn.execute(query).all()
     by_stage: dict[str, list[dict]] = {}
-    for stage, features in rows:
-        by_stage.setdefault(stage, []).append(features)
-    return {stage: pd.DataFrame.from_records(items) for stage, items in by_stage.items()}
+    for stage, logged_at, features in rows:
+        by_stage.setdefault(stage, []).append({**features, LOGGED_AT: logged_at})
+    return {stage: pd.DataFrame.from_records(items).assign(
+        **{LOGGED_AT: lambda f: pd.to_datetime(f[LOGGED_AT], utc=True)})
+        for stage, items in by_stage.items()}
 
 
 def logged_forecasts(engine: Engine, since: datetime) -> pd.DataFrame:

@@ -50,10 +50,14 @@ def build_report(engine: Engine, models: Mapping[str, ServedModel],
         mine = forecasts[(forecasts["family"] == name)
                          & (forecasts["model_version"] == served.version)] if len(forecasts) \
             else forecasts
-        features = feature_drift(reference, logged, thresholds[name]) if reference else []
+        trained = pd.Timestamp(served.trained_at).to_pydatetime() if served.trained_at else None
+        # Drift is judged on requests since the champion was trained: older ones may be in its
+        # training data already, and judging them again would retrain it over and over.
+        recent = {stage: frame[frame[queries.LOGGED_AT] >= queries.utc(trained)]
+                  for stage, frame in logged.items()} if trained else logged
+        features = feature_drift(reference, recent, thresholds[name]) if reference else []
         predictions = prediction_drift(reference, mine, thresholds[name]) if reference else []
         realised = _champion_accuracy(judged, served, heldout, points)
-        trained = pd.Timestamp(served.trained_at).to_pydatetime() if served.trained_at else None
         new = queries.outcomes_since(engine, trained)
         drift_rows[name] = features
         families[name] = {
