@@ -47,9 +47,9 @@ class PredictionLog:
     """Bounded queue plus one writer thread for the database at `url` (see module docstring)."""
 
     def __init__(self, url: str, capacity: int = 20_000, batch_rows: int = 2_000,
-                 retry_seconds: float = 5.0):
+                 retry_seconds: float = 5.0, shutdown_seconds: float = 10.0):
         self.url, self.capacity, self.batch_rows = url, capacity, batch_rows
-        self.retry_seconds = retry_seconds
+        self.retry_seconds, self.shutdown_seconds = retry_seconds, shutdown_seconds
         self._items: deque[Entry] = deque()
         self._queued = 0
         self._cond = threading.Condition()
@@ -115,9 +115,10 @@ class PredictionLog:
         with self._cond:
             return self._cond.wait_for(lambda: self._queued == 0, timeout=timeout)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Write what is queued (up to `timeout` seconds), then stop; the rest counts as
-        dropped at shutdown, with a log line saying how many."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Write what is queued (up to `timeout`, default `shutdown_seconds`), then stop; the
+        rest counts as dropped at shutdown, with a log line saying how many."""
+        timeout = self.shutdown_seconds if timeout is None else timeout
         with self._cond:
             thread = self._thread
             self._stopping, self._deadline = True, time.monotonic() + timeout
@@ -204,7 +205,7 @@ class PredictionLog:
             if self._outage is None:
                 self._outage = (time.monotonic(), sum(self._dropped.values()))
                 log.warning("prediction log: database unavailable: %s; %d records waiting "
-                            "(room for %d), retrying every %.0f s", self._last_error,
+                            "(room for %d), retrying every %g s", self._last_error,
                             self._queued, self.capacity, self.retry_seconds)
             if self._stopping and time.monotonic() >= self._deadline:
                 lost = self._queued
