@@ -42,7 +42,7 @@ def champion(tmp_path_factory):
     settings = Settings(_env_file=None, mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
                         mlflow_artifact_root=root / "artifacts", data_dir=root / "history",
                         registry_poll_seconds=0)
-    history = scenario.history(1000, seed=1)
+    history = scenario.history(800, seed=1)
     write_history(history, settings.data_dir)
     specs = {f: replace(load_spec(f).with_hyperparameters(n_estimators=25),
                         must_beat_baselines=False) for f in FAMILY_NAMES}
@@ -91,7 +91,7 @@ def serve_and_finish(settings, history, future, folder):
 
 def test_an_unshifted_future_is_not_retrained(world):
     settings, history, specs, folder = world
-    combined = serve_and_finish(settings, history, scenario.future(800, seed=2, shifted=False),
+    combined = serve_and_finish(settings, history, scenario.future(600, seed=2, shifted=False),
                                 folder)
     done = runner.invoke(cli, ["retrain", "--if-needed", "--data", str(combined)])
     assert done.exit_code == 0, done.output
@@ -106,7 +106,7 @@ def test_an_unshifted_future_is_not_retrained(world):
 
 def test_a_shifted_future_is_flagged_and_the_retrained_champion_is_better(world):
     settings, history, specs, folder = world
-    combined = serve_and_finish(settings, history, scenario.future(800, seed=2, shifted=True),
+    combined = serve_and_finish(settings, history, scenario.future(600, seed=2, shifted=True),
                                 folder)
     # The monitor: drift and error rise, printed, as HTML and as an MLflow run.
     html = folder / "monitoring.html"

@@ -56,7 +56,7 @@ def test_compare_without_values_judges_nothing():
 
 def test_thresholds_from_the_spec_files_and_errors_naming_the_field():
     assert load_thresholds("delay") == parse_thresholds(
-        {"psi": 0.2, "ks": 0.2, "drifted_features": 3, "prediction_psi": 0.3,
+        {"psi": 0.2, "ks": 0.2, "drifted_features": 3, "prediction_psi": 0.4,
          "min_requests": 100, "error_rise": 0.25, "min_outcomes": 50, "new_outcomes": 2000})
     for raw, message in (({"psi": 0}, "monitoring.psi must be greater than 0, got 0"),
                          ({"ks": 1.5}, "monitoring.ks must be greater than 0 and below 1"),

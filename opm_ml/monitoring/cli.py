@@ -24,7 +24,7 @@ def ingest(
     report_out: Annotated[Optional[Path], typer.Option(
         help="write the rejected-rows report (CSV or Parquet)")] = None,
 ) -> None:
-    """Store the outcomes of finished projects, so their forecasts can be judged (opm-ml monitor)."""
+    """Store finished projects' outcomes, so their forecasts can be judged (opm-ml monitor)."""
     from opm_ml import validation
     from opm_ml.database import DatabaseUnavailable
     from opm_ml.monitoring.outcomes import ingest_outcomes

@@ -28,7 +28,8 @@ DERIVED_ACTUALS = ("actual_duration_days", "actual_effort_hours")
 
 @dataclass
 class IngestResult:
-    """What an ingest read, stored and rejected (`rejections`: table, row, column, value, reason)."""
+    """What an ingest read, stored and rejected (`rejections`: table, row, column, value,
+    reason)."""
 
     source: str
     rows: int

@@ -24,7 +24,7 @@ class Thresholds:
     psi: float = 0.2  # a feature drifts at this population stability index or more ...
     ks: float = 0.2  # ... or at this Kolmogorov-Smirnov statistic (numbers) or more
     drifted_features: int = 3  # retrain when this many of the model's features drift
-    prediction_psi: float = 0.3  # P50/planned of recent forecasts vs the held-out ones
+    prediction_psi: float = 0.4  # P50/planned of recent forecasts vs the held-out ones
     min_requests: int = 100  # logged forecasts of a stage before its drift is judged
     error_rise: float = 0.25  # realised MAPE above held-out MAPE x (1 + this): retrain
     min_outcomes: int = 50  # forecasts with an outcome before realised error is judged

@@ -1,0 +1,264 @@
+"""The monitoring loop's figures: the drift scenario and the prediction log's overhead.
+
+    python benchmarks/monitoring.py                 # about 6 minutes on 2 cores
+    python benchmarks/monitoring.py --history 1000 --future 800 --seconds 5   # quicker
+
+1. Drift scenario: champions trained (default specs) on a history up to 2022; then an
+   unshifted and a shifted future (2023-24: twice the IT share, more volatile requirements,
+   overruns and delays x 1.16) are each forecast through the API, finish and are ingested.
+   Printed: the features the monitor flags (PSI, KS), realised vs held-out MAPE, the retrain
+   decision of each, and for the shifted one the promotion gate and the MAPE of the old and
+   the new champion on fresh shifted projects.
+2. Logging overhead: two API servers (prediction log on / off) on the same models, measured
+   in alternation in the same run: single-row requests, one client, `--seconds` each round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from contextlib import ExitStack
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from harness import ROOT, api_command, api_env, free_port, registry_settings, server
+
+from opm_ml import validation
+from opm_ml.forecasting import FAMILY_NAMES
+from opm_ml.monitoring import scenario
+
+warnings.filterwarnings("ignore")
+logging.getLogger("mlflow").setLevel(logging.ERROR)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--history", type=int, default=2000, help="projects before 2023")
+    parser.add_argument("--future", type=int, default=1500, help="projects of each future")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per overhead round")
+    parser.add_argument("--rounds", type=int, default=3, help="overhead rounds per mode")
+    args = parser.parse_args()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    print(f"# benchmarks/monitoring.py, {date.today()}, commit {commit}\n")
+    with tempfile.TemporaryDirectory(prefix="opm-bench-monitoring-") as tmp:
+        settings, history, specs = champion(Path(tmp), args.history)
+        runs = {shifted: run_future(settings, history, specs, Path(tmp), args.future, shifted)
+                for shifted in (False, True)}
+        print_drift(runs)
+        print_accuracy(runs)
+        print_decisions(runs)
+        print_retrain(settings, runs[True])
+        overhead(registry_copy_settings(settings, Path(tmp)), args.seconds, args.rounds)
+
+
+def champion(root: Path, n: int):
+    """Champion v1 of each family from the default specs, trained on the 2012-22 history."""
+    from opm_ml.synthetic import write_history
+    from training.pipeline import train_models
+    from training.specs import load_spec
+
+    settings = registry_settings(root / "registry")
+    history = scenario.history(n, seed=1)
+    write_history(history, settings.data_dir)
+    specs = {f: load_spec(f) for f in FAMILY_NAMES}
+    started = time.perf_counter()
+    result = train_models(validation.load_history(settings.data_dir), settings=settings,
+                          specs=specs, seed=3)
+    print(f"champions: {n:,} projects started 2012-2022, trained in "
+          f"{time.perf_counter() - started:.0f} s; "
+          + ", ".join(f"{r.family} held-out MAPE {r.metrics['heldout/mape']:.2f}"
+                      for r in result.results) + "\n")
+    return settings, history, specs
+
+
+def registry_copy_settings(settings, root: Path):
+    """The overhead servers read the same registry; the log goes to its own database."""
+    return settings.model_copy(update={"database_url": f"sqlite:///{root / 'overhead.db'}"})
+
+
+def run_future(settings, history, specs, root: Path, n: int, shifted: bool) -> dict:
+    """Serve a future through the API, ingest its outcomes, decide (and retrain if shifted)."""
+    from fastapi.testclient import TestClient
+
+    from opm_ml.monitoring.outcomes import ingest_outcomes
+    from opm_ml.synthetic import write_history
+    from serving.app import create_app
+    from serving.model_store import ModelStore
+    from training.retrain import retrain_if_needed
+
+    name = "shifted" if shifted else "unshifted"
+    own = settings.model_copy(update={"database_url": f"sqlite:///{root / name}.db"})
+    future = scenario.future(n, seed=2, shifted=shifted)
+    bodies = scenario.request_bodies(scenario.forecast_rows(future))
+    store = ModelStore(own)
+    assert store.reload(wait=True), store.last_error
+    app = create_app(own, store)
+    started = time.perf_counter()
+    with TestClient(app) as client:
+        for i in range(0, len(bodies), 500):
+            client.post("/v1/projects/assess", json=bodies[i:i + 500]).raise_for_status()
+        app.state.prediction_log.flush(120)
+        logged = app.state.prediction_log.stats
+    served = time.perf_counter() - started
+    folder = root / name
+    write_history(future, folder / "future")
+    ingested = ingest_outcomes(folder / "future", own.database_url)
+    write_history(scenario.combine(history, future), folder / "combined")
+    print(f"{name} future: {len(bodies):,} forecasts of {n:,} projects served in {served:.0f} s "
+          f"({logged.written:,} logged, {sum(logged.dropped.values())} dropped); "
+          f"{ingested.finished:,} finished projects ingested")
+    started = time.perf_counter()
+    outcome = retrain_if_needed(own, folder / "combined", specs=specs, seed=3)
+    return {"settings": own, "outcome": outcome, "report": outcome.report, "shifted": shifted,
+            "seconds": time.perf_counter() - started}
+
+
+def print_drift(runs: dict) -> None:
+    """The features with the largest PSI in either future, flagged or not."""
+    rows = {}
+    for shifted, run in runs.items():
+        for r in run["report"]["drift"]:
+            if r["judged"]:
+                rows.setdefault((r["stage"], r["feature"]), {})[shifted] = r
+    ranked = sorted(rows.items(), key=lambda kv: -kv[1].get(True, {"psi": 0})["psi"])
+    print("\n## Feature drift against the champion's training rows (PSI / KS)\n")
+    print("| stage | feature | unshifted | shifted | flagged (shifted) |\n|---|---|---|---|---|")
+    for (stage, feature), by in ranked[:16]:
+        cells = [f"{by[s]['psi']:.3f} / {by[s]['ks']:.3f}" if by[s]["ks"] is not None
+                 else f"{by[s]['psi']:.3f} / -" for s in (False, True)]
+        print(f"| {stage} | {feature} | {cells[0]} | {cells[1]} | "
+              f"{'yes' if by[True]['drifted'] else 'no'} |")
+    for shifted, run in runs.items():
+        flagged = sorted({r["feature"] for r in run["report"]["drift"] if r["drifted"]})
+        print(f"\n{'shifted' if shifted else 'unshifted'}: {len(flagged)} features flagged"
+              + (f": {', '.join(flagged)}" if flagged else ""))
+
+
+def print_accuracy(runs: dict) -> None:
+    print("\n## Realised accuracy of v1 on each future vs its held-out MAPE\n")
+    print("| model | stage | held-out MAPE | unshifted MAPE | shifted MAPE | shifted P10-P90 |"
+          "\n|---|---|---|---|---|---|")
+    tables = {s: {(r["family"], r["group"]): r for r in run["report"]["accuracy"]
+                  if r["by"] in ("all", "stage")} for s, run in runs.items()}
+    for key, shifted in tables[True].items():
+        calm = tables[False].get(key)
+        print(f"| {key[0]} | {key[1]} | {shifted['heldout_mape']:.2f} | "
+              f"{calm['mape']:.2f} ({calm['rise']:+.0%}) | {shifted['mape']:.2f} "
+              f"({shifted['rise']:+.0%}) | {shifted['coverage_80']:.2f} |")
+
+
+def print_decisions(runs: dict) -> None:
+    print("\n## `retrain --if-needed` decision\n")
+    print("| future | model | retrain | checks crossed |\n|---|---|---|---|")
+    for shifted, run in runs.items():
+        for family, d in run["outcome"].decisions.items():
+            crossed = "; ".join(c["check"] for c in d["checks"] if c["triggered"]) or "none"
+            print(f"| {'shifted' if shifted else 'unshifted'} | {family} | "
+                  f"{'yes' if d['retrain'] else 'no'} | {crossed} |")
+    print(f"\nunshifted: decided in {runs[False]['seconds']:.0f} s; shifted: decided and "
+          f"retrained in {runs[True]['seconds']:.0f} s")
+
+
+def print_retrain(settings, run: dict) -> None:
+    """The gate's verdicts, and old vs new champion on fresh shifted projects."""
+    from opm_ml import mlflow_access
+    from opm_ml.monitoring.outcomes import actual_values
+
+    training = run["outcome"].training
+    if training is None:
+        print("\nshifted future: nothing retrained")
+        return
+    fresh = scenario.future(1500, seed=7, shifted=True)
+    done = fresh.projects[fresh.projects["actual_finish_date"].notna()]
+    rows = scenario.forecast_rows(fresh)
+    rows = rows[rows["project_id"].isin(done["project_id"])].reset_index(drop=True)
+    intake = rows["status_date"].isna().to_numpy()
+    client = mlflow_access.client(settings)
+    print("\n## After the retrain: promotion gate, and MAPE on 1,500 fresh shifted projects\n")
+    print("| model | gate (held-out = newest projects, shifted) | old intake | new intake |"
+          " old in flight | new in flight |\n|---|---|---|---|---|---|")
+    for r in training.results:
+        name = mlflow_access.registered_name(r.family, settings)
+        versions = ["1"] + ([r.decision.version] if r.decision.registered else [])
+        truth = actual_values(done)[r.model.spec.actual].set_axis(done["project_id"])
+        actual = truth.loc[rows["project_id"]].to_numpy()
+        cells = []
+        for version in versions:
+            model = mlflow_access.load_family_model(client, name, version,
+                                                    settings.mlflow_tracking_uri)
+            error = np.abs(model.predict(rows, shap=False).quantiles[:, 1] - actual) / actual
+            cells.append((100 * error[intake].mean(), 100 * error[~intake].mean()))
+        new = cells[-1]
+        print(f"| {r.family} | {r.decision.reason} | {cells[0][0]:.2f} | {new[0]:.2f} | "
+              f"{cells[0][1]:.2f} | {new[1]:.2f} |")
+
+
+def overhead(settings, seconds: float, rounds: int) -> None:
+    """Single-row latency and throughput with the prediction log on and off, alternated."""
+    import httpx
+
+    body = scenario.request_bodies(scenario.forecast_rows(
+        scenario.future(20, seed=11, shifted=False)))[-1]  # an in-flight project
+    ports = {mode: free_port() for mode in ("off", "on")}
+    results = {(mode, path): [] for mode in ports
+               for path in ("/v1/predictions/delay", "/v1/projects/assess")}
+    with ExitStack() as servers:  # both up at once: each measured while the other idles
+        for mode, port in ports.items():
+            env = api_env(settings, port, OPM_ML_DATABASE_URL=settings.database_url,
+                          OPM_ML_PREDICTION_LOG="true" if mode == "on" else "false")
+            servers.enter_context(server(api_command(), env, f"http://127.0.0.1:{port}/readyz"))
+        for _ in range(rounds):
+            for path in ("/v1/predictions/delay", "/v1/projects/assess"):
+                for mode, port in ports.items():
+                    results[mode, path].append(measure(f"http://127.0.0.1:{port}{path}", body,
+                                                       seconds))
+        written = httpx.get(f"http://127.0.0.1:{ports['on']}/metrics").text
+    print(f"\n## Prediction log overhead (single-row requests, 1 client, {rounds} x {seconds:g} s"
+          " per mode, alternated)\n")
+    print("| endpoint | log | p50 ms | p99 ms | req/s |\n|---|---|---|---|---|")
+    for path in ("/v1/predictions/delay", "/v1/projects/assess"):
+        summary = {}
+        for mode in ports:
+            runs = results[mode, path]
+            summary[mode] = (statistics.median(r[0] for r in runs),
+                             statistics.median(r[1] for r in runs),
+                             sum(r[2] for r in runs) / sum(r[3] for r in runs))
+            print(f"| {path} | {mode} | {summary[mode][0]:.2f} | {summary[mode][1]:.2f} | "
+                  f"{summary[mode][2]:,.0f} |")
+        p50 = summary["on"][0] / summary["off"][0] - 1
+        rate = summary["on"][2] / summary["off"][2] - 1
+        print(f"| {path} | on vs off | {p50:+.1%} | | {rate:+.1%} |")
+    logged = [line for line in written.splitlines() if line.startswith("opm_prediction_log")
+              and not line.startswith("# ")]
+    print("\nlog server /metrics: " + "; ".join(logged))
+
+
+def measure(url: str, body: dict, seconds: float) -> tuple[float, float, int, float]:
+    """(p50 ms, p99 ms, requests, seconds) of one client posting `body` back to back."""
+    import httpx
+
+    latencies = []
+    with httpx.Client(timeout=60) as client:
+        for _ in range(20):  # warm-up
+            client.post(url, json=body).raise_for_status()
+        started = end = time.perf_counter()
+        while end - started < seconds:
+            t0 = time.perf_counter()
+            client.post(url, json=body).raise_for_status()
+            end = time.perf_counter()
+            latencies.append(end - t0)
+    ms = np.asarray(latencies) * 1e3
+    return (float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), len(latencies),
+            end - started)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
