@@ -177,3 +177,26 @@ def test_the_log_migration_upgrades_a_0001_database_and_twice_is_a_no_op(tmp_pat
         assert conn.execute(text("SELECT count(*) FROM intake_pipeline")).scalar() == 1
         versions = conn.execute(text("SELECT version_num FROM opm_ml_alembic_version")).all()
     assert versions == [("0002",)]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["data", "ingest", "no/such/outcomes.csv"], "cannot read no/such/outcomes.csv"),
+    (["monitor", "--since", "2020-13-01"], "--since must be a date YYYY-MM-DD, got '2020-13-01'"),
+    (["retrain", "--models", "delay,cost"], "--models takes delay, overrun, resource"),
+    (["retrain", "--since", "yesterday"], "--since must be a date YYYY-MM-DD"),
+])
+def test_bad_command_lines_are_one_error_line_and_exit_2(args, message, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from opm_ml.cli import app
+    from opm_ml.settings import get_settings
+
+    monkeypatch.setenv("OPM_ML_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    get_settings.cache_clear()
+    try:
+        done = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
+    finally:
+        get_settings.cache_clear()
+    assert done.exit_code == 2, done.output
+    assert done.output.startswith("error: ") and message in done.output
+    assert "Traceback" not in done.output

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -43,6 +42,7 @@ def retrain(
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     from opm_ml.database import DatabaseUnavailable
     from opm_ml.forecasting.families import parse_families
+    from opm_ml.monitoring.report import parse_since
     from opm_ml.monitoring.text import decision_table
     from opm_ml.settings import get_settings
     from training.retrain import retrain_if_needed
@@ -50,7 +50,7 @@ def retrain(
     settings = get_settings()
     try:
         families = parse_families(models)
-        start = _day(since)
+        start = parse_since(since)
         with console.status("judging the champions"):
             outcome = retrain_if_needed(
                 settings, data or settings.data_dir, families, if_needed, start,
@@ -75,12 +75,3 @@ def retrain(
     if outcome.decision_run_id:
         console.print(f"decision logged: MLflow run {outcome.decision_run_id}")
 
-
-def _day(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"--since must be a date YYYY-MM-DD, got {text!r}") from None
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)

@@ -28,6 +28,18 @@ def default_since(now: datetime | None = None) -> datetime:
     return (now or datetime.now(timezone.utc)) - timedelta(days=DEFAULT_DAYS)
 
 
+def parse_since(text: str | None) -> datetime | None:
+    """`--since YYYY-MM-DD` as the start of that day in UTC (None stays None); ValueError
+    naming the option otherwise."""
+    if text is None:
+        return None
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise ValueError(f"--since must be a date YYYY-MM-DD, got {text!r}") from None
+    return day.replace(tzinfo=timezone.utc)
+
+
 def served_heldout(models: Mapping[str, ServedModel]) -> accuracy.Heldout:
     """heldout(family, version) from the training metrics of the models being served."""
     known = {(m.family, m.version): m.metrics for m in models.values()}

@@ -8,7 +8,6 @@ charts, inlined, offline), which is why the command lives beside `opm-ml report`
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -30,7 +29,7 @@ def monitor(
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from opm_ml import database
     from opm_ml.model_set import load_model_set
-    from opm_ml.monitoring.report import build_report, served_heldout
+    from opm_ml.monitoring.report import build_report, parse_since, served_heldout
     from opm_ml.monitoring.text import accuracy_table, decision_table, drift_table
     from opm_ml.monitoring.thresholds import all_thresholds
     from opm_ml.monitoring.tracking import log_monitoring_run, registry_heldout
@@ -38,8 +37,8 @@ def monitor(
     from serving.dashboard.report import render_html
 
     settings = get_settings().model_copy(update={"serve_alias": alias})
-    start = _since(since)
     try:
+        start = parse_since(since)
         models = load_model_set(settings).models
         thresholds = all_thresholds(models)
         engine = database.connect(settings.database_url)
@@ -61,13 +60,3 @@ def monitor(
         run_id = log_monitoring_run(settings, report, "monitor", html=out)
         console.print(f"MLflow run {run_id} in {settings.mlflow_tracking_uri}")
 
-
-def _since(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        console.print(f"[bold red]error:[/] --since must be a date YYYY-MM-DD, got {text!r}")
-        raise typer.Exit(2) from None
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
