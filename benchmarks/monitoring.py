@@ -9,14 +9,18 @@
    Printed: the features the monitor flags (PSI, KS), realised vs held-out MAPE, the retrain
    decision of each, and for the shifted one the promotion gate and the MAPE of the old and
    the new champion on fresh shifted projects.
-2. Logging overhead: two API servers (prediction log on / off) on the same models, measured
-   in alternation in the same run: single-row requests, one client, `--seconds` each round.
+2. Logging overhead: what `record()` costs the request thread and how fast the writer
+   commits; then three API servers on the same models (prediction log off, off, on) measured
+   in turn in the same run: single-row requests, one client, `--seconds` each round, with
+   wall-clock p50 and req/s and the server's CPU time per request. The two servers without
+   the log show how much the figures move on their own on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import statistics
 import subprocess
 import sys
@@ -42,21 +46,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--history", type=int, default=2000, help="projects before 2023")
     parser.add_argument("--future", type=int, default=1500, help="projects of each future")
-    parser.add_argument("--seconds", type=float, default=10.0, help="per overhead round")
-    parser.add_argument("--rounds", type=int, default=3, help="overhead rounds per mode")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per overhead round")
+    parser.add_argument("--rounds", type=int, default=6, help="overhead rounds per mode")
+    parser.add_argument("--overhead-only", action="store_true", help="skip the scenario")
     args = parser.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
-    print(f"# benchmarks/monitoring.py, {date.today()}, commit {commit}\n")
+    print(f"# benchmarks/monitoring.py, {date.today()}, commit {commit}, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
     with tempfile.TemporaryDirectory(prefix="opm-bench-monitoring-") as tmp:
         settings, history, specs = champion(Path(tmp), args.history)
-        runs = {shifted: run_future(settings, history, specs, Path(tmp), args.future, shifted)
-                for shifted in (False, True)}
-        print_drift(runs)
-        print_accuracy(runs)
-        print_decisions(runs)
-        print_retrain(settings, runs[True])
-        overhead(registry_copy_settings(settings, Path(tmp)), args.seconds, args.rounds)
+        if not args.overhead_only:
+            runs = {shifted: run_future(settings, history, specs, Path(tmp), args.future,
+                                        shifted) for shifted in (False, True)}
+            print_drift(runs)
+            print_accuracy(runs)
+            print_decisions(runs)
+            print_retrain(settings, runs[True])
+        own = registry_copy_settings(settings, Path(tmp))
+        hot_path(own)
+        overhead(own, args.seconds, args.rounds)
+        print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 
 def champion(root: Path, n: int):
@@ -201,63 +211,117 @@ def print_retrain(settings, run: dict) -> None:
               f"{cells[0][1]:.2f} | {new[1]:.2f} |")
 
 
+def hot_path(settings, n: int = 5000) -> None:
+    """What `record` costs a request, and how fast the writer empties the queue behind it."""
+    from opm_ml.forecasting.assessment import assess
+    from opm_ml.model_set import load_model_set
+    from opm_ml.monitoring.log import PredictionLog
+
+    models = load_model_set(settings)
+    rows = scenario.forecast_rows(scenario.future(20, seed=11, shifted=False)).tail(1)
+    done = assess(models.family_models(), rows.reset_index(drop=True))
+    refs = {f: (m.name, m.version) for f, m in models.models.items()}
+    request = [0.0] * 200
+    for i in range(200):  # the request itself, for scale: 3 models, SHAP, OPM metrics
+        t0 = time.perf_counter()
+        assess(models.family_models(), rows.reset_index(drop=True))
+        request[i] = time.perf_counter() - t0
+    log = PredictionLog(settings.database_url, capacity=n)
+    log.start()
+    costs = [0.0] * n
+    started = time.perf_counter()
+    for i in range(n):
+        t0 = time.perf_counter()
+        log.record("api", done.inputs, done.forecasts, refs)
+        costs[i] = time.perf_counter() - t0
+    log.flush(300)
+    elapsed = time.perf_counter() - started
+    log.stop()
+    us = np.asarray(costs) * 1e6
+    print("\n## Prediction log, in process\n")
+    print(f"- `record()` on the request thread: p50 {np.percentile(us, 50):.1f} us, p99 "
+          f"{np.percentile(us, 99):.1f} us, against {np.median(request) * 1e3:.2f} ms for the "
+          "in-process assessment it logs (3 models + SHAP + OPM metrics, 1 project)")
+    print(f"- writer: {log.stats.written:,} single-project records (3 families each) "
+          f"committed in {elapsed:.1f} s ({log.stats.written / elapsed:,.0f} records/s, SQLite, "
+          f"batched while behind); {sum(log.stats.dropped.values())} dropped")
+
+
 def overhead(settings, seconds: float, rounds: int) -> None:
-    """Single-row latency and throughput with the prediction log on and off, alternated."""
+    """Single-row requests to three servers on the same models, log off, off and on, measured
+    in turn (the order rotates every round): wall-clock latency and throughput, and the
+    server's own CPU time per request (the log's whole cost, writer thread included, is CPU in
+    that process). The two servers without the log show the measurement's own noise."""
     import httpx
 
     body = scenario.request_bodies(scenario.forecast_rows(
         scenario.future(20, seed=11, shifted=False)))[-1]  # an in-flight project
-    ports = {mode: free_port() for mode in ("off", "on")}
-    results = {(mode, path): [] for mode in ports
-               for path in ("/v1/predictions/delay", "/v1/projects/assess")}
+    paths = ("/v1/predictions/delay", "/v1/projects/assess")
+    ports = {mode: free_port() for mode in ("off", "off-2", "on")}
+    results = {(mode, path): [] for mode in ports for path in paths}
     with ExitStack() as servers:  # both up at once: each measured while the other idles
+        pids = {}
         for mode, port in ports.items():
             env = api_env(settings, port, OPM_ML_DATABASE_URL=settings.database_url,
                           OPM_ML_PREDICTION_LOG="true" if mode == "on" else "false")
-            servers.enter_context(server(api_command(), env, f"http://127.0.0.1:{port}/readyz"))
-        for _ in range(rounds):
-            for path in ("/v1/predictions/delay", "/v1/projects/assess"):
-                for mode, port in ports.items():
-                    results[mode, path].append(measure(f"http://127.0.0.1:{port}{path}", body,
-                                                       seconds))
+            pids[mode] = servers.enter_context(
+                server(api_command(), env, f"http://127.0.0.1:{port}/readyz")).pid
+        modes = list(ports)
+        for r in range(rounds):
+            for path in paths:
+                for mode in modes[r % 3:] + modes[:r % 3]:
+                    results[mode, path].append(measure(
+                        f"http://127.0.0.1:{ports[mode]}{path}", body, seconds, pids[mode]))
         written = httpx.get(f"http://127.0.0.1:{ports['on']}/metrics").text
     print(f"\n## Prediction log overhead (single-row requests, 1 client, {rounds} x {seconds:g} s"
           " per mode, alternated)\n")
-    print("| endpoint | log | p50 ms | p99 ms | req/s |\n|---|---|---|---|---|")
-    for path in ("/v1/predictions/delay", "/v1/projects/assess"):
+    print("| endpoint | log | p50 ms | p99 ms | req/s | server CPU ms / request |\n"
+          "|---|---|---|---|---|---|")
+    for path in paths:
         summary = {}
         for mode in ports:
             runs = results[mode, path]
             summary[mode] = (statistics.median(r[0] for r in runs),
                              statistics.median(r[1] for r in runs),
-                             sum(r[2] for r in runs) / sum(r[3] for r in runs))
+                             sum(r[2] for r in runs) / sum(r[3] for r in runs),
+                             1e3 * sum(r[4] for r in runs) / sum(r[2] for r in runs))
             print(f"| {path} | {mode} | {summary[mode][0]:.2f} | {summary[mode][1]:.2f} | "
-                  f"{summary[mode][2]:,.0f} |")
-        p50 = summary["on"][0] / summary["off"][0] - 1
-        rate = summary["on"][2] / summary["off"][2] - 1
-        print(f"| {path} | on vs off | {p50:+.1%} | | {rate:+.1%} |")
+                  f"{summary[mode][2]:,.0f} | {summary[mode][3]:.2f} |")
+        for a, b in (("on", "off"), ("on", "off-2"), ("off-2", "off")):
+            change = [summary[a][i] / summary[b][i] - 1 for i in (0, 2, 3)]
+            print(f"| {path} | {a} vs {b} | {change[0]:+.1%} | | {change[1]:+.1%} | "
+                  f"{change[2]:+.1%} |")
     logged = [line for line in written.splitlines() if line.startswith("opm_prediction_log")
               and not line.startswith("# ")]
     print("\nlog server /metrics: " + "; ".join(logged))
 
 
-def measure(url: str, body: dict, seconds: float) -> tuple[float, float, int, float]:
-    """(p50 ms, p99 ms, requests, seconds) of one client posting `body` back to back."""
+def measure(url: str, body: dict, seconds: float, pid: int) -> tuple:
+    """(p50 ms, p99 ms, requests, seconds, server CPU seconds) of one client posting `body`
+    back to back."""
     import httpx
 
     latencies = []
     with httpx.Client(timeout=60) as client:
         for _ in range(20):  # warm-up
             client.post(url, json=body).raise_for_status()
+        cpu = cpu_seconds(pid)
         started = end = time.perf_counter()
         while end - started < seconds:
             t0 = time.perf_counter()
             client.post(url, json=body).raise_for_status()
             end = time.perf_counter()
             latencies.append(end - t0)
+        cpu = cpu_seconds(pid) - cpu
     ms = np.asarray(latencies) * 1e3
     return (float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), len(latencies),
-            end - started)
+            end - started, cpu)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The prediction log: every forecast written to the service database off the hot path.
 
 `record` costs a request one timestamp and a queue append. A background thread turns queued
-requests into rows and inserts them in batches, one transaction each; a record counts as
+requests into rows and inserts them in batches (waiting up to `linger_seconds` for more to
+share a transaction), one transaction each; a record counts as
 written only once its transaction has committed, so a restart loses nothing counted as
 written. The queue is bounded (in rows): when it is full a request's records are dropped and
 counted by reason, with a log line at most every `LOG_EVERY` seconds, never a slower answer.
@@ -47,9 +48,11 @@ class PredictionLog:
     """Bounded queue plus one writer thread for the database at `url` (see module docstring)."""
 
     def __init__(self, url: str, capacity: int = 20_000, batch_rows: int = 2_000,
-                 retry_seconds: float = 5.0, shutdown_seconds: float = 10.0):
+                 retry_seconds: float = 5.0, shutdown_seconds: float = 10.0,
+                 linger_seconds: float = 0.2):
         self.url, self.capacity, self.batch_rows = url, capacity, batch_rows
         self.retry_seconds, self.shutdown_seconds = retry_seconds, shutdown_seconds
+        self.linger_seconds = linger_seconds
         self._items: deque[Entry] = deque()
         self._queued = 0
         self._cond = threading.Condition()
@@ -87,7 +90,10 @@ class PredictionLog:
                 return False
             self._items.append(entry)
             self._queued += entry.rows
-            self._cond.notify_all()
+            # Wake the writer only when it has something new to do (it lingers for more):
+            # a wake-up per request would cost every request a thread switch.
+            if self._queued == entry.rows or self._queued >= self.batch_rows:
+                self._cond.notify_all()
         return True
 
     def _has_room(self, rows: int):
@@ -145,6 +151,10 @@ class PredictionLog:
                     if self._stopping:
                         return
                     continue
+                # Linger a moment so requests arriving one by one share a transaction: its
+                # fixed cost (connection check, begin, commit) is most of a small write.
+                self._cond.wait_for(lambda: self._stopping or self._queued >= self.batch_rows,
+                                    timeout=self.linger_seconds)
                 batch, rows = [], 0
                 for entry in islice(self._items, 0, None):  # peek: removed once committed
                     if batch and rows + entry.rows > self.batch_rows:
