@@ -103,7 +103,8 @@ class MonitoringCollector(Collector):
             yield GaugeMetricFamily("opm_prediction_log_database_up",
                                     "1 when the last write or connect succeeded",
                                     value=int(stats.database_up))
-        self.reports.refresh_if_stale(self.current())
+        if self.plog is not None:  # with the log off, only GET /v1/monitoring reads the database
+            self.reports.refresh_if_stale(self.current())
         yield from report_gauges(self.reports.latest[1] if self.reports.latest else {})
 
 

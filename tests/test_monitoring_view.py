@@ -1,6 +1,6 @@
-"""The dashboard's monitoring view, in Debian's Chromium: the offline report `opm-ml monitor`
-writes, from a real report (small models, logged forecasts, ingested outcomes), and the live
-page's link to it. Skipped without /usr/bin/chromium or playwright."""
+"""The monitoring report where it shows: /metrics gauges and the dashboard's monitoring view,
+from a real report (small models, logged forecasts, ingested outcomes). The view is opened as
+the offline report `opm-ml monitor` writes, in Debian's Chromium (skipped without it)."""
 
 import os
 
@@ -15,9 +15,6 @@ from serving.dashboard.report import render_html
 from serving.model_store import ModelStore
 
 CHROMIUM = "/usr/bin/chromium"
-playwright = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                                reason=f"{CHROMIUM} missing: run scripts/install_os_packages.sh")
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +36,30 @@ def report(small_registry, tmp_path_factory):
         page = client.get("/dashboard").text
         assert 'href="#monitoring"' in page
         assert client.get("/dashboard/static/monitoring.js").status_code == 200
-        return client.get("/v1/monitoring").json()
+        served = client.get("/v1/monitoring").json()
+        return served, client.get("/metrics").text
 
 
+def test_metrics_carry_the_reports_figures(report):
+    """/metrics shows the latest report's drift and realised error, as GET /v1/monitoring."""
+    served, metrics = report
+    delay = served["families"]["delay"]
+    line = (f'opm_monitoring_realised_mape{{task="delay",version="{delay["model"]["version"]}"}}'
+            f' {delay["realised"]["mape"]}')
+    assert line in metrics
+    drifted = [r for r in served["drift"] if r["judged"]]
+    assert drifted and all(
+        f'opm_monitoring_feature_psi{{feature="{r["feature"]}",stage="{r["stage"]}"}}' in metrics
+        for r in drifted)
+    retrain = int(delay["decision"]["retrain"])
+    assert f'opm_monitoring_retrain_needed{{task="delay"}} {retrain}.0' in metrics
+
+
+@pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                    reason=f"{CHROMIUM} missing: run scripts/install_os_packages.sh")
 def test_the_offline_monitoring_report_draws_the_report(report, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    report, _ = report
     html = tmp_path / "monitoring.html"
     html.write_text(render_html({"monitoring": report}))
     judged = [row for row in report["drift"] if row["judged"]]
