@@ -32,7 +32,15 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from harness import ROOT, api_command, api_env, free_port, registry_settings, server
+from harness import (
+    ROOT,
+    api_command,
+    api_env,
+    free_port,
+    measure,
+    registry_settings,
+    server,
+)
 
 from opm_ml import validation
 from opm_ml.forecasting import FAMILY_NAMES
@@ -86,6 +94,10 @@ def champion(root: Path, n: int):
           f"{time.perf_counter() - started:.0f} s; "
           + ", ".join(f"{r.family} held-out MAPE {r.metrics['heldout/mape']:.2f}"
                       for r in result.results) + "\n")
+    refused = [f"{r.family}: {r.decision.reason}" for r in result.results if not r.decision.promoted]
+    if refused:  # the default specs register only models that beat their baselines
+        raise SystemExit("no champion, so nothing to monitor: " + "; ".join(refused)
+                         + " (give more --history projects)")
     return settings, history, specs
 
 
@@ -294,34 +306,6 @@ def overhead(settings, seconds: float, rounds: int) -> None:
     logged = [line for line in written.splitlines() if line.startswith("opm_prediction_log")
               and not line.startswith("# ")]
     print("\nlog server /metrics: " + "; ".join(logged))
-
-
-def measure(url: str, body: dict, seconds: float, pid: int) -> tuple:
-    """(p50 ms, p99 ms, requests, seconds, server CPU seconds) of one client posting `body`
-    back to back."""
-    import httpx
-
-    latencies = []
-    with httpx.Client(timeout=60) as client:
-        for _ in range(20):  # warm-up
-            client.post(url, json=body).raise_for_status()
-        cpu = cpu_seconds(pid)
-        started = end = time.perf_counter()
-        while end - started < seconds:
-            t0 = time.perf_counter()
-            client.post(url, json=body).raise_for_status()
-            end = time.perf_counter()
-            latencies.append(end - t0)
-        cpu = cpu_seconds(pid) - cpu
-    ms = np.asarray(latencies) * 1e3
-    return (float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), len(latencies),
-            end - started, cpu)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its threads so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
