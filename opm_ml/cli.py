@@ -25,11 +25,14 @@ from opm_ml.intake.cli import (
     intake_score,
     portfolio_optimize,
 )
+from opm_ml.monitoring.cli import ingest as ingest_command
 from opm_ml.profiles.cli import infer as infer_command
 from opm_ml.settings import SettingsError, get_settings
 from serving.dashboard.cli import report as report_command
+from serving.dashboard.monitor import monitor as monitor_command
 from training.cli import models as models_command
 from training.cli import train as train_command
+from training.retrain_cli import retrain as retrain_command
 
 
 class Commands(TyperGroup):
@@ -65,6 +68,9 @@ app.command("train")(train_command)
 app.command("models")(models_command)
 app.command("report")(report_command)
 app.command("score")(score_command)
+app.command("monitor")(monitor_command)
+app.command("retrain")(retrain_command)
+data_app.command("ingest")(ingest_command)
 console = Console()
 
 

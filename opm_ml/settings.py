@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     )
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS")
     serve_alias: str = Field("champion", description="registry alias of the models to serve")
+    # monitoring
+    prediction_log: bool = Field(True, description="log every served forecast to database_url")
+    prediction_log_capacity: int = Field(
+        20_000, ge=1, description="forecast records the log may hold unwritten; more are dropped")
 
     @field_validator("api_key")
     @classmethod

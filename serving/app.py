@@ -22,8 +22,10 @@ from opm_ml.settings import Settings, get_settings
 from serving import errors, openapi
 from serving.middleware import BodySizeLimitMiddleware, ObservabilityMiddleware
 from serving.model_store import ModelStore
+from serving.monitoring import install as install_monitoring
 from serving.observability import Metrics
 from serving.routers import admin, assess, dashboard, evm, health, intake, models, predictions
+from serving.routers import monitoring as monitoring_router
 from serving.schemas.projects import EXAMPLE_PROJECT, EXAMPLE_STATUS
 
 DESCRIPTION = """\
@@ -55,8 +57,12 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         store.start()
+        if app.state.prediction_log is not None:
+            app.state.prediction_log.start()
         yield
         store.stop()
+        if app.state.prediction_log is not None:
+            app.state.prediction_log.stop()  # writes what is queued: nothing acknowledged is lost
 
     app = FastAPI(
         title="opm-ml",
@@ -68,11 +74,13 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     app.state.model_store = store
     app.state.metrics = metrics
     store.on_load(record_load)
+    install_monitoring(app, settings, metrics)
     openapi.install(app, served_manifest)
 
     errors.install(app)
     for router in (predictions.router, assess.router, evm.router, models.router,
-                   health.router, admin.router, intake.router, dashboard.router):
+                   health.router, admin.router, intake.router, dashboard.router,
+                   monitoring_router.router):
         app.include_router(router)
     app.mount("/dashboard/static", StaticFiles(directory=dashboard.STATIC), name="dashboard")
     if settings.cors_origins:

@@ -191,6 +191,7 @@ def test_batch_scoring_reads_the_export_through_the_profile(real_registry, tmp_p
     settings, _ = real_registry
     monkeypatch.setenv("OPM_ML_MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
     monkeypatch.setenv("OPM_ML_MLFLOW_ARTIFACT_ROOT", str(settings.mlflow_artifact_root))
+    monkeypatch.setenv("OPM_ML_DATABASE_URL", settings.database_url)  # the prediction log
     get_settings.cache_clear()
     out = tmp_path / "scores.parquet"
     try:

@@ -254,6 +254,7 @@ def _run_family(spec: ModelSpec, history, seed: int, settings: Settings, experim
         evaluation = evaluate_family(model, spec, data)
         progress(spec.family, "logging")
         _log_run(spec, model, data, evaluation, seed, data_source, fit_seconds)
+        tracking.log_reference(model, data, evaluation)  # drift reference, in the model file
         model_info = tracking.log_family_model(model, _example_rows(model, data))
         progress(spec.family, "promotion gate")
         heldout = heldout_frame(data.intake.test, data.inflight.test)

@@ -15,6 +15,8 @@ from opm_ml.features import contract_manifest
 from opm_ml.forecasting.families import FAMILIES as REGISTRY
 from opm_ml.forecasting.families import FAMILY_NAMES, family
 from opm_ml.manifest import EVM_FEATURES, STAGES, TIME_FEATURES
+from opm_ml.monitoring.thresholds import FIELDS as MONITORING_FIELDS
+from opm_ml.monitoring.thresholds import Thresholds, parse_thresholds
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "models"
 # What an in-flight model may start from: a status feature that is a ratio to plan.
@@ -30,6 +32,7 @@ _KNOWN_KEYS = {
     "metrics": {"report"},
     "training": {"early_stopping_rounds"},
     "promotion": {"metric", "greater_is_better", "margin", "must_beat_baselines"},
+    "monitoring": set(MONITORING_FIELDS),
 }
 
 
@@ -65,6 +68,7 @@ class ModelSpec:
     margin: float
     must_beat_baselines: bool
     source: str = field(default="", compare=False)
+    monitoring: Thresholds = field(default_factory=Thresholds)  # when to retrain
 
     def params_for(self, stage: str) -> dict:
         """LightGBM hyper-parameters of one stage: the shared ones plus the stage's overrides."""
@@ -182,6 +186,7 @@ def parse_spec(raw: dict, source: str = "<spec>") -> ModelSpec:
         margin=margin,
         must_beat_baselines=r.get("promotion.must_beat_baselines", bool),
         source=source,
+        monitoring=parse_thresholds(r.get("monitoring", dict, required=False), source),
     )
 
 

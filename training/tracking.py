@@ -137,6 +137,18 @@ def log_family_model(model, example_rows: pd.DataFrame):
         )
 
 
+def log_reference(model, data, evaluation) -> None:
+    """Attach to `model` the profile of its training features and held-out forecasts that
+    monitoring measures drift against (it travels in the model file), and log it as JSON."""
+    from opm_ml.monitoring.reference import build_reference
+
+    tests = {"intake": data.intake.test, "inflight": data.inflight.test}
+    model.reference = build_reference(
+        model, {"intake": data.intake.train, "inflight": data.inflight.train},
+        {stage: (tests[stage], out) for stage, out in evaluation.predictions.items()})
+    mlflow.log_dict(model.reference.to_dict(), "reference_profile.json")
+
+
 def stage_features(model, stage: str, frame: pd.DataFrame) -> pd.DataFrame:
     """The model's feature frame of `stage` for raw rows (categories as pandas categoricals)."""
     return build_features(frame, stage, model.manifest)[model.stage_features(stage)]

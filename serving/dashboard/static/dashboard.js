@@ -13,11 +13,12 @@ async function getJSON(path) {
   if (EMBEDDED) {
     if (path === "portfolio") return EMBEDDED.portfolio;
     if (path === "intake") return EMBEDDED.intake;
+    if (path === "monitoring") return EMBEDDED.monitoring;
     const id = decodeURIComponent(path.slice("projects/".length));
     if (!(id in EMBEDDED.projects)) throw new Error(`project ${id} is not in this report`);
     return EMBEDDED.projects[id];
   }
-  const resp = await fetch(`/v1/dashboard/${path}`);
+  const resp = await fetch(path === "monitoring" ? "/v1/monitoring" : `/v1/dashboard/${path}`);
   const body = await resp.json();
   if (!resp.ok) throw new Error(body.detail || body.message || JSON.stringify(body));
   return body;
@@ -308,13 +309,18 @@ async function renderIntake() {
 }
 
 // ---------------------------------------------------------------- routing
+// A report holds some views only (`opm-ml monitor` writes the monitoring view alone).
+const HAS = (view) => !EMBEDDED || (view === "project" ? "projects" : view) in EMBEDDED;
+document.querySelectorAll("nav a").forEach((a) => { a.hidden = !HAS(a.id.slice(4)); });
+
 async function route() {
-  const [view, ...rest] = (location.hash.slice(1) || "portfolio").split("/");
+  const [view, ...rest] = (location.hash.slice(1) || (HAS("portfolio") ? "portfolio" : "monitoring")).split("/");
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.id === `nav-${view}`));
   document.body.dataset.ready = "";
   try {
     if (view === "project") await renderProject(rest.join("/") ? decodeURIComponent(rest.join("/")) : null);
     else if (view === "intake") await renderIntake();
+    else if (view === "monitoring") await window.renderMonitoring(app, await getJSON("monitoring"), { chart, esc, num });
     else await renderPortfolio();
   } catch (err) {
     app.innerHTML = `<p class="error">${esc(err.message)}</p>`;
