@@ -11,6 +11,7 @@ decision and both scores are logged to the run and tagged on the model version.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import mlflow
@@ -41,25 +42,38 @@ def is_better(challenger: float, champion: float, margin: float, greater_is_bett
     return challenger <= champion * (1 - margin)
 
 
-def champion_score(client, settings: Settings, name: str, family: str, metric: str,
-                   heldout: pd.DataFrame):
-    """(version, score) of the current champion on `heldout`; (None, None) without champion."""
+def family_scorer(client, settings: Settings, name: str, family: str, metric: str,
+                  heldout: pd.DataFrame) -> Callable[[str], float]:
+    """Scores a registered version of a family model on the `heldout` rows by `metric`."""
+    def score(version: str) -> float:
+        model = mlflow_access.load_family_model(client, name, version,
+                                                settings.mlflow_tracking_uri)
+        output = model.predict(heldout, shap=False).to_frame(shap=False)
+        return score_predictions(family, output, heldout)[metric]
+
+    return score
+
+
+def scored_champion(client, name: str, score: Callable[[str], float]):
+    """(version, `score(version)`) of the current champion; (None, None) without one."""
     try:
         champion = client.get_model_version_by_alias(name, "champion")
     except MlflowException:
         return None, None
-    model = mlflow_access.load_family_model(client, name, champion.version,
-                                            settings.mlflow_tracking_uri)
-    output = model.predict(heldout, shap=False).to_frame(shap=False)
-    return champion.version, score_predictions(family, output, heldout)[metric]
+    return champion.version, score(champion.version)
 
 
 def register_and_gate(model_uri: str, name: str, spec, heldout: pd.DataFrame,
                       challenger_metric: float, failed_checks: list[str],
-                      settings: Settings) -> Decision:
+                      settings: Settings,
+                      score_champion: Callable[[str], float] | None = None) -> Decision:
     """Register the model as `challenger` and promote it to `champion` if the gate allows.
 
-    Runs inside `mlflow_access.tracking(settings)` (registration is MLflow's fluent API).
+    `spec` gives the family, `promotion_metric`, `greater_is_better`, `margin` and
+    `must_beat_baselines` (a family's `ModelSpec`, or the activity-duration model's spec).
+    `score_champion(version)` scores a registered version on this run's held-out data with
+    that metric (default: a family model on the `heldout` rows). Runs inside
+    `mlflow_access.tracking(settings)` (registration is MLflow's fluent API).
     """
     family = spec.family
     if spec.must_beat_baselines and failed_checks:
@@ -70,8 +84,8 @@ def register_and_gate(model_uri: str, name: str, spec, heldout: pd.DataFrame,
     version = mlflow.register_model(model_uri, name).version
     client.set_registered_model_alias(name, "challenger", version)
     try:
-        champ_version, champ = champion_score(client, settings, name, family,
-                                              spec.promotion_metric, heldout)
+        champ_version, champ = scored_champion(client, name, score_champion or family_scorer(
+            client, settings, name, family, spec.promotion_metric, heldout))
     except Exception as exc:  # noqa: BLE001 - any failure to score means the champion is unusable
         champ_version, champ = client.get_model_version_by_alias(name, "champion").version, None
         promoted, reason = True, f"champion v{champ_version} could not score the held-out set: {exc}"
