@@ -271,4 +271,10 @@ def test_schedule_view_draws_the_s_curve_tornado_and_critical_path(server, brows
     for chart in ("schedule-s-curve", "schedule-tornado", "schedule-gantt"):
         assert page.locator(f"#{chart} svg").count() == 1
     screenshot(page, "schedule")
+    # A file that cannot be used: the API's 422 message, in the page, as text.
+    cut = tmp_path / "cut.xer"
+    cut.write_bytes(plan.read_bytes()[:2000])
+    page.set_input_files("#schedule-upload", str(cut))
+    page.wait_for_selector('body[data-ready="schedule-error"]', timeout=30_000)
+    assert "cut.xer: the file is truncated" in page.inner_text("#schedule-status")
     assert not errors

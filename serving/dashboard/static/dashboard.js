@@ -333,9 +333,14 @@ async function uploadSchedule(event) {
   const iterations = document.getElementById("schedule-iterations").value || "5000";
   status.className = ""; status.textContent = "simulating…";
   document.body.dataset.ready = "schedule-busy";
-  const resp = await fetch(`/v1/schedules/risk?filename=${encodeURIComponent(file.name)}&iterations=${encodeURIComponent(iterations)}`,
-    { method: "POST", body: await file.arrayBuffer(), headers: { "content-type": "application/octet-stream" } });
-  const body = await resp.json();
+  let resp, body;
+  try {
+    resp = await fetch(`/v1/schedules/risk?filename=${encodeURIComponent(file.name)}&iterations=${encodeURIComponent(iterations)}`,
+      { method: "POST", body: await file.arrayBuffer(), headers: { "content-type": "application/octet-stream" } });
+    body = await resp.json();
+  } catch (err) {
+    resp = { ok: false }; body = { message: `the upload failed: ${err.message}` };
+  }
   if (!resp.ok) {
     status.className = "error"; status.textContent = body.message || JSON.stringify(body);
     document.body.dataset.ready = "schedule-error";
