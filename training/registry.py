@@ -13,6 +13,7 @@ changed profile replaces the served set whole or not at all (`settle_profile_set
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import mlflow
@@ -62,13 +63,27 @@ def champion_score(client, settings: Settings, name: str, family: str, metric: s
     return champion.version, score_predictions(family, output, heldout)[metric], digest
 
 
+def scored_champion(client, name: str, score: Callable[[str], float]):
+    """(version, `score(version)`) of the current champion; (None, None) without one."""
+    try:
+        champion = client.get_model_version_by_alias(name, "champion")
+    except MlflowException:
+        return None, None
+    return champion.version, score(champion.version)
+
+
 def register_and_judge(model_uri: str, name: str, spec, heldout: pd.DataFrame,
                        challenger_metric: float, failed_checks: list[str],
-                       settings: Settings, profile_digest: str = "") -> Decision:
+                       settings: Settings, profile_digest: str = "",
+                       score_champion: Callable[[str], float] | None = None) -> Decision:
     """Register the model as `challenger` and decide whether it should become `champion`.
 
-    Moves no `champion` alias: `promote` does, once every family of the run is decided (see
-    `settle_profile_set`). Runs inside `mlflow_access.tracking(settings)`.
+    `spec` gives the family, `promotion_metric`, `greater_is_better`, `margin` and
+    `must_beat_baselines` (a family's `ModelSpec`, or the activity-duration model's spec).
+    `score_champion(version)` scores a registered version on this run's held-out data with that
+    metric (default: a family model on the `heldout` rows). Moves no `champion` alias: `promote`
+    does, once every family of the run is decided (see `settle_profile_set`). Runs inside
+    `mlflow_access.tracking(settings)`.
     """
     family = spec.family
     if spec.must_beat_baselines and failed_checks:
@@ -82,8 +97,11 @@ def register_and_judge(model_uri: str, name: str, spec, heldout: pd.DataFrame,
         client.set_model_version_tag(name, version, PROFILE_TAG, profile_digest)
     champ_digest = None
     try:
-        champ_version, champ, champ_digest = champion_score(
-            client, settings, name, family, spec.promotion_metric, heldout)
+        if score_champion is None:
+            champ_version, champ, champ_digest = champion_score(
+                client, settings, name, family, spec.promotion_metric, heldout)
+        else:
+            champ_version, champ = scored_champion(client, name, score_champion)
     except Exception as exc:  # noqa: BLE001 - any failure to score means the champion is unusable
         champ_version, champ = client.get_model_version_by_alias(name, "champion").version, None
         promoted, reason = True, f"champion v{champ_version} could not score the held-out set: {exc}"
@@ -114,10 +132,12 @@ def promote(decision: Decision, name: str, settings: Settings) -> None:
 
 def register_and_gate(model_uri: str, name: str, spec, heldout: pd.DataFrame,
                       challenger_metric: float, failed_checks: list[str],
-                      settings: Settings) -> Decision:
-    """`register_and_judge` then `promote`: one family on its own."""
+                      settings: Settings,
+                      score_champion: Callable[[str], float] | None = None) -> Decision:
+    """`register_and_judge` then `promote`: one model on its own (a family, or the schedule's
+    activity-duration model with its own `score_champion`)."""
     decision = register_and_judge(model_uri, name, spec, heldout, challenger_metric,
-                                  failed_checks, settings)
+                                  failed_checks, settings, score_champion=score_champion)
     promote(decision, name, settings)
     return decision
 

@@ -99,7 +99,7 @@ def load_spec(family: str, spec_dir: Path | None = None) -> ModelSpec:
 
 def parse_spec(raw: dict, source: str = "<spec>") -> ModelSpec:
     """Check a spec dictionary (as read from TOML) and build the ModelSpec."""
-    r = _Reader(raw, source)
+    r = SpecReader(raw, source)
     r.check_keys()
     family = r.get("family", str)
     if family not in REGISTRY:
@@ -190,19 +190,23 @@ def parse_spec(raw: dict, source: str = "<spec>") -> ModelSpec:
     )
 
 
-class _Reader:
-    """Dotted-key access to a TOML dictionary with errors that name the file and field."""
+class SpecReader:
+    """Dotted-key access to a TOML dictionary with errors that name the file and field.
 
-    def __init__(self, raw: dict, source: str):
+    `known` maps each section to its keys (default: a family spec's).
+    """
+
+    def __init__(self, raw: dict, source: str, known: dict[str, set[str]] | None = None):
         self.raw, self.source = raw, source
+        self.known = _KNOWN_KEYS if known is None else known
 
     def fail(self, key: str, problem: str):
         raise ValueError(f"{self.source}: {key} {problem}")
 
     def check_keys(self) -> None:
-        for key in set(self.raw) - {"family", "description", "hyperparameters", *_KNOWN_KEYS}:
+        for key in set(self.raw) - {"family", "description", "hyperparameters", *self.known}:
             self.fail(key, "is not a spec field")
-        for section, known in _KNOWN_KEYS.items():
+        for section, known in self.known.items():
             for key in set(self.raw.get(section, {})) - known:
                 self.fail(f"{section}.{key}", "is not a spec field")
 

@@ -103,7 +103,7 @@ def prediction_threads(n_rows: int) -> int:
     return 1 if n_rows < _SINGLE_THREAD_ROWS else 0
 
 
-def _order_around_median(q: np.ndarray) -> np.ndarray:
+def order_around_median(q: np.ndarray) -> np.ndarray:
     """Keep P10 <= P50 <= P90 without moving the median (its SHAP values must still add up)."""
     out = q.copy()
     out[:, 0] = np.minimum(q[:, 0], q[:, 1])
@@ -201,7 +201,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         base) is additive in its features, so their SHAP values gain its centred terms.
         """
         start = self._start(X)
-        out = {"log_quantiles": _order_around_median(self._raw(X, start, threads) + self.offsets_)}
+        out = {"log_quantiles": order_around_median(self._raw(X, start, threads) + self.offsets_)}
         if shap:
             if self.trees_:
                 contrib = self.models_[1].booster_.predict(X, pred_contrib=True,
@@ -362,7 +362,7 @@ class RoleShareRegressor(BaseEstimator):
     def role_quantiles(self, share: np.ndarray, total_log_q: np.ndarray) -> np.ndarray:
         """Role effort / planned total effort, shape (rows, roles, 3)."""
         log_q = self._raw_role_log_q(share, total_log_q) + self.offsets_[None, :, :]
-        ordered = np.stack([_order_around_median(log_q[:, r, :]) for r in range(log_q.shape[1])],
+        ordered = np.stack([order_around_median(log_q[:, r, :]) for r in range(log_q.shape[1])],
                            axis=1)
         return np.clip(np.exp(ordered) - _ROLE_EPS, 0, None)
 
