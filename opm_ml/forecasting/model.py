@@ -19,7 +19,7 @@ from opm_ml.features import feature_matrix
 from opm_ml.forecasting.estimators import StageEstimator
 from opm_ml.forecasting.families import STAGES, Family, family
 from opm_ml.forecasting.inputs import ProjectInputs
-from opm_ml.forecasting.result import ForecastBatch, StageShap
+from opm_ml.forecasting.result import ForecastBatch, StageShap, family_info
 from opm_ml.forecasting.role_profile import RoleProfile
 from opm_ml.manifest import FeatureManifest
 
@@ -70,6 +70,10 @@ class FamilyModel:
             has_late=any_stage.classifier_ is not None,
         )
 
+    def info(self) -> dict:
+        """What every forecast of this model shares (`result.family_info`)."""
+        return family_info(self.spec, self.outputs, self.late_threshold)
+
     def predict(self, inputs: ProjectInputs | pd.DataFrame, shap: bool = True) -> ForecastBatch:
         """Forecasts for every row of `inputs` (a frame of raw columns or `ProjectInputs`)."""
         if isinstance(inputs, pd.DataFrame):
@@ -100,8 +104,8 @@ class FamilyModel:
             if shap:
                 shap_parts.append(StageShap(stage, rows, out["shap"], X, names))
                 if estimator.classifier_ is not None:
-                    late_parts.append(StageShap(stage, rows,
-                                                estimator.classifier_.contributions(X), X, names))
+                    late_parts.append(StageShap(stage, rows, None, X, names,
+                                                estimator.classifier_.contributions))
         profiles = None
         if any(o.kind == "profile" for o in outputs):
             profiles = self._profiles(inputs, values["effort_by_role"])
