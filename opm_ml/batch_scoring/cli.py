@@ -44,6 +44,9 @@ def score(
     models: Annotated[str, typer.Option(help="comma-separated families to score")] = ALL_MODELS,
     shap: Annotated[bool, typer.Option(
         "--shap/--no-shap", help="SHAP explanation columns (default) or forecasts only")] = True,
+    late_shap: Annotated[bool, typer.Option(
+        "--late-shap", help="also the late classifier's SHAP columns (delay__late_shap__*, "
+                            "log-odds; a fourth TreeSHAP pass, about a quarter more time)")] = False,
     rejects_out: Annotated[Optional[Path], typer.Option(
         help="rejected-rows report, .csv or .parquet",
         show_default="<OUTPUT name>.rejects.csv beside it")] = None,
@@ -91,7 +94,8 @@ def score(
         for family, version in loaded.versions.items():
             console.print(f"{family}: {version}")
         outcome, seconds = _run(files, total, out, loaded, address, workers, timeout,
-                                shap=shap, allow_rejects=allow_rejects, chunk_rows=chunk_rows)
+                                shap=shap, late_shap=late_shap, allow_rejects=allow_rejects,
+                                chunk_rows=chunk_rows)
     except (ScoringInputError, ModelsUnavailable, DaskClusterError, ValueError) as exc:
         raise _fail(str(exc)) from None
     _finish(outcome, files, out, rejects_out, seconds, allow_rejects)

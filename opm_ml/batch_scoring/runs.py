@@ -103,7 +103,7 @@ class OutputWriter:
 
 
 def score_files(files: list[Path], out: Path, models: ScoringModels, *, shap: bool = True,
-                allow_rejects: bool = False, chunk_rows: int = 50_000,
+                late_shap: bool = False, allow_rejects: bool = False, chunk_rows: int = 50_000,
                 progress: Progress | None = None) -> Outcome:
     """Score `files` in order into the one file `out`; the loop every run uses.
 
@@ -119,7 +119,7 @@ def score_files(files: list[Path], out: Path, models: ScoringModels, *, shap: bo
             if len(rejected):
                 outcome.rejections.append(rejected)
             if len(valid) and (allow_rejects or not outcome.failed):
-                writer.write(score_frame(valid, models, shap))
+                writer.write(score_frame(valid, models, shap, late_shap))
                 outcome.scored += len(valid)
             if progress is not None:
                 progress(len(frame))
@@ -134,8 +134,8 @@ def score_files(files: list[Path], out: Path, models: ScoringModels, *, shap: bo
 
 
 def score_dask(client, files: list[Path], out_dir: Path, models: ScoringModels, *,
-               shap: bool = True, allow_rejects: bool = False, chunk_rows: int = 50_000,
-               progress: Progress | None = None) -> Outcome:
+               shap: bool = True, late_shap: bool = False, allow_rejects: bool = False,
+               chunk_rows: int = 50_000, progress: Progress | None = None) -> Outcome:
     """One `score_files` task per part file, each writing `out_dir/<part>.parquet`.
 
     The models go to every worker once (broadcast), not with each task. Parts are written into
@@ -152,7 +152,8 @@ def score_dask(client, files: list[Path], out_dir: Path, models: ScoringModels, 
     rows = {}
     for path in files:
         future = client.submit(score_files, [path.resolve()], staging / f"{path.stem}.parquet",
-                               shipped, shap=shap, allow_rejects=allow_rejects,
+                               shipped, shap=shap, late_shap=late_shap,
+                               allow_rejects=allow_rejects,
                                chunk_rows=chunk_rows, pure=False)
         rows[future] = count_rows(path)
     outcome = Outcome()
