@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     )
     max_batch: int = Field(10_000, ge=1, description="most projects in one batch request")
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="largest request body")
+    batch_threads: int = Field(
+        0, ge=0, description="LightGBM threads a large batch request may use; 0 = every core "
+                             "while no single-project request waits, one fewer while one does")
     registry_poll_seconds: float = Field(
         60.0, ge=0, description="how often to check the registry for a new alias; 0 = never"
     )

@@ -20,6 +20,7 @@ from opm_ml.features import contract_manifest
 from opm_ml.model_set import ModelSet
 from opm_ml.settings import Settings, get_settings
 from serving import errors, openapi
+from serving.batches import BatchLane
 from serving.middleware import BodySizeLimitMiddleware, ObservabilityMiddleware
 from serving.model_store import ModelStore
 from serving.observability import Metrics
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     app.state.settings = settings
     app.state.model_store = store
     app.state.metrics = metrics
+    app.state.batch_lane = BatchLane(settings.batch_threads)
     store.on_load(record_load)
     openapi.install(app, served_manifest)
 

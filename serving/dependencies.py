@@ -1,8 +1,9 @@
 """FastAPI dependencies and the helpers every router shares.
 
-Settings, the model store and metrics come from `app.state` (put there by `create_app`), not
-from globals, so tests and benchmarks can run several apps side by side. `ERRORS`, `TopK` and
-`served` are what the forecast routes have in common.
+Settings, the model store, metrics and the batch lane come from `app.state` (put there by
+`create_app`), not from globals, so tests and benchmarks can run several apps side by side.
+`ERRORS`, `TopK`, `Compact`, the answer's media type and `served` are what the forecast routes
+have in common.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from opm_ml.features import contract_manifest
 from opm_ml.manifest import FeatureManifest
 from opm_ml.model_set import ModelSet, ModelUnavailable
 from opm_ml.settings import MIN_API_KEY_LENGTH, Settings
+from serving.batches import BatchLane
+from serving.formats import negotiate
 from serving.model_store import ModelStore
 from serving.observability import Metrics
 from serving.schemas.common import ErrorResponse
@@ -31,6 +34,17 @@ def get_store(request: Request) -> ModelStore:
 
 def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
+
+
+def get_lane(request: Request) -> BatchLane:
+    return request.app.state.batch_lane
+
+
+def get_media(accept: Annotated[str | None, Header(
+        description="application/json (default), application/x-ndjson (streamed), "
+                    "application/vnd.apache.arrow.stream or application/vnd.apache.parquet"
+)] = None) -> str:
+    return negotiate(accept)
 
 
 def require_admin(
@@ -52,7 +66,11 @@ def require_admin(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[ModelStore, Depends(get_store)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+LaneDep = Annotated[BatchLane, Depends(get_lane)]
+MediaDep = Annotated[str, Depends(get_media)]
 TopK = Annotated[int | None, Query(ge=1, description="only the k largest contributions")]
+Compact = Annotated[bool, Query(description="state what every project shares once, under "
+                                            "`families`, and leave out repeated fields")]
 ERRORS = {400: {"model": ErrorResponse, "description": "the body cannot be parsed"},
           413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
           503: {"model": ErrorResponse, "description": "a model is not loaded (named, with why)"}}

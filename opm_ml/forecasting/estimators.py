@@ -19,7 +19,9 @@ SHAP values come from LightGBM's own TreeSHAP (`pred_contrib=True`): the same al
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 import pandas as pd
@@ -38,6 +40,7 @@ Fitter = Callable[[list, "int | None"], None]
 _ROLE_EPS = 1e-3
 # Below this many rows one thread predicts faster than waking LightGBM's OpenMP team.
 _SINGLE_THREAD_ROWS = 500
+_BATCH_THREADS: ContextVar[int] = ContextVar("opm_ml_batch_threads", default=0)
 
 
 def lgbm_params(hyperparameters: dict, random_state: int) -> dict:
@@ -92,8 +95,22 @@ def conformal_offsets(raw: np.ndarray, y: np.ndarray, quantiles) -> np.ndarray:
 
 
 def prediction_threads(n_rows: int) -> int:
-    """LightGBM `num_threads` for predicting `n_rows`: 1 for few rows, else all cores (0)."""
-    return 1 if n_rows < _SINGLE_THREAD_ROWS else 0
+    """LightGBM `num_threads` for predicting `n_rows`: 1 for few rows, else the batch budget
+    (`batch_threads`; 0, every core, unless a caller bounds it)."""
+    return 1 if n_rows < _SINGLE_THREAD_ROWS else _BATCH_THREADS.get()
+
+
+@contextmanager
+def batch_threads(threads: int) -> Iterator[None]:
+    """Predict batches inside the block on at most `threads` LightGBM threads (0: every core).
+
+    A context variable, so a server can bound one request's share without touching others.
+    """
+    token = _BATCH_THREADS.set(threads)
+    try:
+        yield
+    finally:
+        _BATCH_THREADS.reset(token)
 
 
 def _order_around_median(q: np.ndarray) -> np.ndarray:

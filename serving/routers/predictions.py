@@ -5,11 +5,24 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Union
 
+import pandas as pd
 from fastapi import APIRouter, Body
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from opm_ml.forecasting import FAMILIES
-from serving.dependencies import ERRORS, MetricsDep, SettingsDep, StoreDep, TopK, require, served
+from serving.dependencies import (
+    ERRORS,
+    Compact,
+    LaneDep,
+    MediaDep,
+    MetricsDep,
+    SettingsDep,
+    StoreDep,
+    TopK,
+    require,
+    served,
+)
+from serving.formats import Answer, with_warnings
 from serving.requests import project_inputs
 from serving.schemas.forecasts import PredictionBatchResult, PredictionResult
 from serving.schemas.projects import EXAMPLE_PROJECT, EXAMPLE_STATUS
@@ -34,21 +47,36 @@ ProjectBody = Annotated[Any, Body(openapi_examples=PROJECT_EXAMPLES)]
     summary="Forecast with P10/P50/P90 and a SHAP explanation",
 )
 def predict(task: Task, body: ProjectBody, store: StoreDep, settings: SettingsDep,
-            metrics: MetricsDep, top_k: TopK = None) -> JSONResponse:
+            metrics: MetricsDep, lane: LaneDep, media: MediaDep, top_k: TopK = None,
+            compact: Compact = False) -> Response:
     """Delay (duration), cost overrun or resource demand (effort) of one project or a batch.
 
     A project with `status` is scored by the in-flight model, otherwise by the intake model.
     The explanation is the TreeSHAP of the P50 in `output_space` = log(P50 / planned):
-    base_value + contributions + other_features_contribution = prediction.
+    base_value + contributions + other_features_contribution = prediction. `Accept` chooses
+    JSON (default), NDJSON (streamed), Arrow IPC or Parquet (docs/formats.md).
     """
     model_set, manifest = served(store, settings)
     inputs = project_inputs(body, manifest, settings.max_batch)
     model = require(model_set, store).model(task.value)
-    batch = model.model.predict(inputs)
-    metrics.observe(batch, model.slug)
-    warnings = inputs.warnings
-    results = [{"project_id": pid, **forecast, **({"warnings": w} if w else {})}
-               for pid, forecast, w in zip(inputs.ids, batch.to_json(top_k), warnings)]
-    if not isinstance(body, list):
-        return JSONResponse({**results[0], "model": model.ref()})
-    return JSONResponse({"model": model.ref(), "count": len(results), "items": results})
+
+    def score(chunk):
+        batch = model.model.predict(chunk)
+        metrics.observe(batch, model.slug)
+        return batch
+
+    def items(batch) -> list[dict]:
+        return [{"project_id": pid, **forecast, **({"warnings": w} if w else {})}
+                for pid, forecast, w in zip(batch.inputs.ids, batch.to_json(top_k, compact),
+                                            batch.inputs.warnings)]
+
+    def frame(batch):
+        ids = pd.DataFrame({"project_id": pd.array(batch.inputs.ids, dtype=object)})
+        columns = pd.concat([ids, batch.to_frame(True, False, top_k)], axis=1)
+        return with_warnings(columns, batch.inputs.warnings)
+
+    head = {"model": model.ref()}
+    if compact:
+        head["families"] = {model.slug: model.model.info()}
+    answer = Answer(head, not isinstance(body, list), items, frame)
+    return answer.respond(media, lane.run(inputs, score))
