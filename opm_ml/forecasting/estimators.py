@@ -11,7 +11,8 @@
 * `StageEstimator` bundles them on one feature matrix.
 Models are fitted on `build_features` frames and predict on the float matrix of
 `opm_ml.features.feature_matrix` through their boosters: `StageEstimator.predict_arrays` is the
-one prediction path (the MLflow pyfunc and serving both run it), cheap enough for one row.
+one prediction path (the MLflow pyfunc and serving both run it), cheap enough for one row
+(`single_row` skips `Booster.predict`'s per-call set-up there).
 SHAP values come from LightGBM's own TreeSHAP (`pred_contrib=True`): the same algorithm as
 `shap.TreeExplainer`, exact for categorical splits, vectorised and with no explainer to build.
 """
@@ -32,6 +33,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.isotonic import IsotonicRegression
 
 from opm_ml.features import feature_matrix
+from opm_ml.forecasting import single_row
 
 # fitter(jobs, early_stopping_rounds): fits (model, X, y, X_eval, y_eval) jobs in place.
 Fitter = Callable[[list, "int | None"], None]
@@ -181,7 +183,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         start = self._start(X)
         out = {"log_quantiles": _order_around_median(self._raw(X, start, threads) + self.offsets_)}
         if shap:
-            contrib = self.models_[1].booster_.predict(X, pred_contrib=True, num_threads=threads)
+            contrib = single_row.predict(self.models_[1].booster_, X, threads, single_row.CONTRIB)
             contrib[:, -1] += self.offsets_[1]
             if self.anchor_index_ is not None:
                 contrib[:, self.anchor_index_] += start - self.anchor_mean_
@@ -195,7 +197,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
 
     def _raw(self, X: np.ndarray, start: np.ndarray, threads: int) -> np.ndarray:
         """Uncalibrated quantiles: each level's trees plus the anchor's start."""
-        return np.column_stack([m.booster_.predict(X, num_threads=threads)
+        return np.column_stack([single_row.predict(m.booster_, X, threads)
                                 for m in self.models_]) + start[:, None]
 
     def _start(self, X: np.ndarray) -> np.ndarray:
@@ -256,9 +258,10 @@ class CalibratedLateClassifier(BaseEstimator):
         """
         booster = self.model_.booster_
         if self.calibrator_ is None:
-            return booster.predict(X, num_threads=threads)
-        score = booster.predict(X, raw_score=hasattr(self.model_, "decision_function"),
-                                num_threads=threads)
+            return single_row.predict(booster, X, threads)
+        kind = single_row.RAW_SCORE if hasattr(self.model_, "decision_function") else \
+            single_row.NORMAL
+        score = single_row.predict(booster, X, threads, kind)
         return np.mean([_calibrated(member.calibrators[0], score)
                         for member in self.calibrator_.calibrated_classifiers_], axis=0)
 
@@ -297,7 +300,7 @@ class RoleShareRegressor(BaseEstimator):
 
     def predict(self, X: np.ndarray, threads: int = 1) -> np.ndarray:
         """Share of the total effort per role (n, roles), summing to 1."""
-        raw = np.clip(np.column_stack([m.booster_.predict(X, num_threads=threads)
+        raw = np.clip(np.column_stack([single_row.predict(m.booster_, X, threads)
                                        for m in self.models_]), 0, None)
         total = raw.sum(axis=1, keepdims=True)
         # All-zero predictions cannot happen with sane data; fall back to equal shares.
