@@ -133,23 +133,23 @@ def _run(files, total, out, loaded, address, workers, timeout, **options):
     from opm_ml.dask_cluster import dask_client, describe
 
     if address is None:
-        with _progress(total) as advance:
+        with progress_bar(total) as advance:
             start = time.perf_counter()
             outcome = score_files(files, out, loaded, progress=advance, **options)
         return outcome, time.perf_counter() - start
     with dask_client(address, workers, timeout=timeout) as client:
         console.print(f"Dask: {describe(client)}")
-        with _progress(total) as advance:
+        with progress_bar(total) as advance:
             start = time.perf_counter()
             outcome = score_dask(client, files, out, loaded, progress=advance, **options)
         return outcome, time.perf_counter() - start
 
 
 @contextmanager
-def _progress(total: int) -> Iterator[Callable[[int], None]]:
+def progress_bar(total: int, out: Console | None = None) -> Iterator[Callable[[int], None]]:
     """A rich bar of rows done and rows/s; yields the function that advances it."""
     with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
-                  RateColumn(), TimeElapsedColumn(), console=console) as bar:
+                  RateColumn(), TimeElapsedColumn(), console=out or console) as bar:
         task = bar.add_task("score", total=total)
         yield lambda rows: bar.advance(task, rows)
 
