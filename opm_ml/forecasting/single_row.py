@@ -36,10 +36,11 @@ class _Handle:
             ctypes.c_int(_FLOAT64), ctypes.c_int32(width), _c_str("num_threads=1"),
             ctypes.byref(self.value)))
         self.size = width + 1 if kind == CONTRIB else 1
+        self._free = _LIB.LGBM_FastConfigFree  # module globals may be gone at exit
 
     def __del__(self):
         if self.value:
-            _LIB.LGBM_FastConfigFree(self.value)
+            self._free(self.value)
 
 
 def predict_row(booster: Booster, row: np.ndarray, kind: int = NORMAL) -> np.ndarray:
