@@ -11,6 +11,7 @@ through `predict`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,7 @@ class FamilyModel:
         """The columns of `stage`'s feature matrix, in order."""
         return list(self.stages[stage].feature_names_)
 
-    @property
+    @cached_property  # fixed once fitted; a one-project prediction asked for it per call
     def feature_names(self) -> list[str]:
         """Union of the stages' features, intake first (the SHAP column order of frames)."""
         names: list[str] = []
@@ -59,7 +60,7 @@ class FamilyModel:
             names += [f for f in self.stage_features(stage) if f not in names]
         return names
 
-    @property
+    @cached_property
     def outputs(self):
         """What `predict` returns besides the quantity's P10/P50/P90 (see `Family.outputs`)."""
         any_stage = next(iter(self.stages.values()))
