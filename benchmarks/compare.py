@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 # (pattern of the leading number, True when bigger is better)
 _UNITS = ((re.compile(r"p50 ([\d,.]+) ms"), False), (re.compile(r"([\d,.]+) req/s"), True),
@@ -37,8 +39,9 @@ def old_env(root: Path) -> dict[str, str]:
 
 
 def old_python(root: Path, args: list[str]) -> str:
-    """stdout of `python args...` run from the old checkout's benchmarks folder."""
-    done = subprocess.run([sys.executable, *args], cwd=root / "benchmarks", env=old_env(root),
+    """stdout of `python args...` run from the old checkout's root (as its benchmarks are run:
+    from `benchmarks/`, `import serving` would find serving.py instead of the package)."""
+    done = subprocess.run([sys.executable, *args], cwd=root, env=old_env(root),
                           capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"the old benchmark failed:\n{done.stderr[-4000:]}")
@@ -47,7 +50,7 @@ def old_python(root: Path, args: list[str]) -> str:
 
 def train_old(root: Path, folder: Path, projects: int) -> str:
     """Champion models of the old checkout's default specs in `folder`; returns the URI."""
-    script = ("import sys; from pathlib import Path; "
+    script = ("import sys; from pathlib import Path; sys.path.insert(0, 'benchmarks'); "
               "from harness import registry_settings, train_champions, write_history; "
               "s = registry_settings(Path(sys.argv[1])); "
               "train_champions(s, write_history(s, int(sys.argv[2]))); "
@@ -76,27 +79,50 @@ def speed(result: str) -> tuple[float, bool] | None:
     return None
 
 
-def side_by_side(old: list[tuple[str, str, str]], new: list[tuple[str, str, str]],
-                 ref: str) -> str:
-    """Rows measured by both, matched by label and order of appearance, with new/old speed."""
-    def keyed(rows):
-        seen: dict[str, int] = {}
-        out = {}
-        for what, setting, result in rows:
-            seen[what] = seen.get(what, 0) + 1
-            out[what, seen[what]] = (setting, result)
-        return out
+def _keyed(rows: list[tuple[str, str, str]]) -> dict:
+    """(label, n-th time the label appears) -> (setting, result)."""
+    seen: dict[str, int] = {}
+    out = {}
+    for what, setting, result in rows:
+        seen[what] = seen.get(what, 0) + 1
+        out[what, seen[what]] = (setting, result)
+    return out
 
-    old_rows, new_rows = keyed(old), keyed(new)
-    lines = [f"| measurement | setting (new) | {ref} | this tree | speed new/old |",
+
+def _figures(results: list[str]) -> str:
+    """One round's result as it is; several rounds as the range of their leading figures."""
+    if len(results) == 1:
+        return results[0]
+    figures = [speed(r) for r in results]
+    if any(f is None for f in figures):
+        return " / ".join(results)
+    values = sorted(f[0] for f in figures)
+    unit = _UNITS_TEXT.get(next(p for p, _ in _UNITS if p.search(results[0])).pattern, "")
+    return f"{values[0]:,.2f}-{values[-1]:,.2f}{unit} ({len(values)} rounds)"
+
+
+_UNITS_TEXT = {p.pattern: text for (p, _), text in zip(
+    _UNITS, (" ms p50", " req/s", " rows/s", "x"))}
+
+
+def side_by_side(old: list[list[tuple[str, str, str]]], new: list[list[tuple[str, str, str]]],
+                 ref: str) -> str:
+    """Rows measured by both (each a list of rounds), matched by label and order of
+    appearance, with the ratio of the medians of their leading figures (new/old speed)."""
+    olds, news = [_keyed(r) for r in old], [_keyed(r) for r in new]
+    lines = [f"| measurement | setting (new, last round) | {ref} | this tree | speed new/old |",
              "|---|---|---|---|---|"]
-    for key, (setting, result) in new_rows.items():
-        if key not in old_rows:
+    for key, (setting, _) in news[-1].items():
+        if any(key not in o for o in olds) or any(key not in n for n in news):
             continue
-        before = old_rows[key][1]
+        before, after = [o[key][1] for o in olds], [n[key][1] for n in news]
         ratio = ""
-        a, b = speed(before), speed(result)
-        if a and b and a[0] and b[0]:
-            ratio = f"{(b[0] / a[0]) if a[1] else (a[0] / b[0]):.2f}x"
-        lines.append(f"| {key[0]} | {setting} | {before} | {result} | {ratio} |")
+        a, b = [speed(r) for r in before], [speed(r) for r in after]
+        if all(a) and all(b):
+            old_mid = float(np.median([x[0] for x in a]))
+            new_mid = float(np.median([x[0] for x in b]))
+            if old_mid and new_mid:
+                ratio = f"{(new_mid / old_mid) if a[0][1] else (old_mid / new_mid):.2f}x"
+        lines.append(f"| {key[0]} | {setting} | {_figures(before)} | {_figures(after)} | "
+                     f"{ratio} |")
     return "\n".join(lines)

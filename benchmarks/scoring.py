@@ -179,7 +179,8 @@ def run_child(config: dict, root: Path | None = None) -> dict:
     script = __file__ if root is None else str(root / "benchmarks" / "scoring.py")
     env = None if root is None else {**os.environ, "PYTHONPATH": str(root)}
     done = subprocess.run([sys.executable, script, "--run", json.dumps(config)], env=env,
-                          stdout=subprocess.PIPE, text=True, check=False)
+                          cwd=ROOT if root is None else root, stdout=subprocess.PIPE, text=True,
+                          check=False)
     if done.returncode:
         raise SystemExit(f"scoring failed (exit {done.returncode}); see its output above")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -62,27 +62,40 @@ def main() -> None:
                              "models) first, and print both side by side")
     parser.add_argument("--compare-registry", metavar="URI",
                         help="REF's champion models (trained by REF's code) to reuse")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --compare: old and new alternately this many times each; "
+                             "the side-by-side table gives each figure's range")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="opm-bench-") as tmp:
-        old = _old_run(args, Path(tmp)) if args.compare else None
         settings = _settings(args, Path(tmp))
         rows = project_bodies(args.batch, seed=5)
-        table = Table()
-        _machine(table, settings)
         from opm_ml.model_set import load_model_set
 
         model_set = load_model_set(settings)
-        _floor(table, model_set, rows, args.repeats)
-        _in_process(table, model_set, rows, args.repeats)
-        _http(table, settings, rows, args.seconds)
-        _batch(table, settings, model_set, rows)
-        print(table.markdown())
-        if old is not None:
+        olds, tables = [], []
+        for _ in range(args.rounds if args.compare else 1):
+            if args.compare:
+                olds.append(_old_run(args, Path(tmp)))
+            tables.append(_measure(args, settings, model_set, rows))
+            print(tables[-1].markdown(), flush=True)
+        if args.compare:
             from compare import parse_markdown, side_by_side
 
             print(f"\n### {args.compare} (before) and this tree, same machine, same run\n")
-            print(side_by_side(parse_markdown(old), table.rows, args.compare))
+            print(side_by_side([parse_markdown(o) for o in olds], [t.rows for t in tables],
+                               args.compare))
+
+
+def _measure(args, settings: Settings, model_set, rows: list[dict]) -> Table:
+    """Every row of the table, once."""
+    table = Table()
+    _machine(table, settings)
+    _floor(table, model_set, rows, args.repeats)
+    _in_process(table, model_set, rows, args.repeats)
+    _http(table, settings, rows, args.seconds)
+    _batch(table, settings, model_set, rows)
+    return table
 
 
 def _old_run(args, tmp: Path) -> str:
@@ -91,8 +104,9 @@ def _old_run(args, tmp: Path) -> str:
 
     root = checkout(args.compare)
     print(f"running {args.compare}'s benchmark from {root} ...", file=sys.stderr, flush=True)
-    uri = args.compare_registry or train_old(root, tmp / "old", args.train_projects)
-    return old_python(root, ["serving.py", "--registry", uri, "--seconds", str(args.seconds),
+    if not args.compare_registry:
+        args.compare_registry = train_old(root, tmp / "old", args.train_projects)
+    return old_python(root, ["benchmarks/serving.py", "--registry", args.compare_registry, "--seconds", str(args.seconds),
                              "--repeats", str(args.repeats), "--batch", str(args.batch)])
 
 
@@ -422,7 +436,7 @@ def _single_during_batch(table: Table, url: str, rows: list[dict], payload: byte
     def singles(stop) -> list[float]:
         times = []
         with httpx.Client(timeout=60) as client:
-            while not stop() and len(times) < 2000:
+            while (not stop() or not times) and len(times) < 2000:
                 start = time.perf_counter()
                 client.post(url, content=body, headers=headers).raise_for_status()
                 times.append(time.perf_counter() - start)
@@ -439,7 +453,7 @@ def _single_during_batch(table: Table, url: str, rows: list[dict], payload: byte
 
     worker = threading.Thread(target=batch)
     worker.start()
-    time.sleep(0.5)  # the batch has started scoring
+    time.sleep(0.2)  # the batch has been received and is being scored
     busy = singles(done.is_set)
     worker.join()
     table.add("5. single in-flight assessments over HTTP while a batch is scored",
