@@ -106,7 +106,8 @@ def _old_run(args, tmp: Path) -> str:
     print(f"running {args.compare}'s benchmark from {root} ...", file=sys.stderr, flush=True)
     if not args.compare_registry:
         args.compare_registry = train_old(root, tmp / "old", args.train_projects)
-    return old_python(root, ["benchmarks/serving.py", "--registry", args.compare_registry, "--seconds", str(args.seconds),
+    return old_python(root, ["benchmarks/serving.py", "--registry", args.compare_registry,
+                             "--seconds", str(args.seconds),
                              "--repeats", str(args.repeats), "--batch", str(args.batch)])
 
 
@@ -310,7 +311,8 @@ def _http(table: Table, settings: Settings, rows: list[dict], seconds: float) ->
     frame = pd.DataFrame([raw])
     split = json.loads(frame.to_json(orient="split", index=False))
     theirs = [sys.executable, "-m", "mlflow", "models", "serve", "-m",
-              f"models:/{registered_name('delay', settings)}@{settings.serve_alias}", "--env-manager", "local",
+              f"models:/{registered_name('delay', settings)}@{settings.serve_alias}",
+              "--env-manager", "local",
               "-p", str(mlflow_port), "-w", "1"]
     targets = [
         ("opm-ml API (forecast + interval + SHAP)", api_command(), api_env(settings, ours_port),

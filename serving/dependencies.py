@@ -9,6 +9,7 @@ have in common.
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Query, Request
@@ -74,6 +75,23 @@ Compact = Annotated[bool, Query(description="state what every project shares onc
 ERRORS = {400: {"model": ErrorResponse, "description": "the body cannot be parsed"},
           413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
           503: {"model": ErrorResponse, "description": "a model is not loaded (named, with why)"}}
+
+
+@dataclass
+class Forecasting:
+    """What a forecast route takes besides the body: the app's parts and the answer options
+    (`?top_k=`, `?compact=`, the media type `Accept` asks for)."""
+
+    store: StoreDep
+    settings: SettingsDep
+    metrics: MetricsDep
+    lane: LaneDep
+    media: MediaDep
+    top_k: TopK = None
+    compact: Compact = False
+
+
+ForecastingDep = Annotated[Forecasting, Depends()]
 
 
 def served(store: ModelStore, settings: Settings) -> tuple[ModelSet | None, FeatureManifest]:

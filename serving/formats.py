@@ -25,6 +25,11 @@ PARQUET = "application/vnd.apache.parquet"
 MEDIA_TYPES = {JSON: JSON, NDJSON: NDJSON, ARROW: ARROW, PARQUET: PARQUET,
                "application/jsonl": NDJSON, "application/x-parquet": PARQUET}
 ANY = ("*/*", "application/*")
+# The other answers of a forecast route's 200, for the OpenAPI document.
+OPENAPI_200 = {"description": "JSON by default; by `Accept`, NDJSON, Arrow IPC or Parquet",
+               "content": {NDJSON: {"schema": {"type": "string"}},
+                           ARROW: {"schema": {"type": "string", "format": "binary"}},
+                           PARQUET: {"schema": {"type": "string", "format": "binary"}}}}
 
 
 class JSONBytes(Response):

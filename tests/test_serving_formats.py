@@ -14,31 +14,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from fastapi.testclient import TestClient
 
 from opm_ml.forecasting import FAMILIES
 from opm_ml.forecasting.estimators import prediction_threads
 from serving import batches, formats
-from serving.app import create_app
-from serving.model_store import ModelStore
 from serving.schemas.forecasts import (
     AssessmentBatchResult,
     AssessmentResult,
     PredictionBatchResult,
     PredictionResult,
 )
-from test_serving_models import request_rows
+from test_serving_models import assert_close, client, request_rows, trained  # noqa: F401
 
 ARROW, PARQUET, NDJSON = formats.ARROW, formats.PARQUET, formats.NDJSON
 BY_SLUG = {f.slug: f for f in FAMILIES.values()}
-
-
-@pytest.fixture(scope="module")
-def client(small_registry):
-    settings, _ = small_registry
-    store = ModelStore(settings)
-    assert store.reload(wait=True), store.last_error
-    return TestClient(create_app(settings, store))
 
 
 @pytest.fixture(scope="module")
@@ -129,22 +118,6 @@ def test_predictions_answer_the_same_numbers_in_every_format(client, bodies, tas
     single = post(client, path, bodies[1], top_k=4).json()
     assert single.pop("model") == answer["model"]
     assert_close(single, answer["items"][1])
-
-
-def assert_close(a, b, path="body"):
-    """Equal JSON, numbers to 1e-9 (a single project predicts on one thread, a batch on many)."""
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), path
-        for key in a:
-            assert_close(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_close(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) and isinstance(b, float):
-        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), path
-    else:
-        assert a == b, path
 
 
 @pytest.mark.parametrize("compact", [False, True])

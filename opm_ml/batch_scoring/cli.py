@@ -46,7 +46,8 @@ def score(
         "--shap/--no-shap", help="SHAP explanation columns (default) or forecasts only")] = True,
     late_shap: Annotated[bool, typer.Option(
         "--late-shap", help="also the late classifier's SHAP columns (delay__late_shap__*, "
-                            "log-odds; a fourth TreeSHAP pass, about a quarter more time)")] = False,
+                            "log-odds; a fourth TreeSHAP pass, about a quarter more time)"
+    )] = False,
     rejects_out: Annotated[Optional[Path], typer.Option(
         help="rejected-rows report, .csv or .parquet",
         show_default="<OUTPUT name>.rejects.csv beside it")] = None,

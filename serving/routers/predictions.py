@@ -10,19 +10,8 @@ from fastapi import APIRouter, Body
 from fastapi.responses import Response
 
 from opm_ml.forecasting import FAMILIES
-from serving.dependencies import (
-    ERRORS,
-    Compact,
-    LaneDep,
-    MediaDep,
-    MetricsDep,
-    SettingsDep,
-    StoreDep,
-    TopK,
-    require,
-    served,
-)
-from serving.formats import Answer, with_warnings
+from serving.dependencies import ERRORS, ForecastingDep, require, served
+from serving.formats import OPENAPI_200, Answer, with_warnings
 from serving.requests import project_inputs
 from serving.schemas.forecasts import PredictionBatchResult, PredictionResult
 from serving.schemas.projects import EXAMPLE_PROJECT, EXAMPLE_STATUS
@@ -43,12 +32,11 @@ ProjectBody = Annotated[Any, Body(openapi_examples=PROJECT_EXAMPLES)]
 
 
 @router.post(
-    "/{task}", response_model=Union[PredictionResult, PredictionBatchResult], responses=ERRORS,
+    "/{task}", response_model=Union[PredictionResult, PredictionBatchResult],
+    responses={**ERRORS, 200: OPENAPI_200},
     summary="Forecast with P10/P50/P90 and a SHAP explanation",
 )
-def predict(task: Task, body: ProjectBody, store: StoreDep, settings: SettingsDep,
-            metrics: MetricsDep, lane: LaneDep, media: MediaDep, top_k: TopK = None,
-            compact: Compact = False) -> Response:
+def predict(task: Task, body: ProjectBody, ask: ForecastingDep) -> Response:
     """Delay (duration), cost overrun or resource demand (effort) of one project or a batch.
 
     A project with `status` is scored by the in-flight model, otherwise by the intake model.
@@ -56,27 +44,27 @@ def predict(task: Task, body: ProjectBody, store: StoreDep, settings: SettingsDe
     base_value + contributions + other_features_contribution = prediction. `Accept` chooses
     JSON (default), NDJSON (streamed), Arrow IPC or Parquet (docs/formats.md).
     """
-    model_set, manifest = served(store, settings)
-    inputs = project_inputs(body, manifest, settings.max_batch)
-    model = require(model_set, store).model(task.value)
+    model_set, manifest = served(ask.store, ask.settings)
+    inputs = project_inputs(body, manifest, ask.settings.max_batch)
+    model = require(model_set, ask.store).model(task.value)
 
     def score(chunk):
         batch = model.model.predict(chunk)
-        metrics.observe(batch, model.slug)
+        ask.metrics.observe(batch, model.slug)
         return batch
 
     def items(batch) -> list[dict]:
+        forecasts = batch.to_json(ask.top_k, ask.compact)
         return [{"project_id": pid, **forecast, **({"warnings": w} if w else {})}
-                for pid, forecast, w in zip(batch.inputs.ids, batch.to_json(top_k, compact),
-                                            batch.inputs.warnings)]
+                for pid, forecast, w in zip(batch.inputs.ids, forecasts, batch.inputs.warnings)]
 
     def frame(batch):
         ids = pd.DataFrame({"project_id": pd.array(batch.inputs.ids, dtype=object)})
-        columns = pd.concat([ids, batch.to_frame(True, False, top_k)], axis=1)
+        columns = pd.concat([ids, batch.to_frame(True, False, ask.top_k)], axis=1)
         return with_warnings(columns, batch.inputs.warnings)
 
     head = {"model": model.ref()}
-    if compact:
+    if ask.compact:
         head["families"] = {model.slug: model.model.info()}
     answer = Answer(head, not isinstance(body, list), items, frame)
-    return answer.respond(media, lane.run(inputs, score))
+    return answer.respond(ask.media, ask.lane.run(inputs, score))
