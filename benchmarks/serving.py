@@ -380,6 +380,17 @@ def _batch(table: Table, settings: Settings, model_set, rows: list[dict]) -> Non
                   f"JSON {done - assessed:.2f} s ({len(encoded) / 1e6:,.0f} MB)",
                   f"{n / (done - started):,.0f} rows/s ({n / (assessed - parsed):,.0f} rows/s "
                   f"assess only; {n / (done - started) / floor:.2f} of 4a)")
+    answer = assessment.to_json(None)
+    seconds = {}
+    for name, encode in (("json", json.dumps), ("orjson", orjson.dumps)):
+        started = time.perf_counter()
+        encode(answer)
+        seconds[name] = time.perf_counter() - started
+    table.add(f"4e. JSON encoding of the {n:,}-project answer (all features)",
+              "standard library json.dumps vs orjson.dumps",
+              f"{seconds['json']:.2f} s vs {seconds['orjson']:.2f} s "
+              f"({seconds['json'] / seconds['orjson']:.0f}x)")
+    del answer
     started = time.perf_counter()
     assessment = assess(models, _inputs(model_set, json.loads(payload)))
     body = table_bytes(assessment.to_frame(True, False), ARROW)
