@@ -25,23 +25,25 @@ from serving.observability import Metrics
 from serving.schemas.common import ErrorResponse
 
 
-def get_settings(request: Request) -> Settings:
+# Async: FastAPI runs a plain `def` dependency in its thread pool, a hop per dependency per
+# request that costs more than these attribute reads.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_store(request: Request) -> ModelStore:
+async def get_store(request: Request) -> ModelStore:
     return request.app.state.model_store
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def get_lane(request: Request) -> BatchLane:
+async def get_lane(request: Request) -> BatchLane:
     return request.app.state.batch_lane
 
 
-def get_media(accept: Annotated[str | None, Header(
+async def get_media(accept: Annotated[str | None, Header(
         description="application/json (default), application/x-ndjson (streamed), "
                     "application/vnd.apache.arrow.stream or application/vnd.apache.parquet"
 )] = None) -> str:
@@ -91,7 +93,13 @@ class Forecasting:
     compact: Compact = False
 
 
-ForecastingDep = Annotated[Forecasting, Depends()]
+async def forecasting(store: StoreDep, settings: SettingsDep, metrics: MetricsDep,
+                      lane: LaneDep, media: MediaDep, top_k: TopK = None,
+                      compact: Compact = False) -> Forecasting:
+    return Forecasting(store, settings, metrics, lane, media, top_k, compact)
+
+
+ForecastingDep = Annotated[Forecasting, Depends(forecasting)]
 
 
 def served(store: ModelStore, settings: Settings) -> tuple[ModelSet | None, FeatureManifest]:
