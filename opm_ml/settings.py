@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     max_schedule_samples: int = Field(
         20_000_000, ge=1000, description="most activities x iterations one API risk analysis "
                                          "samples (its memory: 4 bytes each, held twice)")
+    batch_threads: int = Field(
+        0, ge=0, description="LightGBM threads a large batch request may use; 0 = every core "
+                             "while no single-project request waits, one fewer while one does")
     registry_poll_seconds: float = Field(
         60.0, ge=0, description="how often to check the registry for a new alias; 0 = never"
     )

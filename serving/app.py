@@ -21,6 +21,7 @@ from opm_ml.mlflow_access import ACTIVITY_DURATION
 from opm_ml.model_set import ModelSet
 from opm_ml.settings import Settings, get_settings
 from serving import errors, openapi
+from serving.batches import BatchLane
 from serving.middleware import BodySizeLimitMiddleware, ObservabilityMiddleware
 from serving.model_store import ModelStore
 from serving.monitoring import install as install_monitoring
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     app.state.settings = settings
     app.state.model_store = store
     app.state.metrics = metrics
+    app.state.batch_lane = BatchLane(settings.batch_threads)
     store.on_load(record_load)
     install_monitoring(app, settings, metrics)
     openapi.install(app, served_manifest)

@@ -69,7 +69,7 @@ def check_rows(inputs: ProjectInputs) -> rules.Findings:
     found = [rules.profile_findings(inputs.columns, inputs.manifest.rules)]
     if len(inputs.inflight) and inputs.manifest.has("start_date", "status_date"):
         found.append(rules.status_findings(inputs.columns, inputs.inflight_mask))
-    return rules.Findings.of([f.frame for f in found])
+    return rules.Findings.of([f.frame for f in found if len(f)])
 
 
 def raise_findings(findings: rules.Findings, single: bool, nested: str = "status",

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from opm_ml.features import StatusMetrics
+from opm_ml.forecasting.families import LEVELS
 from opm_ml.forecasting.inputs import ProjectInputs
 from opm_ml.forecasting.model import FamilyModel
 from opm_ml.forecasting.result import ForecastBatch
@@ -42,42 +43,51 @@ class Assessment:
 
     # --- JSON -----------------------------------------------------------------------------------
 
-    def to_json(self, top_k: int | None = None) -> list[dict]:
-        """Per project: id, forecasts by family slug, and in flight the OPM metrics."""
-        by_slug = {b.family.slug: b.to_json(top_k) for b in self.forecasts.values()}
+    def to_json(self, top_k: int | None = None, compact: bool = False) -> list[dict]:
+        """Per project: id, forecasts by family slug, and in flight the OPM metrics.
+
+        `compact` (see `ForecastBatch.to_json`) also leaves out what repeats another field of
+        the same answer (the id inside `opm_metrics`, `evm_forecast_finish_date`, the models'
+        intervals inside `evm_comparison`) and the empty in-flight fields of intake rows.
+        """
+        by_slug = {b.family.slug: b.to_json(top_k, compact) for b in self.forecasts.values()}
         warnings = self.inputs.warnings
+        empty = {} if compact else {"opm_metrics": None, "evm_comparison": None,
+                                    "evm_forecast_finish_date": None}
         results = [
             {"project_id": pid, "forecasts": {slug: by_slug[slug][i] for slug in by_slug},
-             "opm_metrics": None, "evm_comparison": None, "evm_forecast_finish_date": None,
-             **({"warnings": warnings[i]} if warnings[i] else {})}
+             **empty, **({"warnings": warnings[i]} if warnings[i] else {})}
             for i, pid in enumerate(self.inputs.ids)
         ]
         evm = self.inputs.evm
         if evm is not None:
-            self._add_opm_metrics(results, evm)
+            self._add_opm_metrics(results, evm, compact)
         return results
 
-    def _add_opm_metrics(self, results: list[dict], evm: StatusMetrics) -> None:
+    def _add_opm_metrics(self, results: list[dict], evm: StatusMetrics, compact: bool) -> None:
         rows = self.inputs.inflight
         values = metric_dicts(evm)
         comparisons: list[dict] = [{} for _ in rows]
         for batch in self.forecasts.values():
             family = batch.family
-            planned = self.inputs.columns[family.planned][rows]
+            planned = self.inputs.columns[family.planned][rows].tolist()
             index = self.index_forecasts(batch)
-            p50, q = batch.quantiles[rows, 1].tolist(), batch.quantiles[rows]
+            p50, q = batch.quantiles[rows, 1].tolist(), batch.quantiles[rows].tolist()
             for j in range(len(rows)):
+                model = {} if compact else {"model_p50": p50[j],
+                                            "model_interval": dict(zip(LEVELS, q[j]))}
                 comparisons[j][family.quantity] = {
-                    "planned": float(planned[j]), "model_p50": p50[j],
-                    "model_interval": dict(zip(("p10", "p50", "p90"), q[j].tolist())),
+                    "planned": planned[j], **model,
                     "evm": {name: v[j] for name, v in index.items()},
                 }
         reasons = evm.reasons()
         for j, pos in enumerate(rows.tolist()):
             result = results[pos]
-            result["opm_metrics"] = {"project_id": result["project_id"], "metrics": values[j],
-                                     "undefined": reasons[j]}
-            result["evm_forecast_finish_date"] = values[j]["forecast_finish_date"]
+            result["opm_metrics"] = {"metrics": values[j], "undefined": reasons[j]} if compact \
+                else {"project_id": result["project_id"], "metrics": values[j],
+                      "undefined": reasons[j]}
+            if not compact:
+                result["evm_forecast_finish_date"] = values[j]["forecast_finish_date"]
             result["evm_comparison"] = comparisons[j]
 
     def index_forecasts(self, batch: ForecastBatch) -> dict[str, list]:
@@ -91,10 +101,12 @@ class Assessment:
 
     # --- DataFrame ------------------------------------------------------------------------------
 
-    def to_frame(self, shap: bool = True) -> pd.DataFrame:
+    def to_frame(self, shap: bool = True, late_shap: bool = True,
+                 top_k: int | None = None) -> pd.DataFrame:
         """`project_id`, each family's `to_frame()` prefixed `<family>__`, the OPM metrics."""
         parts = [pd.DataFrame({"project_id": np.asarray(self.inputs.ids, dtype=object)})]
-        parts += [b.to_frame(shap).add_prefix(f"{name}__") for name, b in self.forecasts.items()]
+        parts += [b.to_frame(shap, late_shap, top_k).add_prefix(f"{name}__")
+                  for name, b in self.forecasts.items()]
         if self.inputs.manifest.evm:
             parts.append(self.evm_frame())
         return pd.concat(parts, axis=1)
