@@ -49,7 +49,7 @@ def champion_score(client, settings: Settings, name: str, family: str, metric: s
     except MlflowException:
         return None, None
     model = mlflow_access.load_family_model(client, name, champion.version,
-                                            settings.mlflow_tracking_uri)
+                                            settings.mlflow_tracking_uri, settings.signing_key())
     output = model.predict(heldout, shap=False).to_frame(shap=False)
     return champion.version, score_predictions(family, output, heldout)[metric]
 
@@ -68,6 +68,9 @@ def register_and_gate(model_uri: str, name: str, spec, heldout: pd.DataFrame,
                         challenger_score=challenger_metric)
     client = mlflow_access.client(settings)
     version = mlflow.register_model(model_uri, name).version
+    if settings.model_signing_key is not None:  # signed before any alias can point at it
+        mlflow_access.sign_version(client, name, version, settings.mlflow_tracking_uri,
+                                   settings.signing_key())
     client.set_registered_model_alias(name, "challenger", version)
     try:
         champ_version, champ = champion_score(client, settings, name, family,
