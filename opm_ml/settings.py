@@ -84,36 +84,34 @@ class Settings(BaseSettings):
     @classmethod
     def _api_key_is_long_enough(cls, key: SecretStr | None) -> SecretStr | None:
         """Unset turns admin off; set, the key must resist guessing (empty is not "off")."""
-        if key is None:
-            return None
-        length = len(key.get_secret_value())
-        if length < MIN_API_KEY_LENGTH:
-            problem = "is empty" if length == 0 else f"is too short ({length} characters)"
-            raise ValueError(
-                f"{problem}: a key needs at least {MIN_API_KEY_LENGTH} characters (make one with "
-                "python -c 'import secrets; print(secrets.token_urlsafe(24))'), or leave it unset "
-                "to turn the admin endpoints off")
-        return key
+        return _long_enough(key, MIN_API_KEY_LENGTH, "a key", "token_urlsafe(24)",
+                            "to turn the admin endpoints off")
+
+    @field_validator("model_signing_key")
+    @classmethod
+    def _signing_key_is_long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        """Unset: models are not signed or checked; set, it must resist guessing."""
+        return _long_enough(key, MIN_SIGNING_KEY_LENGTH, "a signing key", "token_hex(32)",
+                            "to load unsigned models")
 
     def signing_key(self) -> str | None:
         """The model signing key's value (`opm_ml.signing`), None when models are unsigned."""
         key = self.model_signing_key
         return None if key is None else key.get_secret_value()
 
-    @field_validator("model_signing_key")
-    @classmethod
-    def _signing_key_is_long_enough(cls, key: SecretStr | None) -> SecretStr | None:
-        """Unset: models are not signed or checked; set, it must resist guessing."""
-        if key is None:
-            return None
-        length = len(key.get_secret_value())
-        if length < MIN_SIGNING_KEY_LENGTH:
-            problem = "is empty" if length == 0 else f"is too short ({length} characters)"
-            raise ValueError(
-                f"{problem}: a signing key needs at least {MIN_SIGNING_KEY_LENGTH} characters "
-                "(make one with python -c 'import secrets; print(secrets.token_hex(32))'), or "
-                "leave it unset to load unsigned models")
-        return key
+
+def _long_enough(key: SecretStr | None, minimum: int, noun: str, maker: str,
+                 unset_means: str) -> SecretStr | None:
+    """`key` unless set to fewer than `minimum` characters (the message never shows it)."""
+    if key is None:
+        return None
+    length = len(key.get_secret_value())
+    if length < minimum:
+        problem = "is empty" if length == 0 else f"is too short ({length} characters)"
+        raise ValueError(f"{problem}: {noun} needs at least {minimum} characters (make one with "
+                         f"python -c 'import secrets; print(secrets.{maker})'), or leave it "
+                         f"unset {unset_means}")
+    return key
 
 
 def settings_error(exc: ValidationError) -> SettingsError:

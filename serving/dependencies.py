@@ -55,7 +55,9 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 TopK = Annotated[int | None, Query(ge=1, description="only the k largest contributions")]
 ERRORS = {400: {"model": ErrorResponse, "description": "the body cannot be parsed"},
           413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-          503: {"model": ErrorResponse, "description": "a model is not loaded (named, with why)"}}
+          503: {"model": ErrorResponse, "description": "a model is not loaded (named, with why), "
+                                                     "or the server is busy scoring "
+                                                     "(Retry-After)"}}
 
 
 def served(store: ModelStore, settings: Settings) -> tuple[ModelSet | None, FeatureManifest]:

@@ -50,6 +50,24 @@ def test_a_signature_binds_the_key_the_name_and_the_file():
         signing.check(KEY, "opm-delay", "3", {}, digest)
 
 
+@pytest.mark.parametrize(("value", "problem"), [
+    ("", "OPM_ML_MODEL_SIGNING_KEY is empty: a signing key needs at least 32 characters"),
+    ("k" * 31, "OPM_ML_MODEL_SIGNING_KEY is too short (31 characters)"),
+])
+def test_a_short_signing_key_refuses_to_start_naming_the_variable(monkeypatch, value, problem):
+    from opm_ml.settings import SettingsError, get_settings
+
+    monkeypatch.setenv("OPM_ML_MODEL_SIGNING_KEY", value)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError) as caught:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    assert str(caught.value).startswith(problem) and "unset" in str(caught.value)
+    assert not value or value not in str(caught.value)
+
+
 def client_of(settings) -> MlflowClient:
     return mlflow_access.client(settings)
 

@@ -166,33 +166,41 @@ def test_the_total_solver_time_is_capped_and_the_422_says_so(loaded):
     assert client.post("/v1/portfolio/optimize", json=no_frontier).status_code == 200
 
 
+async def with_slot_held(app, then):
+    """Run `then(api)` while one request holds a scoring slot: its body is still on its way
+    (the limit is taken before the body is read). Returns (holder's answer, then's result)."""
+    release = asyncio.Event()
+
+    async def slow_body():
+        await release.wait()
+        yield json.dumps(EXAMPLE_EVM).encode()
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://api") as api:
+        holder = asyncio.create_task(api.post("/v1/metrics/evm", content=slow_body(),
+                                              headers={"content-type": "application/json"}))
+        await asyncio.sleep(0.2)  # the holder takes the slot and waits for its body
+        result = await then(api, release)
+        release.set()
+        return await holder, result
+
+
 def test_a_burst_of_scoring_waits_for_a_slot_or_gets_503_with_retry_after(loaded):
-    """One slot and one queue place: the first request holds the slot while its body is still
-    on its way, the second waits, the third is refused at once; liveness never waits."""
+    """One slot and one queue place: the first request holds the slot, the second waits, the
+    third is refused at once; liveness never waits."""
     app = client_for(loaded, scoring_concurrency=1, scoring_queue=1,
                      scoring_queue_seconds=30).app
 
-    async def scenario():
-        release = asyncio.Event()
+    async def burst(api, release):
+        waiter = asyncio.create_task(api.post("/v1/metrics/evm", json=EXAMPLE_EVM))
+        await asyncio.sleep(0.2)
+        refused = await api.post("/v1/projects/assess", json=EXAMPLE_PROJECT)
+        alive = await api.get("/healthz")
+        assert not waiter.done()
+        release.set()
+        return await waiter, refused, alive
 
-        async def slow_body():
-            await release.wait()
-            yield json.dumps(EXAMPLE_EVM).encode()
-
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
-            holder = asyncio.create_task(api.post("/v1/metrics/evm", content=slow_body(),
-                                                  headers={"content-type": "application/json"}))
-            await asyncio.sleep(0.2)  # the holder takes the slot and waits for its body
-            waiter = asyncio.create_task(api.post("/v1/metrics/evm", json=EXAMPLE_EVM))
-            await asyncio.sleep(0.2)
-            refused = await api.post("/v1/projects/assess", json=EXAMPLE_PROJECT)
-            alive = await api.get("/healthz")
-            assert not waiter.done()
-            release.set()
-            return await holder, await waiter, refused, alive
-
-    holder, waiter, refused, alive = asyncio.run(scenario())
+    holder, (waiter, refused, alive) = asyncio.run(with_slot_held(app, burst))
     assert holder.status_code == waiter.status_code == 200, (holder.text, waiter.text)
     assert alive.status_code == 200
     assert refused.status_code == 503 and refused.headers["Retry-After"] == "15"
@@ -204,23 +212,10 @@ def test_a_request_that_waits_too_long_for_its_turn_gets_503(loaded):
     app = client_for(loaded, scoring_concurrency=1, scoring_queue=4,
                      scoring_queue_seconds=0.3).app
 
-    async def scenario():
-        release = asyncio.Event()
+    async def late(api, release):
+        return await api.post("/v1/metrics/evm", json=EXAMPLE_EVM)
 
-        async def slow_body():
-            await release.wait()
-            yield json.dumps(EXAMPLE_EVM).encode()
-
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://api") as api:
-            holder = asyncio.create_task(api.post("/v1/metrics/evm", content=slow_body(),
-                                                  headers={"content-type": "application/json"}))
-            await asyncio.sleep(0.2)
-            late = await api.post("/v1/metrics/evm", json=EXAMPLE_EVM)
-            release.set()
-            return await holder, late
-
-    holder, late = asyncio.run(scenario())
+    holder, late = asyncio.run(with_slot_held(app, late))
     assert holder.status_code == 200
     assert late.status_code == 503 and late.headers["Retry-After"] == "1"
     assert "no turn came within 0.3 s" in late.json()["message"]

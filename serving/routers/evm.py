@@ -30,7 +30,8 @@ EXAMPLES = {
     },
 }
 ERRORS = {400: {"model": ErrorResponse, "description": "the body cannot be parsed"},
-          413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+          413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+          503: {"model": ErrorResponse, "description": "the server is busy scoring (Retry-After)"}}
 # Contract column (what `status_metrics` and the rules read) -> request field.
 _AMOUNTS = {"budget_at_completion": "bac", "planned_duration_days": "planned_duration_days",
             "pv": "pv", "ev": "ev", "ac": "ac"}

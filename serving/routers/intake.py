@@ -107,7 +107,8 @@ def _unavailable(exc: DatabaseUnavailable) -> JSONResponse:
 @router.post("/v1/intake/score", response_model=IntakeScoreResult,
              responses={**ERRORS, 503: {"model": ErrorResponse,
                                         "description": "a model or the pipeline database is "
-                                                       "unavailable (named, with why)"}},
+                                                       "unavailable, or the server is busy "
+                                                       "scoring (Retry-After)"}},
              summary="Score intake candidates on fixed scales; place them in the open pipeline",
              dependencies=[counted_first(candidates_in)])
 def intake_score(
