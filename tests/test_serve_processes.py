@@ -5,6 +5,7 @@ command takes --host, --port and --workers; each worker loads the champions and 
 registry alias; SIGTERM lets a request in flight finish before the processes exit.
 """
 
+import contextlib
 import os
 import re
 import signal
@@ -14,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -55,16 +55,18 @@ def loaded_workers(output: str) -> int:
     return len(tagged) or int("serving model set" in output)
 
 
-@contextmanager
+@contextlib.contextmanager
 def serving(settings, workers: int, poll_seconds: float = 0):
     port = free_port()
     env = {**os.environ, "OPM_ML_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
            "OPM_ML_DATABASE_URL": settings.database_url, "OPM_ML_MAX_BATCH": "10000",
            "OPM_ML_REGISTRY_POLL_SECONDS": str(poll_seconds),
            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "PYTHONUNBUFFERED": "1"}
+    # Its own process group: if the test fails, no worker outlives it (see the finally).
     process = subprocess.Popen([OPM_ML, "serve", "--host", "127.0.0.1", "--port", str(port),
                                 "--workers", str(workers)], env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
     server = Server(process, f"http://127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + 120
@@ -74,7 +76,13 @@ def serving(settings, workers: int, poll_seconds: float = 0):
         yield server
     finally:
         if process.poll() is None:
-            process.kill()
+            process.terminate()  # the supervisor stops its workers
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # whatever is left of this server only
         process.wait(30)
 
 
