@@ -309,8 +309,8 @@ def _coerce(values: pd.Series, col: Column) -> tuple[pd.Series, pd.Series]:
     else:
         numbers = _to_numbers(values) if is_text else values.astype("Float64")
         finite = numbers.notna() & np.isfinite(numbers.fillna(0).to_numpy(dtype=float))
-        if col.kind == "int":
-            finite &= (numbers.fillna(0) % 1 == 0).to_numpy(dtype=bool)
+        if col.kind == "int":  # whole numbers among the finite ones (inf % 1 is no number)
+            finite &= (numbers.where(finite, 0) % 1 == 0).to_numpy(dtype=bool, na_value=False)
         parsed = numbers.where(finite, pd.NA)
         if col.kind == "int":
             parsed = parsed.astype("Int64")

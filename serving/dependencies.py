@@ -80,7 +80,9 @@ Compact = Annotated[bool, Query(description="state what every project shares onc
                                             "`families`, and leave out repeated fields")]
 ERRORS = {400: {"model": ErrorResponse, "description": "the body cannot be parsed"},
           413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-          503: {"model": ErrorResponse, "description": "a model is not loaded (named, with why)"}}
+          503: {"model": ErrorResponse, "description": "a model is not loaded (named, with why), "
+                                                     "or the server is busy scoring "
+                                                     "(Retry-After)"}}
 
 
 @dataclass

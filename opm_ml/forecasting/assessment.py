@@ -91,13 +91,15 @@ class Assessment:
             result["evm_comparison"] = comparisons[j]
 
     def index_forecasts(self, batch: ForecastBatch) -> dict[str, list]:
-        """The family's EVM index forecasts for the in-flight rows (None where undefined)."""
+        """The family's EVM index forecasts for the in-flight rows (None where undefined, or
+        where scaling a finite EAC overflows: JSON has no infinity)."""
         family, rows = batch.family, self.inputs.inflight
         planned = self.inputs.columns[family.planned][rows]
         ratio_of = planned / self.inputs.columns[family.evm_scale][rows]
-        return {name: np.where(np.isnan(f := self.inputs.evm.values[col] * ratio_of), None,
-                               f).tolist()
-                for name, col in family.evm_baselines.items()}
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = {name: self.inputs.evm.values[col] * ratio_of
+                      for name, col in family.evm_baselines.items()}
+        return {name: np.where(np.isfinite(f), f, None).tolist() for name, f in scaled.items()}
 
     # --- DataFrame ------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ their snapshots, validates uploaded tables row by row and applies the RAG thresh
 
 from __future__ import annotations
 
-import io
 import logging
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from opm_ml.forecasting.inputs import ProjectInputs
 from opm_ml.model_set import ModelSet
 from opm_ml.validation import ContractError, load_history, scoring_table, validate_frame
 from serving.dashboard import CANDIDATES, CONSTRAINTS, SAMPLE_DIR
+from serving.dashboard.tables import DashboardInputError
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +31,6 @@ RAG_THRESHOLDS = {
     "spi": {"amber": 0.95, "red": 0.9, "worse": "lower"},
     "cpi": {"amber": 0.95, "red": 0.9, "worse": "lower"},
 }
-
-
-class DashboardInputError(ValueError):
-    """A project table the dashboard cannot use; the message names the rows and fields."""
 
 
 def rag(name: str, values: np.ndarray) -> np.ndarray:
@@ -58,16 +54,9 @@ def latest_inflight(history: History, columns: tuple[str, ...] | None = None) ->
     return projects[keep].merge(latest, on="project_id", how="left")
 
 
-def read_table(content: bytes, filename: str) -> pd.DataFrame:
-    """An uploaded CSV or Parquet project table (every CSV cell as text, validated later)."""
-    try:
-        if filename.lower().endswith(".parquet"):
-            return pd.read_parquet(io.BytesIO(content))
-        return pd.read_csv(io.BytesIO(content), dtype=str, skip_blank_lines=False)
-    except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
-        raise DashboardInputError(f"cannot read {filename!r} as "
-                                  f"{'Parquet' if filename.endswith('.parquet') else 'CSV'}: "
-                                  f"{exc}") from None
+def table_columns(model_set: ModelSet) -> frozenset[str]:
+    """The columns of an uploaded table the models read (any others are not decoded)."""
+    return frozenset(c.name for c in scoring_table(model_set.manifest).columns)
 
 
 def project_inputs(frame: pd.DataFrame, model_set: ModelSet) -> ProjectInputs:
@@ -80,12 +69,17 @@ def project_inputs(frame: pd.DataFrame, model_set: ModelSet) -> ProjectInputs:
         raise DashboardInputError(str(exc)) from None
     if len(result.rejections):
         shown = result.rejections.head(20)
-        problems = "; ".join(f"row {r.row} ({r.column}): {r.reason}"
+        problems = "; ".join(f"row {r.row} ({r.column}): {_shortened(r.reason)}"
                              for r in shown.itertuples(index=False))
         more = len(result.rejections) - len(shown)
         raise DashboardInputError(f"{result.n_rejected_rows} row(s) rejected: {problems}"
                                   + (f" (and {more} more)" if more > 0 else ""))
     return ProjectInputs.from_frame(result.good.reset_index(drop=True), model_set.manifest)
+
+
+def _shortened(text: str, limit: int = 200) -> str:
+    """A reason as the 422 quotes it: a hostile cell of megabytes is not echoed whole."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def portfolio(model_set: ModelSet, inputs: ProjectInputs) -> dict:

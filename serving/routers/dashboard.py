@@ -10,12 +10,15 @@ from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from opm_ml.contract import History
+from opm_ml.model_set import ModelSet
+from opm_ml.settings import Settings
 from serving.dashboard import data
+from serving.dashboard.tables import TableLimits, TableTooLarge, read_table
 from serving.dependencies import ERRORS, SettingsDep, StoreDep
 from serving.errors import error_body
-from serving.requests import check_batch_size
 from serving.schemas.common import ErrorResponse
 from serving.schemas.dashboard import DashboardIntake, DashboardPortfolio, DashboardProject
 
@@ -52,12 +55,23 @@ def portfolio(request: Request, store: StoreDep) -> JSONResponse:
 async def portfolio_upload(request: Request, store: StoreDep, settings: SettingsDep,
                            filename: str = "projects.csv") -> JSONResponse:
     """The body is the file itself (no multipart parser needed): CSV, or Parquet when
-    `filename` ends in .parquet; contract columns plus optional status columns."""
+    `filename` ends in .parquet; contract columns plus optional status columns. A table over
+    OPM_ML_MAX_BATCH rows, or decompressing past OPM_ML_MAX_BODY_BYTES, is a 413."""
     model_set = store.require()
+    content = await request.body()
+    # Reading, validating and scoring thousands of rows takes seconds: off the event loop,
+    # so /healthz, /readyz and every other request keep being answered meanwhile.
+    return await run_in_threadpool(_upload_portfolio, content, filename, model_set, settings)
+
+
+def _upload_portfolio(content: bytes, filename: str, model_set: ModelSet,
+                      settings: Settings) -> JSONResponse:
+    limits = TableLimits(rows=settings.max_batch, bytes=settings.max_body_bytes)
     try:
-        frame = data.read_table(await request.body(), filename)
-        check_batch_size(len(frame), settings.max_batch)
+        frame = read_table(content, filename, data.table_columns(model_set), limits)
         inputs = data.project_inputs(frame, model_set)
+    except TableTooLarge as exc:
+        return JSONResponse(error_body("payload_too_large", str(exc)), status_code=413)
     except data.DashboardInputError as exc:
         return JSONResponse(error_body("invalid_project_table", str(exc)), status_code=422)
     return JSONResponse(data.portfolio(model_set, inputs))
