@@ -39,6 +39,15 @@ class ModelUnavailable(LookupError):
         return self.reason
 
 
+class ContractOnly(LookupError):
+    """A view built on the contract's fields (intake candidates, the sample history) asked of
+    models trained on an organisation's own profile: `reason` says which and what to do."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 class ModelLoadError(RuntimeError):
     """A registered version that cannot be served (missing or corrupt files, wrong family,
     families trained on different profiles, not signed with the deployment's key).
@@ -121,6 +130,14 @@ class ModelSet:
         """ModelUnavailable naming every missing model, unless every family is served."""
         if self.missing:
             raise ModelUnavailable(f"not every model is served: {self.missing_text()}")
+
+    def require_contract(self, what: str, instead: str = "") -> None:
+        """ContractOnly unless the served models read the built-in contract: `what` needs its
+        fields; `instead` is what a user of a profile can do."""
+        profile = self.manifest.profile
+        if profile != "contract":
+            raise ContractOnly(f"{what} uses the contract's fields, and the served models read "
+                               f"the {profile!r} profile" + (f"; {instead}" if instead else ""))
 
     def family_models(self) -> dict[str, FamilyModel]:
         return {name: m.model for name, m in self.models.items()}

@@ -83,6 +83,9 @@ ERRORS = {400: {"model": ErrorResponse, "description": "the body cannot be parse
           503: {"model": ErrorResponse, "description": "a model is not loaded (named, with why), "
                                                      "or the server is busy scoring "
                                                      "(Retry-After)"}}
+# Views built on the contract's fields, asked of models trained on an organisation's profile.
+CONTRACT_ONLY = {409: {"model": ErrorResponse, "description": "the served models read an "
+                       "organisation's own profile, and this view needs the contract's fields"}}
 
 
 @dataclass
@@ -108,6 +111,17 @@ async def forecasting(store: StoreDep, settings: SettingsDep, metrics: MetricsDe
 
 
 ForecastingDep = Annotated[Forecasting, Depends(forecasting)]
+
+
+def contract_models(what: str, instead: str = ""):
+    """A route dependency: 409 (`ContractOnly`) when the served models read an organisation's
+    profile, solved before the body is validated, so a profile's user is told why rather than
+    listed the contract's fields as missing."""
+    async def check(store: StoreDep) -> None:
+        if store.current is not None:
+            store.current.require_contract(what, instead)
+
+    return Depends(check)
 
 
 def served(store: ModelStore, settings: Settings) -> tuple[ModelSet | None, FeatureManifest]:

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
-from opm_ml.model_set import ModelUnavailable
+from opm_ml.model_set import ContractOnly, ModelUnavailable
 from opm_ml.text import mask_credentials
 from serving.schemas.evm import BATCH, SINGLE
 
@@ -137,6 +137,10 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )
+
+    @app.exception_handler(ContractOnly)
+    async def _contract_only(request: Request, exc: ContractOnly) -> JSONResponse:
+        return JSONResponse(error_body("contract_only", exc.reason), status_code=409)
 
     @app.exception_handler(ModelUnavailable)
     async def _not_ready(request: Request, exc: ModelUnavailable) -> JSONResponse:

@@ -8,6 +8,8 @@ their snapshots, validates uploaded tables row by row and applies the RAG thresh
 from __future__ import annotations
 
 import logging
+import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +19,16 @@ from opm_ml.contract import History
 from opm_ml.forecasting.assessment import assess
 from opm_ml.forecasting.inputs import ProjectInputs
 from opm_ml.model_set import ModelSet
+from opm_ml.text import first_line
 from opm_ml.validation import ContractError, load_history, scoring_table, validate_frame
 from serving.dashboard import CANDIDATES, CONSTRAINTS, SAMPLE_DIR
-from serving.dashboard.tables import DashboardInputError
+from serving.dashboard.tables import DashboardInputError, TableLimits, check_upload
 
 logger = logging.getLogger(__name__)
 
 # RAG thresholds: (amber, red). Higher is worse for probability and overrun; lower is worse for
 # the indices (SPI/CPI of 0.9 is the usual PMO "red" line, 0.95 the watch line).
+REJECTION = ("row", "column", "reason")  # what an upload's answer says of a rejected row
 RAG_THRESHOLDS = {
     "probability_late": {"amber": 0.25, "red": 0.5, "worse": "higher"},
     "overrun_pct_p50": {"amber": 5.0, "red": 10.0, "worse": "higher"},
@@ -59,22 +63,78 @@ def table_columns(model_set: ModelSet) -> frozenset[str]:
     return frozenset(c.name for c in scoring_table(model_set.manifest).columns)
 
 
-def project_inputs(frame: pd.DataFrame, model_set: ModelSet) -> ProjectInputs:
-    """Validated rows of a project table; DashboardInputError listing every rejected row."""
+def project_inputs(frame: pd.DataFrame, model_set: ModelSet,
+                   allow_rejects: bool = False) -> tuple[ProjectInputs, pd.DataFrame]:
+    """(valid rows of a project table, the rejected ones: row, column, reason). Without
+    `allow_rejects`, DashboardInputError listing every rejected row instead."""
     if frame.empty:
         raise DashboardInputError("project table has no rows")
     try:
         result = validate_frame(frame, scoring_table(model_set.manifest))
     except ContractError as exc:  # a missing or repeated column: no row can be read
         raise DashboardInputError(str(exc)) from None
-    if len(result.rejections):
-        shown = result.rejections.head(20)
+    rejections = _kept(result.rejections, allow_rejects, result.good)
+    return (ProjectInputs.from_frame(result.good.reset_index(drop=True), model_set.manifest),
+            rejections)
+
+
+def profiled_inputs(content: bytes, filename: str, model_set: ModelSet, limits: TableLimits,
+                    allow_rejects: bool = False) -> tuple[ProjectInputs, pd.DataFrame]:
+    """An organisation's export read through the served models' profile, as `opm-ml score`
+    reads it: each project at its latest status report. Rejected rows are numbered by their
+    row in the file, as `project_inputs` returns or refuses them."""
+    from opm_ml.profiles import ProfileError
+    from opm_ml.profiles.profile import parse_profile
+    from opm_ml.profiles.reader import scoring_rows
+
+    check_upload(content, filename, limits)
+    manifest = model_set.manifest
+    profile = parse_profile(manifest.source, f"the {manifest.profile} profile of the models")
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name) or "upload.csv"
+    with tempfile.TemporaryDirectory(prefix="opm-ml-upload-") as folder:
+        path = Path(folder) / name
+        path.write_bytes(content)
+        try:
+            frame, source_rows, failed = scoring_rows(profile, path)
+        except (ProfileError, OSError, ValueError, KeyError) as exc:
+            why = first_line(exc, typed=False).replace(str(path), name).replace(folder, ".")
+            raise DashboardInputError(f"{filename!r} cannot be read with the {manifest.profile} "
+                                      f"profile: {why}") from None
+    if frame.empty and failed.empty:
+        raise DashboardInputError("project table has no rows")
+    result = validate_frame(frame, scoring_table(manifest))
+    rejected = result.rejections.assign(row=source_rows[result.rejections["row"] - 1]
+                                        if len(result.rejections) else [])
+    problems = pd.concat([failed[list(REJECTION)], rejected[list(REJECTION)]],
+                         ignore_index=True).sort_values("row", kind="stable")
+    rejections = _kept(problems, allow_rejects, result.good)
+    good = result.good.reset_index(drop=True)
+    if "status_date" in good.columns:  # repeated reports: each project at its latest
+        good = (good.sort_values("status_date", kind="stable", na_position="first")
+                .groupby("project_id", sort=False).tail(1).reset_index(drop=True))
+    return ProjectInputs.from_frame(good, manifest), rejections
+
+
+def _kept(rejections: pd.DataFrame, allow_rejects: bool, good: pd.DataFrame) -> pd.DataFrame:
+    """The rejections (row, column, reason) when they may be set aside; otherwise, or when no
+    row is left, DashboardInputError quoting the first 20 problems."""
+    rejections = rejections[list(REJECTION)].reset_index(drop=True)
+    if len(rejections) and (not allow_rejects or good.empty):
+        shown = rejections.head(20)
         problems = "; ".join(f"row {r.row} ({r.column}): {_shortened(r.reason)}"
                              for r in shown.itertuples(index=False))
-        more = len(result.rejections) - len(shown)
-        raise DashboardInputError(f"{result.n_rejected_rows} row(s) rejected: {problems}"
+        more = len(rejections) - len(shown)
+        rows = rejections["row"].nunique()
+        raise DashboardInputError(f"{rows} row(s) rejected: {problems}"
                                   + (f" (and {more} more)" if more > 0 else ""))
-    return ProjectInputs.from_frame(result.good.reset_index(drop=True), model_set.manifest)
+    return rejections
+
+
+def rejections_json(rejections: pd.DataFrame, limit: int = 100) -> dict:
+    """What an upload set aside: the count of rejected rows and the first `limit` problems."""
+    shown = rejections.head(limit).assign(reason=lambda f: f["reason"].map(_shortened))
+    return {"rejected_rows": int(rejections["row"].nunique()),
+            "rejections": shown.astype({"row": "int64"}).to_dict("records")}
 
 
 def _shortened(text: str, limit: int = 200) -> str:

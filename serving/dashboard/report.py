@@ -30,7 +30,7 @@ _STATUS = ["status_date", "pv", "ev", "ac", "percent_complete"]
 
 def history_from_table(frame: pd.DataFrame, model_set: ModelSet) -> History:
     """A flat project table (one status snapshot per row at most) as a one-snapshot history."""
-    inputs = data.project_inputs(frame, model_set)  # every row valid, or each one named
+    inputs, _ = data.project_inputs(frame, model_set)  # every row valid, or each one named
     columns = {name: values for name, values in inputs.columns.items()}
     table = pd.DataFrame(columns).assign(project_id=[str(i) for i in inputs.ids])
     manifest = model_set.manifest

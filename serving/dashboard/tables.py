@@ -56,6 +56,23 @@ def read_table(content: bytes, filename: str, columns: Collection[str] | None = 
         raise DashboardInputError(f"cannot read {filename!r} as {kind}: {exc}") from None
 
 
+def check_upload(content: bytes, filename: str, limits: TableLimits) -> None:
+    """TableTooLarge (or DashboardInputError) for a file another reader will parse (an
+    organisation's export read through its profile): a Parquet file by its footer, a CSV by
+    its lines (a quoted line break only over-counts)."""
+    if filename.lower().endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        try:
+            file = pq.ParquetFile(io.BytesIO(content))
+        except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
+            raise DashboardInputError(f"cannot read {filename!r} as Parquet: {exc}") from None
+        _check_footer(file, filename, file.schema_arrow.names, limits)
+    elif content.count(b"\n") > limits.rows + 1:
+        raise TableTooLarge(f"{filename!r} has more than {limits.rows:,} lines, the limit "
+                            "(OPM_ML_MAX_BATCH); split it into smaller tables")
+
+
 def _read_parquet(content: bytes, filename: str, columns: Collection[str] | None,
                   limits: TableLimits | None) -> pd.DataFrame:
     import pyarrow.parquet as pq

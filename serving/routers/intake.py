@@ -22,7 +22,7 @@ from opm_ml.intake.scorecard import load_config
 from opm_ml.intake.scoring import score_candidates
 from opm_ml.intake.selection import Constraints, select_portfolio
 from opm_ml.intake.weighting import WeightsError
-from serving.dependencies import ERRORS, SettingsDep, StoreDep
+from serving.dependencies import CONTRACT_ONLY, ERRORS, SettingsDep, StoreDep, contract_models
 from serving.errors import error_body, log_with_reference
 from serving.requests import candidates_in, check_rows, counted_first, raise_findings
 from serving.schemas.common import ErrorResponse
@@ -72,6 +72,11 @@ _PORTFOLIO_EXAMPLES = {
 }
 
 
+# What a user of an organisation's profile does instead of contract intake scoring.
+INSTEAD = ("forecast candidates in the profile's own fields with POST /v1/projects/assess or "
+           "`opm-ml score`")
+
+
 def _score(store, items: list[IntakeCandidate], weights: IntakeWeights,
            at: tuple[str, ...] = ("body",)):
     """Candidates -> ScoredCandidates with the served models and the call's weights; also the
@@ -81,6 +86,7 @@ def _score(store, items: list[IntakeCandidate], weights: IntakeWeights,
     """
     config = load_config().with_weights(**weights.overrides())
     models = store.require()
+    models.require_contract("intake scoring", INSTEAD)
     models.require_all()
     inputs = ProjectInputs.from_requests(items, models.manifest)
     raise_findings(check_rows(inputs), single=False, prefix=at)
@@ -105,12 +111,14 @@ def _unavailable(exc: DatabaseUnavailable) -> JSONResponse:
 
 
 @router.post("/v1/intake/score", response_model=IntakeScoreResult,
-             responses={**ERRORS, 503: {"model": ErrorResponse,
-                                        "description": "a model or the pipeline database is "
-                                                       "unavailable, or the server is busy "
-                                                       "scoring (Retry-After)"}},
+             responses={**ERRORS, **CONTRACT_ONLY,
+                        503: {"model": ErrorResponse,
+                              "description": "a model or the pipeline database is "
+                                             "unavailable, or the server is busy "
+                                             "scoring (Retry-After)"}},
              summary="Score intake candidates on fixed scales; place them in the open pipeline",
-             dependencies=[counted_first(candidates_in)])
+             dependencies=[contract_models("intake scoring", INSTEAD),
+                           counted_first(candidates_in)])
 def intake_score(
     body: Annotated[IntakeScoreBody, Body(openapi_examples=_SCORE_EXAMPLES)],
     store: StoreDep, settings: SettingsDep,
@@ -196,9 +204,11 @@ def check_work(body: PortfolioRequest, settings) -> None:
         raise RequestValidationError(problems)
 
 
-@router.post("/v1/portfolio/optimize", response_model=PortfolioResult, responses=ERRORS,
+@router.post("/v1/portfolio/optimize", response_model=PortfolioResult,
+             responses={**ERRORS, **CONTRACT_ONLY},
              summary="Pick the portfolio maximising risk-adjusted value under budget and capacity",
-             dependencies=[counted_first(candidates_in)])
+             dependencies=[contract_models("portfolio optimisation", INSTEAD),
+                           counted_first(candidates_in)])
 def portfolio_optimize(
     body: Annotated[PortfolioRequest, Body(openapi_examples=_PORTFOLIO_EXAMPLES)],
     store: StoreDep, settings: SettingsDep,

@@ -30,11 +30,20 @@ class DashboardProjectRow(BaseModel):
     rag: str = Field(description="worst of the four: red, amber, green (grey: unknown)")
 
 
+class UploadRejection(BaseModel):
+    row: int = Field(description="the row in the uploaded file (data rows from 1)")
+    column: str
+    reason: str
+
+
 class DashboardPortfolio(BaseModel):
     thresholds: dict[str, dict[str, Any]] = Field(
         description="per column: amber and red limits and whether higher or lower is worse")
     count: int
     projects: list[DashboardProjectRow]
+    rejected_rows: int = Field(0, description="rows of an upload set aside (`allow_rejects`)")
+    rejections: list[UploadRejection] = Field(
+        default_factory=list, description="the first 100 problems of those rows")
 
 
 class DashboardProject(BaseModel):
