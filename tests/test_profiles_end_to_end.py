@@ -207,6 +207,8 @@ def test_batch_scoring_reads_the_export_through_the_profile(real_registry, tmp_p
     assert rejects["row"].tolist() == [18, 54, 121, 141] and rejects["reason"].notna().all()
     assert {"delay__duration_days_p50", "resource__effort_hours_p50",
             "resource__shap__function_points"} <= set(scores.columns)
+    # Every forecast of the 141 projects also went to the prediction log (monitoring).
+    assert "prediction log: 141 forecasts recorded" in result.output
 
 
 def test_the_dashboard_reads_an_uploaded_export_through_the_profile(nyc):
