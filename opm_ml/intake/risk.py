@@ -65,7 +65,8 @@ def assess_risk(candidates: Candidates, forecaster: Forecaster, top_k: int = 3) 
 
     Returns {"table": per-candidate DataFrame, "drivers": {family: [[driver, ...], ...]},
     "monthly_hours": list of (roles, months) arrays, "cost_factor": (n,) E[C] / BAC,
-    "roles": the role names of those rows, "notes": what a missing family changes,
+    "roles": the role names of those rows ("no_roles": why none), "notes": what a missing
+    family changes,
     "neutral": criteria no served model measures}.
     """
     x = candidates.model_input
@@ -104,6 +105,7 @@ def assess_risk(candidates: Candidates, forecaster: Forecaster, top_k: int = 3) 
     benefit_pv = finance.npv(candidates.benefits, rate, delay_years)
     cost_pv = finance.npv(candidates.costs * cost_factor[:, None], rate)
     roles: tuple[str, ...] = ()
+    no_roles = ""  # why there are no role hours, when there are none
     by_role: dict[str, np.ndarray] = {}
     if "resource" in forecaster:
         resource = forecaster["resource"](x)
@@ -116,11 +118,12 @@ def assess_risk(candidates: Candidates, forecaster: Forecaster, top_k: int = 3) 
             by_role = {r: resource[f"effort_{r}_hours_p50"].to_numpy(float) for r in roles}
         else:
             monthly = [np.zeros((0, m)) for m in candidates.planned_months]
-            notes.append(f"the resource model of profile {profile} gives no hours by role: "
-                         "portfolio capacity by role cannot be checked")
+            no_roles = f"the resource model of profile {profile} forecasts no hours by role"
+            notes.append(f"{no_roles}: portfolio capacity by role cannot be checked")
     else:
         effort = nan
         monthly = [np.zeros((0, m)) for m in candidates.planned_months]
+        no_roles = f"profile {profile} has no resource model"
         notes.append(missing_note("resource", profile, "no effort forecast, so the resource "
                                   f"load criterion scores a neutral {NEUTRAL_SCORE} and "
                                   "portfolio capacity by role cannot be checked"))
@@ -142,4 +145,5 @@ def assess_risk(candidates: Candidates, forecaster: Forecaster, top_k: int = 3) 
         **{f"effort_{r}_hours_p50": hours for r, hours in by_role.items()},
     })
     return {"table": table, "drivers": drivers, "monthly_hours": monthly,
-            "cost_factor": cost_factor, "roles": roles, "notes": notes, "neutral": neutral}
+            "cost_factor": cost_factor, "roles": roles, "no_roles": no_roles, "notes": notes,
+            "neutral": neutral}

@@ -35,6 +35,7 @@ class ScoredCandidates:
     sensitivity: dict[str, pd.DataFrame] = field(default_factory=dict)  # criterion -> intervals
     roles: tuple[str, ...] = ()  # the rows of `monthly_hours` (none without role forecasts)
     notes: list[str] = field(default_factory=list)  # what a family the models lack changes
+    no_roles: str = ""  # why `roles` is empty (what refuses a portfolio's capacity by role)
 
     @property
     def config_version(self) -> str:
@@ -105,4 +106,4 @@ def score_candidates(candidates: Candidates, forecaster: Forecaster,
                                        table["risk_adjusted_npv"]))
     return ScoredCandidates(c, table, risk["drivers"], risk["monthly_hours"],
                             risk["cost_factor"], config, scores, stability, risk["roles"],
-                            risk["notes"])
+                            risk["notes"], risk["no_roles"])
