@@ -172,10 +172,12 @@ class ScoredCandidate(BaseModel):
     pipeline: PipelinePlace | None = Field(description="place among the open pipeline")
     finance: dict[str, float | str | None] = Field(
         description="npv, roi, payback_years, irr (null + irr_note when none), total_cost")
-    risk: dict[str, float] = Field(
+    risk: dict[str, float | None] = Field(
         description="delay/overrun quantiles, P(late), expected cost, risk-adjusted NPV, "
-        "P50 effort hours in total and by role")
+        "P50 effort hours in total and by role (null: the profile has no model for it)")
     top_drivers: dict[str, list[IntakeDriver]]
+    warnings: list[str] | None = Field(
+        None, description="category values the models never saw (treated as missing)")
 
 
 class WeightsUsed(BaseModel):
@@ -201,6 +203,10 @@ class IntakeScorecardInfo(BaseModel):
 
 class IntakeScoreResult(IntakeScorecardInfo):
     models: dict[str, ModelRef]
+    profile: str | None = Field(None, description="the dataset profile the models read (absent "
+                                "for the contract)")
+    notes: list[str] | None = Field(None, description="what a model family the profile lacks "
+                                    "changes (it counts neutrally)")
     pipeline: PipelineSummary
     count: int
     items: list[ScoredCandidate] = Field(description="ranked, best first")
@@ -278,6 +284,8 @@ class PortfolioResult(BaseModel):
     resource_load: list[dict[str, Any]] = Field(description="role x month load vs capacity")
     frontier: list[dict[str, Any]] = Field(description="value at scaled budgets")
     models: dict[str, ModelRef]
+    profile: str | None = Field(None, description="the dataset profile (absent: the contract)")
+    notes: list[str] | None = Field(None, description="what a family the profile lacks changes")
 
 
 # --- request bodies of the served manifest ------------------------------------------------------
