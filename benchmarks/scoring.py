@@ -241,6 +241,14 @@ def results_table(results: dict, chunk_rows: int, floors: list[float]) -> Table:
 
 
 def _peak_rss_mb() -> float:
+    """This process's own peak RSS. Not ru_maxrss: Linux carries the parent's RSS at fork
+    across exec into it, so each mode's child reported at least this benchmark's own RSS."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
