@@ -14,6 +14,11 @@ from opm_ml.features import build_features
 from opm_ml.forecasting.estimators import Fitter, StageEstimator
 from opm_ml.manifest import FeatureManifest
 
+# Below this many training rows the calibration slice is too small to choose the start and
+# the trees on alone: the estimator chooses them by this many folds of its training rows.
+CHOOSE_BY_FOLDS_BELOW = 1000
+CHOICE_FOLDS = 5
+
 
 def lgbm_params(hyperparameters: dict, random_state: int, n_rows: int | None = None) -> dict:
     """Spec hyper-parameters plus the settings every model shares (quiet, seeded, 1 thread).
@@ -43,8 +48,11 @@ def model_features(manifest: FeatureManifest, stage: str,
 def stage_estimator(stage: str, spec, random_state: int, anchor: str | None,
                     role_share_columns: tuple[str, ...] = (), n_jobs: int | None = None,
                     n_rows: int | None = None, reference: str | None = None) -> StageEstimator:
-    """The unfitted estimator of one family stage, as its spec says."""
+    """The unfitted estimator of one family stage, as its spec says (adapted to `n_rows`
+    training rows: smaller leaves and, under `CHOOSE_BY_FOLDS_BELOW`, a cross-validated
+    choice of the start and the trees)."""
     anchor = anchor if stage == "inflight" else None
+    small = n_rows is not None and n_rows < CHOOSE_BY_FOLDS_BELOW
     return StageEstimator(
         target=spec.target,
         quantiles=tuple(spec.quantiles),
@@ -56,6 +64,7 @@ def stage_estimator(stage: str, spec, random_state: int, anchor: str | None,
         n_jobs=n_jobs,
         base=None if anchor else spec.base,
         reference=reference,
+        choice_folds=CHOICE_FOLDS if small else None,
     )
 
 
@@ -65,10 +74,13 @@ def fit_stage(estimator: StageEstimator, manifest: FeatureManifest, stage: str,
     """Fit on the training slice (stopping early on the calibration slice), then calibrate.
 
     Using the calibration slice for both only picks each model's number of trees; coverage is
-    always reported on the untouched test slice.
+    always reported on the untouched test slice. A choice by folds (small histories) keeps
+    each project's rows (its in-flight snapshots) in one fold.
     """
     X = build_features(train, stage, manifest)[features]
     X_cal = build_features(calibration, stage, manifest)[features]
-    estimator.fit(X, train[target_columns], X_cal, calibration[target_columns], fitter=fitter)
+    groups = train["project_id"].to_numpy() if "project_id" in train.columns else None
+    estimator.fit(X, train[target_columns], X_cal, calibration[target_columns], fitter=fitter,
+                  groups=groups)
     estimator.calibrate(X_cal, calibration[target_columns])
     return estimator
