@@ -61,6 +61,10 @@ class FeatureManifest:
     examples: tuple[dict, ...] = ()  # (an intake row, a status report) for docs; real values
     families: tuple[str, ...] = ("delay", "overrun", "resource")  # what the profile can train
     metric: str = "mape"  # what training holds the models to (baselines, champion gate)
+    # "strict": a model must beat every baseline check, progress points included (the
+    # contract's thousands of projects); "noise": it must not be worse beyond the noise of a
+    # small held-out slice, in-flight points pooled (an organisation's tens of projects).
+    gate: str = "strict"
 
     # --- columns ---------------------------------------------------------------------------
 
@@ -129,6 +133,18 @@ class FeatureManifest:
             late = expression.names & (snapshot | {n for n, s in stages.items() if s != "intake"})
             stages[name] = "inflight" if late else "intake"
         return stages
+
+    @cached_property
+    def calendar_features(self) -> tuple[str, ...]:
+        """Derived features of the calendar (month(...), year(...), or built on one): when a
+        project runs, which a size law must not extrapolate."""
+        known = {c.name for c in self.columns} | set(TIME_FEATURES) | set(EVM_FEATURES)
+        calendar: list[str] = []
+        for name, text in self.derived:
+            expression = compile_expression(text, known | {n for n, _ in self.derived})
+            if expression.calendar or expression.names & set(calendar):
+                calendar.append(name)
+        return tuple(calendar)
 
     def kind(self, feature: str) -> str:
         """`category` for category columns, else `number`."""

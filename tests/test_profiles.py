@@ -20,11 +20,9 @@ from opm_ml.profiles.build import profile_manifest
 from opm_ml.profiles.infer import infer_profile
 from opm_ml.profiles.profile import parse_profile
 from opm_ml.profiles.reader import read_history
+from support import REAL, WIDE, needs_real
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
-needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"real data folder {REAL} is absent")
 runner = CliRunner()
-WIDE = {"COLUMNS": "200"}  # rich tables wrap long column names at the default 80
 
 MINIMAL = {
     "name": "acme",

@@ -181,9 +181,9 @@ def build_training_data(projects: pd.DataFrame, snapshots: pd.DataFrame, spec,
     has_actual = targets[family.actual].notna().to_numpy()
     notes = []
     if (has_actual & ~usable).any():
-        notes.append(f"{int((has_actual & ~usable).sum())} project(s) with a {family.actual} "
-                     f"left out of {spec.family}: their {family.planned} or {family.actual} is "
-                     "0, so there is no ratio to learn")
+        notes.append(f"{int((has_actual & ~usable).sum())} finished project(s) left out of "
+                     f"{spec.family}: their {family.planned} or {family.actual} is 0 or "
+                     "missing, so there is no ratio to learn")
     new = [c for c in targets.columns if c not in projects.columns]
     done = pd.concat([projects[usable], targets.loc[usable, new]], axis=1).reset_index(drop=True)
     if len(done) < MIN_PROJECTS:

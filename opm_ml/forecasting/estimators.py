@@ -116,7 +116,7 @@ def prediction_threads(n_rows: int) -> int:
     return 1 if n_rows < _SINGLE_THREAD_ROWS else 0
 
 
-def _order_around_median(q: np.ndarray) -> np.ndarray:
+def order_around_median(q: np.ndarray) -> np.ndarray:
     """Keep P10 <= P50 <= P90 without moving the median (its SHAP values must still add up)."""
     out = q.copy()
     out[:, 0] = np.minimum(q[:, 0], q[:, 1])
@@ -152,16 +152,32 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
 
     def __init__(self, quantiles=(0.1, 0.5, 0.9), params: dict | None = None,
                  anchor: str | None = None, base: str | None = None,
-                 reference: str | None = None):
+                 reference: str | None = None, calendar: tuple[str, ...] = ()):
         self.quantiles = quantiles
         self.params = params
         self.anchor = anchor
         self.base = base
         self.reference = reference
+        self.calendar = calendar
 
     def fit(self, X: pd.DataFrame, y) -> ConformalQuantileRegressor:
         fit_local(self.jobs(X, y))
         return self
+
+    def __setstate__(self, state: dict) -> None:
+        """A regressor pickled before starts existed (an anchor or nothing) predicts as then."""
+        if "models_" in state and "start_" not in state:
+            index = state.get("anchor_index_")
+            state["start_"] = (None if index is None
+                               else AnchorStart(index, state.get("anchor_mean_", 0.0)))
+            state["trees_"] = True
+            state["flat_"] = np.zeros(len(state["quantiles"]))
+        if "flat_" in state:  # before `use`: the constants were the shifts themselves
+            state.setdefault("shifts_", state["flat_"])
+        for name in ("base", "reference"):
+            state.setdefault(name, None)
+        state.setdefault("calendar", ())
+        super().__setstate__(state)
 
     def jobs(self, X: pd.DataFrame, y, X_eval=None, y_eval=None) -> list[tuple]:
         """Unfitted models with their data; a `Fitter` fits them (lets a stage fit all at once)."""
@@ -175,7 +191,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
             ratio = X[self.anchor].to_numpy(dtype=float)
             self.start_ = AnchorStart(self.anchor_index_, float(log_positive(ratio).mean()))
         elif self.base == "loglinear":
-            self.start_ = LogLinearStart().fit(X, y)
+            self.start_ = LogLinearStart(self.calendar).fit(X, y)
         elif self.base == "refclass" and self.reference in X.columns:
             self.start_ = ReferenceStart(list(X.columns).index(self.reference)).fit(X, y)
         elif self.base is not None:
@@ -213,7 +229,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         base) is additive in its features, so their SHAP values gain its centred terms.
         """
         start = self._start(X)
-        out = {"log_quantiles": _order_around_median(self._raw(X, start, threads) + self.offsets_)}
+        out = {"log_quantiles": order_around_median(self._raw(X, start, threads) + self.offsets_)}
         if shap:
             if self.trees_:
                 contrib = self.models_[1].booster_.predict(X, pred_contrib=True,
@@ -384,7 +400,7 @@ class RoleShareRegressor(BaseEstimator):
     def role_quantiles(self, share: np.ndarray, total_log_q: np.ndarray) -> np.ndarray:
         """Role effort / planned total effort, shape (rows, roles, 3)."""
         log_q = self._raw_role_log_q(share, total_log_q) + self.offsets_[None, :, :]
-        ordered = np.stack([_order_around_median(log_q[:, r, :]) for r in range(log_q.shape[1])],
+        ordered = np.stack([order_around_median(log_q[:, r, :]) for r in range(log_q.shape[1])],
                            axis=1)
         return np.clip(np.exp(ordered) - _ROLE_EPS, 0, None)
 
@@ -441,13 +457,15 @@ class StageEstimator(BaseEstimator):
                  anchor: str | None = None, classifier_method: str | None = None,
                  role_share_columns: tuple = (), early_stopping_rounds: int | None = None,
                  n_jobs: int | None = None, base: str | None = None,
-                 reference: str | None = None, choice_folds: int | None = None):
+                 reference: str | None = None, calendar: tuple[str, ...] = (),
+                 choice_folds: int | None = None):
         self.target = target
         self.quantiles = quantiles
         self.params = params
         self.anchor = anchor
         self.base = base
         self.reference = reference
+        self.calendar = calendar
         self.classifier_method = classifier_method
         self.role_share_columns = role_share_columns
         self.early_stopping_rounds = early_stopping_rounds
@@ -490,6 +508,16 @@ class StageEstimator(BaseEstimator):
         self.feature_names_ = list(X.columns)
         return self
 
+    def __setstate__(self, state: dict) -> None:
+        """A stage pickled before the choice of start had none to make."""
+        for name in ("base", "reference"):
+            state.setdefault(name, None)
+        state.setdefault("calendar", ())
+        state.setdefault("choice_folds", None)
+        if "regressor_" in state:
+            state.setdefault("base_choice_", "none")
+        super().__setstate__(state)
+
     def calibrate(self, X: pd.DataFrame, Y: pd.DataFrame) -> StageEstimator:
         """Base choice (unless `fit` made it), conformal offsets and probability calibration
         on the calibration slice."""
@@ -521,7 +549,7 @@ class StageEstimator(BaseEstimator):
 
     def _regressor(self, base: str | None) -> ConformalQuantileRegressor:
         return ConformalQuantileRegressor(self.quantiles, self.params, self.anchor, base,
-                                          self.reference)
+                                          self.reference, self.calendar)
 
     def _fit_jobs(self, jobs: list, fitter: Fitter | None) -> None:
         if fitter is None:

@@ -18,6 +18,11 @@ import pandas as pd
 
 DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%d/%m/%Y", "%m/%d/%Y", "%m/%d/%Y %I:%M:%S %p",
                 "%d-%b-%y", "%d-%b-%Y", "%d.%m.%Y", "%Y/%m/%d", "%d/%m/%y", "%m/%d/%y")
+# The roles that decide which families can train (either of a pair will do).
+_MONEY_AND_TIME_ROLES = (("budget_at_completion",), ("actual_cost",), ("planned_effort_hours",),
+                         ("actual_effort_hours",),
+                         ("planned_duration_days", "planned_finish_date"),
+                         ("actual_duration_days", "actual_finish_date"))
 # Role -> (required kind, name pattern); the first unused column matching takes the role.
 ROLE_PATTERNS = (
     ("project_id", "id", r"^(project|task|pid|id|key|number|code)[\W_]*(id|no|number|code|key)?$"),
@@ -344,10 +349,13 @@ def to_toml(draft: Draft, path: Path) -> str:
                   "[read.reports]", f"date = {_value(reports['date'])}"]
     lines += ["", "[roles]"]
     lines += [f"{c.role} = {_value(c.column)}" for c in draft.columns if c.role]
-    lines += ["# budget_at_completion, actual_cost, planned_effort_hours, actual_effort_hours,",
-              "# planned_duration_days / planned_finish_date, actual_duration_days /",
-              "# actual_finish_date: map what the export has; [units] converts durations",
-              "# (days, weeks, months, years) and effort (hours, person_days, person_months)."]
+    mapped = {c.role for c in draft.columns if c.role}
+    unmapped = [" / ".join(pair) for pair in _MONEY_AND_TIME_ROLES
+                if not mapped.intersection(pair)]
+    if unmapped:
+        lines.append(f"# Not found: {', '.join(unmapped)}. Map what the export has.")
+    lines.append("# [units] converts durations (days, weeks, months, years) and effort (hours, "
+                 "person_days, person_months).")
     seen: set[str] = set()
     for c in draft.columns:
         if c.role or c.kind == "text" or c.detail == "empty":

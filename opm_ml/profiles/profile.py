@@ -63,7 +63,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOP = {"name", "version", "description", "read", "roles", "units", "features", "derived",
         "model", "rules"}
 _READ = {"format", "separator", "decimal", "thousands", "encoding", "date_format",
-         "date_formats", "missing", "join", "reports", "finished", "deduplicate", "sheet"}
+         "date_formats", "missing", "join", "reports", "finished", "deduplicate"}
 
 
 class ProfileError(ValueError):
@@ -111,6 +111,7 @@ class Profile:
     # What training holds the models to: MAE, what a median (P50) forecast minimises; MAPE
     # favours forecasts below the median on skewed outcomes.
     metric: str = "mae"
+    gate: str = "noise"  # see FeatureManifest.gate
     source: str = "<profile>"
     digest: str = ""
     raw: dict = field(default_factory=dict, compare=False)  # the TOML as read
@@ -231,6 +232,9 @@ def parse_profile(raw: dict, source: str = "<profile>") -> Profile:
     metric = model.get("metric", "mae")
     if metric not in ("mae", "mape"):
         fail("model.metric", f'must be "mae" or "mape", got {metric!r}')
+    gate = model.get("gate", "noise")
+    if gate not in ("noise", "strict"):
+        fail("model.gate", f'must be "noise" or "strict", got {gate!r}')
     rules = tuple(raw.get("rules", ()))
     for i, rule in enumerate(rules):
         if rule.get("kind") not in ("sum_to", "zero_together") or not all(
@@ -240,7 +244,7 @@ def parse_profile(raw: dict, source: str = "<profile>") -> Profile:
         name=name, version=str(raw.get("version", "1")), description=raw.get("description", ""),
         roles=roles, features=features, read=read, units=units, derived=derived,
         reference_class=reference, anchors=tuple(anchors.items()), rules=rules,
-        role_efforts=role_efforts, metric=metric, source=source, raw=raw)
+        role_efforts=role_efforts, metric=metric, gate=gate, source=source, raw=raw)
     if "project_id" not in roles:
         fail("roles.project_id", "is missing: every profile needs the project id column")
     if not profile.families:
