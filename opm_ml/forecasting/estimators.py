@@ -47,6 +47,8 @@ _ROLE_EPS = 1e-3
 # top of the start, the start plus each level's training quantile of what remains, or the start
 # as the median (with the same spread around it).
 OPTIONS = ("trees", "shift", "start")
+# The options from the simplest (fewest values learned from the outcomes) to the richest.
+SIMPLICITY = ("start", "shift", "trees")
 # Below this many rows one thread predicts faster than waking LightGBM's OpenMP team.
 _SINGLE_THREAD_ROWS = 500
 
@@ -104,11 +106,41 @@ def conformal_offsets(raw: np.ndarray, y: np.ndarray, quantiles) -> np.ndarray:
     return offsets
 
 
-def pinball_loss(y, raw: np.ndarray, quantiles) -> float:
-    """Mean pinball loss of quantile predictions `raw` (n, levels) for the outcomes `y`."""
+def row_pinball_loss(y, raw: np.ndarray, quantiles) -> np.ndarray:
+    """Each row's pinball loss of quantile predictions `raw` (n, levels), mean over levels."""
     diff = np.asarray(y, dtype=float)[:, None] - raw
     levels = np.asarray(quantiles)[None, :]
-    return float(np.mean(np.maximum(levels * diff, (levels - 1) * diff)))
+    return np.maximum(levels * diff, (levels - 1) * diff).mean(axis=1)
+
+
+def pinball_loss(y, raw: np.ndarray, quantiles) -> float:
+    """Mean pinball loss of quantile predictions `raw` (n, levels) for the outcomes `y`."""
+    return float(row_pinball_loss(y, raw, quantiles).mean())
+
+
+def simplest_within_one_se(losses: dict, key: Callable, groups=None):
+    """The simplest (lowest `key`) of `losses` (name -> per-row losses on the same rows) whose
+    mean loss exceeds the lowest by at most one standard error of the paired difference.
+
+    The one-standard-error rule: on a few dozen held-out rows the lowest mean is often luck,
+    and a richer model (trees over a start) that only ties a simpler one does worse on new
+    rows. With `groups`, rows of one group count as one draw (cluster-robust error).
+    """
+    best = min(losses, key=lambda name: losses[name].mean())
+    labels = None if groups is None else pd.factorize(np.asarray(groups))[0]
+
+    def within(name) -> bool:
+        diff = losses[name] - losses[best]
+        n = len(diff)
+        if labels is None:
+            se = diff.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0
+        else:
+            totals = np.bincount(labels, weights=diff - diff.mean())
+            g = len(totals)
+            se = np.sqrt(g / (g - 1) * np.sum(totals**2)) / n if g > 1 else 0.0
+        return diff.mean() <= se
+
+    return min((name for name in losses if within(name)), key=key)
 
 
 def prediction_threads(n_rows: int) -> int:
@@ -540,11 +572,12 @@ class StageEstimator(BaseEstimator):
         return self
 
     def _bases(self, X: pd.DataFrame) -> list[str | None]:
-        """The starts to try: the anchor alone, the spec's base, or every one for "auto"."""
+        """The starts to try: the anchor alone, the spec's base, or every one for "auto"
+        (simplest first: none, the reference class's median, the log-linear size law)."""
         if self.anchor is not None:
             return [None]
         if self.base == "auto":
-            return [None, "loglinear", *(["refclass"] if self.reference in X.columns else [])]
+            return [None, *(["refclass"] if self.reference in X.columns else []), "loglinear"]
         return [self.base]
 
     def _regressor(self, base: str | None) -> ConformalQuantileRegressor:
@@ -559,7 +592,8 @@ class StageEstimator(BaseEstimator):
 
     def _choose_by_folds(self, X: pd.DataFrame, y: pd.Series, bases: list, groups,
                          fitter: Fitter | None) -> tuple[str | None, list[int]]:
-        """The start and option with the lowest out-of-fold pinball loss, and its tree counts.
+        """The simplest start and option whose out-of-fold pinball loss is within one standard
+        error of the lowest (`simplest_within_one_se`), and its tree counts.
 
         Each level's number of trees is the one with the lowest held-out loss summed over the
         folds (as `lightgbm.cv` picks it); a fold is scored with the count the other folds
@@ -592,8 +626,10 @@ class StageEstimator(BaseEstimator):
                 for option, raw in regressor.options(matrix, counts(base, f)).items():
                     oof.setdefault((base, option), np.empty((len(X), len(self.quantiles))))
                     oof[(base, option)][test] = raw
-        scores = {key: pinball_loss(target, raw, self.quantiles) for key, raw in oof.items()}
-        base, option = min(scores, key=scores.get)
+        losses = {key: row_pinball_loss(target, raw, self.quantiles) for key, raw in oof.items()}
+        scores = {key: float(loss.mean()) for key, loss in losses.items()}
+        base, option = simplest_within_one_se(
+            losses, key=lambda k: (SIMPLICITY.index(k[1]), bases.index(k[0])), groups=groups)
         self.choice_scores_ = {(b or "none", o): s for (b, o), s in scores.items()}
         self.base_scores_ = {(b or "none"): min(s for (c, _), s in scores.items() if c == b)
                              for b in bases}
