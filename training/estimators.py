@@ -14,11 +14,6 @@ from opm_ml.features import build_features
 from opm_ml.forecasting.estimators import Fitter, StageEstimator
 from opm_ml.manifest import FeatureManifest
 
-# Below this many training rows the calibration slice is too small to choose the start and
-# the trees on alone: the estimator chooses them by this many folds of its training rows.
-CHOOSE_BY_FOLDS_BELOW = 1000
-CHOICE_FOLDS = 5
-
 
 def lgbm_params(hyperparameters: dict, random_state: int, n_rows: int | None = None) -> dict:
     """Spec hyper-parameters plus the settings every model shares (quiet, seeded, 1 thread).
@@ -48,12 +43,17 @@ def model_features(manifest: FeatureManifest, stage: str,
 def stage_estimator(stage: str, spec, random_state: int, anchor: str | None,
                     role_share_columns: tuple[str, ...] = (), n_jobs: int | None = None,
                     n_rows: int | None = None, reference: str | None = None,
-                    calendar: tuple[str, ...] = ()) -> StageEstimator:
-    """The unfitted estimator of one family stage, as its spec says (adapted to `n_rows`
-    training rows: smaller leaves and, under `CHOOSE_BY_FOLDS_BELOW`, a cross-validated
-    choice of the start and the trees)."""
+                    calendar: tuple[str, ...] = (),
+                    choice_folds: int | None = None) -> StageEstimator:
+    """The unfitted estimator of one family stage, as its spec says (leaves adapted to `n_rows`
+    training rows).
+
+    Training chooses the start, option and tree counts on its calibration slice, which is
+    newer than the training slice (a time split), so the choice is judged on the future it
+    will forecast. `choice_folds` (for data without that order, such as the real datasets'
+    cross-validation) chooses by folds of the training rows instead.
+    """
     anchor = anchor if stage == "inflight" else None
-    small = n_rows is not None and n_rows < CHOOSE_BY_FOLDS_BELOW
     return StageEstimator(
         target=spec.target,
         quantiles=tuple(spec.quantiles),
@@ -66,7 +66,7 @@ def stage_estimator(stage: str, spec, random_state: int, anchor: str | None,
         base=None if anchor else spec.base,
         reference=reference,
         calendar=calendar,
-        choice_folds=CHOICE_FOLDS if small else None,
+        choice_folds=choice_folds,
     )
 
 
@@ -76,8 +76,8 @@ def fit_stage(estimator: StageEstimator, manifest: FeatureManifest, stage: str,
     """Fit on the training slice (stopping early on the calibration slice), then calibrate.
 
     Using the calibration slice for both only picks each model's number of trees; coverage is
-    always reported on the untouched test slice. A choice by folds (small histories) keeps
-    each project's rows (its in-flight snapshots) in one fold.
+    always reported on the untouched test slice. A choice by folds (`choice_folds`) keeps each
+    project's rows (its in-flight snapshots) in one fold.
     """
     X = build_features(train, stage, manifest)[features]
     X_cal = build_features(calibration, stage, manifest)[features]

@@ -4,9 +4,10 @@ Real datasets carry their own columns, not the full contract, so the model here 
 family's product estimator (`StageEstimator`, built by `training.estimators.stage_estimator`
 from `models/*.toml` exactly as training builds it, small-data adaptation included) fitted on
 each dataset's own features, with the family's target transform: log hours for effort, log
-actual/planned ratio for delay and overrun. Inside every cross-validation fold it splits the
-fold's training rows into fit and calibration parts itself (by project where the dataset has
-groups), so the choice of start and trees never sees the fold's test rows.
+actual/planned ratio for delay and overrun. Inside every cross-validation fold it makes its
+choices on the fold's training rows only (by folds of them on small sets, else on a
+calibration part; by project where the dataset has groups), so the choice of start, option
+and trees never sees the fold's test rows.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ SPEC_FOR = {"effort": "resource", "delay": "delay", "overrun": "overrun"}
 # The calibration share of the training rows when the estimator does not choose by folds
 # (the specs' 0.6 train / 0.2 calibration split).
 CALIBRATION_SHARE = 0.25
+# Below this many training rows a random calibration slice (a few dozen rows) makes a noisy
+# choice of start, option and trees: the estimator chooses by this many folds of its
+# training rows. Training proper keeps its calibration slice, which is newer than the
+# training slice; a real dataset's folds have no such order to respect.
+CHOOSE_BY_FOLDS_BELOW = 1000
+CHOICE_FOLDS = 5
 
 
 class FamilyEstimator(RegressorMixin, BaseEstimator):
@@ -37,9 +44,10 @@ class FamilyEstimator(RegressorMixin, BaseEstimator):
     `family`: the spec (`resource`, `delay`, `overrun`); `stage`: "intake", or "inflight" for
     snapshots that carry a current forecast, which is then the `anchor` (a ratio to plan, as
     the EVM index forecasts are in flight); `reference`: the reference-class category.
-    `fit` builds the estimator with `stage_estimator` for its number of rows: small sets
-    choose the start and trees by folds of the training rows (`StageEstimator.choice_folds`),
-    larger ones on a calibration slice of `CALIBRATION_SHARE` of them, split by `groups`.
+    `fit` builds the estimator with `stage_estimator` for its number of rows: sets under
+    `CHOOSE_BY_FOLDS_BELOW` choose the start, option and trees by folds of the training rows
+    (`StageEstimator.choice_folds`), larger ones on a random calibration slice of
+    `CALIBRATION_SHARE` of them (as training does on its time-ordered one), split by `groups`.
     SA scores the P50, so the delay family's late classifier is not fitted. Strings become
     pandas categories with the levels seen in training; unseen or missing levels are NaN.
     """
@@ -64,8 +72,10 @@ class FamilyEstimator(RegressorMixin, BaseEstimator):
         }
         frame = self._encode(X)
         Y = pd.DataFrame({spec.target: np.log(target)}, index=frame.index)
+        small = len(frame) < CHOOSE_BY_FOLDS_BELOW
         estimator = stage_estimator(self.stage, spec, self.random_state, self.anchor,
-                                    n_rows=len(frame), reference=self.reference)
+                                    n_rows=len(frame), reference=self.reference,
+                                    choice_folds=CHOICE_FOLDS if small else None)
         if estimator.choice_folds:
             estimator.fit(frame, Y, groups=groups)
         else:
