@@ -53,3 +53,6 @@ def test_family_tables_put_one_dataset_per_row_and_name_the_best():
     table = family_tables(result)["delay"]
     assert table.loc["a", "opm"] == "45 / 0.1" and table.loc["b", "none"] == "30 / 0.3"
     assert table["best"].tolist() == ["opm", "none"]
+    assert "opm ±" not in table  # no spread without repeats
+    with_sd = family_tables(result.assign(SA_sd=[0.0, 1.25, 0.0, 2.0]))["delay"]
+    assert with_sd["opm ±"].tolist() == ["1.2", "2.0"]

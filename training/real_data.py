@@ -135,12 +135,14 @@ LABELS = {
 LEGEND = (
     "opm = our family's product estimator; ATLM = automatically transformed linear model; none = no "
     "change (ratio 1); ref = reference-class median ratio; ref/cat = the same per category; "
-    "cur = the project's current re-estimate; cur*ref = current re-estimate x reference class"
+    "cur = the project's current re-estimate; cur*ref = current re-estimate x reference class; "
+    "opm ± = the standard deviation of opm's SA over the repeats"
 )
 
 
 def family_tables(result: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """One table per family: a row per dataset, a column per estimator, cells 'SA / MdAE'.
+    """One table per family: a row per dataset, a column per estimator, cells 'SA / MdAE',
+    and (given `SA_sd`) `opm ±`, the standard deviation of our SA over the repeats.
 
     SA is Standardised Accuracy (% better than random guessing, higher is better); MdAE is in
     the dataset's target unit (hours or EUR for effort, actual/planned ratio otherwise).
@@ -158,6 +160,9 @@ def family_tables(result: pd.DataFrame) -> dict[str, pd.DataFrame]:
         order = [e for e in part["estimator"].unique() if e != "opm"] + ["opm"]
         best = part.loc[part.groupby("dataset")["SA"].idxmax(), ["dataset", "estimator"]]
         table = table.loc[part["dataset"].unique(), order]
+        if "SA_sd" in part.columns:  # our SA's spread over repeats, to read a gap against
+            ours = part[part["estimator"] == "opm"].set_index("dataset")["SA_sd"]
+            table["opm ±"] = ours.reindex(table.index).map(lambda sd: f"{sd:.1f}")
         table["best"] = best.set_index("dataset")["estimator"]
         tables[family] = table
     return tables
