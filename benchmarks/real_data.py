@@ -25,7 +25,7 @@ def main(repeats: int = 10) -> None:
             print(f"| {dataset} | " + " | ".join(row.tolist()) + " |")
     wins = result.loc[result.groupby("dataset")["SA"].idxmax(), "estimator"]
     print(f"\n{LEGEND}.")
-    print(f"\nopm has the best SA on {(wins == 'opm_lightgbm').sum()} of {wins.size} datasets; "
+    print(f"\nopm has the best SA on {(wins == 'opm').sum()} of {wins.size} datasets; "
           f"{repeats} repeats, {time.perf_counter() - started:.0f} s.")
     for name, reason in result.attrs["skipped"]:
         print(f"- skipped {name}: {reason}")

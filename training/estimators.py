@@ -43,8 +43,16 @@ def model_features(manifest: FeatureManifest, stage: str,
 def stage_estimator(stage: str, spec, random_state: int, anchor: str | None,
                     role_share_columns: tuple[str, ...] = (), n_jobs: int | None = None,
                     n_rows: int | None = None, reference: str | None = None,
-                    calendar: tuple[str, ...] = ()) -> StageEstimator:
-    """The unfitted estimator of one family stage, as its spec says."""
+                    calendar: tuple[str, ...] = (),
+                    choice_folds: int | None = None) -> StageEstimator:
+    """The unfitted estimator of one family stage, as its spec says (leaves adapted to `n_rows`
+    training rows).
+
+    Training chooses the start, option and tree counts on its calibration slice, which is
+    newer than the training slice (a time split), so the choice is judged on the future it
+    will forecast. `choice_folds` (for data without that order, such as the real datasets'
+    cross-validation) chooses by folds of the training rows instead.
+    """
     anchor = anchor if stage == "inflight" else None
     return StageEstimator(
         target=spec.target,
@@ -58,6 +66,7 @@ def stage_estimator(stage: str, spec, random_state: int, anchor: str | None,
         base=None if anchor else spec.base,
         reference=reference,
         calendar=calendar,
+        choice_folds=choice_folds,
     )
 
 
@@ -67,10 +76,13 @@ def fit_stage(estimator: StageEstimator, manifest: FeatureManifest, stage: str,
     """Fit on the training slice (stopping early on the calibration slice), then calibrate.
 
     Using the calibration slice for both only picks each model's number of trees; coverage is
-    always reported on the untouched test slice.
+    always reported on the untouched test slice. A choice by folds (`choice_folds`) keeps each
+    project's rows (its in-flight snapshots) in one fold.
     """
     X = build_features(train, stage, manifest)[features]
     X_cal = build_features(calibration, stage, manifest)[features]
-    estimator.fit(X, train[target_columns], X_cal, calibration[target_columns], fitter=fitter)
+    groups = train["project_id"].to_numpy() if "project_id" in train.columns else None
+    estimator.fit(X, train[target_columns], X_cal, calibration[target_columns], fitter=fitter,
+                  groups=groups)
     estimator.calibrate(X_cal, calibration[target_columns])
     return estimator

@@ -47,6 +47,12 @@ Fitter = Callable[[list, "int | None"], None]
 
 # Role effort can be 0 hours; intervals for roles live in log(hours / planned hours + eps).
 _ROLE_EPS = 1e-3
+# What a quantile model predicts with (`ConformalQuantileRegressor.choose_trees`): its trees on
+# top of the start, the start plus each level's training quantile of what remains, or the start
+# as the median (with the same spread around it).
+OPTIONS = ("trees", "shift", "start")
+# The options from the simplest (fewest values learned from the outcomes) to the richest.
+SIMPLICITY = ("start", "shift", "trees")
 # Below this many rows one thread predicts faster than waking LightGBM's OpenMP team.
 _SINGLE_THREAD_ROWS = 500
 _BATCH_THREADS: ContextVar[int] = ContextVar("opm_ml_batch_threads", default=0)
@@ -63,20 +69,22 @@ def lgbm_params(hyperparameters: dict, random_state: int) -> dict:
 
 
 def fit_local(jobs: list[tuple], early_stopping_rounds: int | None = None,
-              n_jobs: int | None = None) -> None:
+              n_jobs: int | None = None, record: bool = False) -> None:
     """Fit (model, X, y, X_eval, y_eval) jobs in place, `n_jobs` at a time (default: all cores).
 
     With an eval set and `early_stopping_rounds`, each model stops adding trees once its own
-    loss on the eval set (the calibration slice) has not improved for that many rounds. A
-    `Fitter` with this signature can fit the same jobs elsewhere (training's Dask fitter).
+    loss on the eval set (the calibration slice) has not improved for that many rounds; with
+    `record` instead, it grows all its trees and records the eval loss after each
+    (`evals_result_`). A `Fitter` with this signature (without `record`) can fit the same jobs
+    elsewhere (training's Dask fitter).
     """
     from joblib import Parallel, delayed
 
     def fit(model, X, y, X_eval, y_eval):
-        if X_eval is None or not early_stopping_rounds:
+        if X_eval is None or not (early_stopping_rounds or record):
             return model.fit(X, y)
-        return model.fit(X, y, eval_X=(X_eval,), eval_y=(y_eval,),
-                         callbacks=[early_stopping(early_stopping_rounds, verbose=False)])
+        stop = [] if record else [early_stopping(early_stopping_rounds, verbose=False)]
+        return model.fit(X, y, eval_X=(X_eval,), eval_y=(y_eval,), callbacks=stop)
 
     workers = n_jobs or os.cpu_count() or 1
     Parallel(n_jobs=min(workers, len(jobs)), prefer="threads")(
@@ -101,6 +109,43 @@ def conformal_offsets(raw: np.ndarray, y: np.ndarray, quantiles) -> np.ndarray:
             level = min(1.0, np.ceil((n + 1) * (1 - q)) / n)
             offsets[j] = -np.quantile(raw[:, j] - y, level, method="higher")
     return offsets
+
+
+def row_pinball_loss(y, raw: np.ndarray, quantiles) -> np.ndarray:
+    """Each row's pinball loss of quantile predictions `raw` (n, levels), mean over levels."""
+    diff = np.asarray(y, dtype=float)[:, None] - raw
+    levels = np.asarray(quantiles)[None, :]
+    return np.maximum(levels * diff, (levels - 1) * diff).mean(axis=1)
+
+
+def pinball_loss(y, raw: np.ndarray, quantiles) -> float:
+    """Mean pinball loss of quantile predictions `raw` (n, levels) for the outcomes `y`."""
+    return float(row_pinball_loss(y, raw, quantiles).mean())
+
+
+def simplest_within_one_se(losses: dict, key: Callable, groups=None):
+    """The simplest (lowest `key`) of `losses` (name -> per-row losses on the same rows) whose
+    mean loss exceeds the lowest by at most one standard error of the paired difference.
+
+    The one-standard-error rule: on a few dozen held-out rows the lowest mean is often luck,
+    and a richer model (trees over a start) that only ties a simpler one does worse on new
+    rows. With `groups`, rows of one group count as one draw (cluster-robust error).
+    """
+    best = min(losses, key=lambda name: losses[name].mean())
+    labels = None if groups is None else pd.factorize(np.asarray(groups))[0]
+
+    def within(name) -> bool:
+        diff = losses[name] - losses[best]
+        n = len(diff)
+        if labels is None:
+            se = diff.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0
+        else:
+            totals = np.bincount(labels, weights=diff - diff.mean())
+            g = len(totals)
+            se = np.sqrt(g / (g - 1) * np.sum(totals**2)) / n if g > 1 else 0.0
+        return diff.mean() <= se
+
+    return min((name for name in losses if within(name)), key=key)
 
 
 def prediction_threads(n_rows: int) -> int:
@@ -128,6 +173,19 @@ def order_around_median(q: np.ndarray) -> np.ndarray:
     out[:, 0] = np.minimum(q[:, 0], q[:, 1])
     out[:, 2] = np.maximum(q[:, 2], q[:, 1])
     return out
+
+
+def choice_splits(n: int, n_folds: int, groups=None, seed: int = 0) -> list[tuple]:
+    """Shuffled k-fold (train, test) index pairs over `n` rows for choosing a start; folds
+    never split a `groups` label. At most one fold per row (or group)."""
+    from sklearn.model_selection import GroupKFold, KFold
+
+    index = np.zeros(n)
+    if groups is None:
+        return list(KFold(min(n_folds, n), shuffle=True, random_state=seed).split(index))
+    labels = np.asarray(groups)
+    folds = min(n_folds, len(np.unique(labels)))
+    return list(GroupKFold(folds, shuffle=True, random_state=seed).split(index, groups=labels))
 
 
 class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
@@ -165,6 +223,8 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
                                else AnchorStart(index, state.get("anchor_mean_", 0.0)))
             state["trees_"] = True
             state["flat_"] = np.zeros(len(state["quantiles"]))
+        if "flat_" in state:  # before `use`: the constants were the shifts themselves
+            state.setdefault("shifts_", state["flat_"])
         for name in ("base", "reference"):
             state.setdefault(name, None)
         state.setdefault("calendar", ())
@@ -194,8 +254,8 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         self.offsets_ = np.zeros(len(self.quantiles))
         y = np.asarray(y, dtype=float) - start
         # The start alone: each level's quantile of what remains (see `choose_trees`).
-        self.flat_ = np.quantile(y, self.quantiles)
-        self.trees_ = True
+        self.shifts_ = np.quantile(y, self.quantiles)
+        self.use("trees")
         if X_eval is not None:
             y_eval = np.asarray(y_eval, dtype=float) - self._frame_start(X_eval)
         return [(m, X, y, X_eval, y_eval) for m in self.models_]
@@ -241,26 +301,36 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         On small or point-mass data (a re-forecast that is usually the outcome) the trees can
         only add noise. The start alone is then the model, with each level's training quantile
         of what remains, or with its median at the start itself (the start as the forecast),
-        whichever scores better.
+        whichever scores better (`OPTIONS`).
         """
-        shifts = self.flat_.copy()
-        scores = {"trees": self.pinball(X, y)}
-        self.trees_ = False
-        scores["shift"] = self.pinball(X, y)
-        self.flat_ = shifts - shifts[1]
-        scores["start"] = self.pinball(X, y)
-        best = min(scores, key=scores.get)
-        self.trees_ = best == "trees"
-        self.flat_ = shifts if best != "start" else shifts - shifts[1]
-        self.trees_choice_ = best
+        scores = {option: pinball_loss(y, raw, self.quantiles)
+                  for option, raw in self.options(X).items()}
+        return self.use(min(scores, key=scores.get))
+
+    def options(self, X: np.ndarray, trees: list[int] | None = None) -> dict[str, np.ndarray]:
+        """The raw quantiles (n, 3) of each of the `OPTIONS` on the float matrix `X`; `trees`:
+        how many trees of each level's model to use (default: all, or the early-stopped best)."""
+        start = self._start(X)[:, None]
+        threads = prediction_threads(len(X))
+        counts = trees or [None] * len(self.models_)
+        trees = np.column_stack([m.booster_.predict(X, num_iteration=k, num_threads=threads)
+                                 for m, k in zip(self.models_, counts)])
+        return {"trees": trees + start, "shift": start + self.shifts_,
+                "start": start + self.shifts_ - self.shifts_[1]}
+
+    def use(self, option: str) -> ConformalQuantileRegressor:
+        """Predict with one of the `OPTIONS` from now on (`trees_choice_`)."""
+        if option not in OPTIONS:
+            raise ValueError(f"option must be one of {OPTIONS}, got {option!r}")
+        self.trees_ = option == "trees"
+        self.flat_ = self.shifts_ - (self.shifts_[1] if option == "start" else 0.0)
+        self.trees_choice_ = option
         return self
 
     def pinball(self, X: np.ndarray, y) -> float:
         """Mean pinball loss of the raw quantiles on (X, y): how the base choice is made."""
-        diff = np.asarray(y, dtype=float)[:, None] - self._raw(X, self._start(X),
-                                                               prediction_threads(len(X)))
-        levels = np.asarray(self.quantiles)[None, :]
-        return float(np.mean(np.maximum(levels * diff, (levels - 1) * diff)))
+        return pinball_loss(y, self._raw(X, self._start(X), prediction_threads(len(X))),
+                            self.quantiles)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The median (P50) of the log-ratio target."""
@@ -391,6 +461,25 @@ class RoleShareRegressor(BaseEstimator):
         return np.log(np.exp(total_log_q)[:, None, :] * share[:, :, None] + _ROLE_EPS)
 
 
+def _best_tree_count(folds: list[tuple[int, LGBMRegressor]]) -> int:
+    """The number of trees with the lowest held-out loss summed over folds of (rows, model).
+
+    A fold that stopped early keeps its last recorded loss for the rounds it did not grow
+    (it stopped because they were not improving). Without eval results: all the trees.
+    """
+    curves = []
+    for rows, model in folds:
+        recorded = getattr(model, "evals_result_", None) or {}
+        losses = next(iter(recorded.get("valid_0", {}).values()), None)
+        if not losses:
+            return int(model.n_estimators)
+        curves.append((rows, np.asarray(losses, dtype=float)))
+    length = max(len(c) for _, c in curves)
+    total = sum(rows * np.concatenate([c, np.full(length - len(c), c[-1])])
+                for rows, c in curves)
+    return int(np.argmin(total)) + 1
+
+
 class StageEstimator(BaseEstimator):
     """All models of one family at one stage (intake or in flight) on one feature matrix.
 
@@ -403,14 +492,25 @@ class StageEstimator(BaseEstimator):
     client must not be). `base` (without an anchor): "loglinear" starts the trees from a
     log-linear size law, "refclass" from the reference class's median, "auto" fits every
     start (none, loglinear, and refclass given a `reference` feature) and keeps the one with
-    the lowest pinball loss on the calibration slice (`base_choice_`, `base_scores_`).
+    the lowest pinball loss on the calibration slice (`base_choice_`, `base_scores_`), with
+    or without its trees (`ConformalQuantileRegressor.choose_trees`).
+
+    `choice_folds` (for small histories, where a calibration slice of a few dozen rows makes
+    a noisy choice): `fit` makes that choice itself, by the pinball loss of out-of-fold
+    predictions over `choice_folds` folds of its own rows (folds never split a `groups`
+    label; each fold's trees stop early on its held-out part). The chosen start and option
+    are then refitted on all rows with the median number of trees the folds kept, and the
+    interval ends get conformal offsets from the out-of-fold residuals (`choice_scores_`
+    holds every start x option). `calibrate` then only recomputes the offsets and calibrates
+    the classifier and role shares on its slice; without a slice the model is complete.
     """
 
     def __init__(self, target: str, quantiles=(0.1, 0.5, 0.9), params: dict | None = None,
                  anchor: str | None = None, classifier_method: str | None = None,
                  role_share_columns: tuple = (), early_stopping_rounds: int | None = None,
                  n_jobs: int | None = None, base: str | None = None,
-                 reference: str | None = None, calendar: tuple[str, ...] = ()):
+                 reference: str | None = None, calendar: tuple[str, ...] = (),
+                 choice_folds: int | None = None):
         self.target = target
         self.quantiles = quantiles
         self.params = params
@@ -422,24 +522,29 @@ class StageEstimator(BaseEstimator):
         self.role_share_columns = role_share_columns
         self.early_stopping_rounds = early_stopping_rounds
         self.n_jobs = n_jobs
+        self.choice_folds = choice_folds
 
     def fit(self, X: pd.DataFrame, Y: pd.DataFrame, X_eval: pd.DataFrame | None = None,
-            Y_eval: pd.DataFrame | None = None, fitter: Fitter | None = None) -> StageEstimator:
+            Y_eval: pd.DataFrame | None = None, fitter: Fitter | None = None,
+            groups=None) -> StageEstimator:
         def eval_of(columns):
             return (X_eval, None) if Y_eval is None else (X_eval, Y_eval[columns])
 
-        bases = [None]
-        if self.anchor is None and self.base == "auto":
-            bases = [None, "loglinear", *(["refclass"] if self.reference in X.columns else [])]
-        elif self.anchor is None:
-            bases = [self.base]
-        self.candidates_ = {base or "none": ConformalQuantileRegressor(
-            self.quantiles, self.params, self.anchor, base, self.reference, self.calendar)
-            for base in bases}
+        bases = self._bases(X)
+        trees = None
+        if self.choice_folds:
+            base, trees = self._choose_by_folds(X, Y[self.target], bases, groups, fitter)
+            bases = [base]
+        self.candidates_ = {base or "none": self._regressor(base) for base in bases}
         jobs = []
         for regressor in self.candidates_.values():
             jobs += regressor.jobs(X, Y[self.target], *eval_of(self.target))
         self.regressor_ = next(iter(self.candidates_.values()))
+        if trees is not None:  # chosen by the folds: their trees and their conformal offsets
+            for model, n_trees in zip(self.regressor_.models_, trees):
+                model.set_params(n_estimators=n_trees)
+            self.regressor_.use(self.trees_choice_)
+            del self.candidates_
         self.classifier_ = None
         if self.classifier_method:
             self.classifier_ = CalibratedLateClassifier(self.classifier_method, self.params)
@@ -449,10 +554,9 @@ class StageEstimator(BaseEstimator):
             roles = list(self.role_share_columns)
             self.shares_ = RoleShareRegressor(self.quantiles, self.params)
             jobs += self.shares_.jobs(X, Y[roles], *eval_of(roles))
-        if fitter is None:
-            fit_local(jobs, self.early_stopping_rounds, self.n_jobs)
-        else:
-            fitter(jobs, self.early_stopping_rounds)
+        self._fit_jobs(jobs, fitter)
+        if trees is not None:
+            self.regressor_.offsets_ = self.fold_offsets_
         self.feature_names_ = list(X.columns)
         return self
 
@@ -461,18 +565,22 @@ class StageEstimator(BaseEstimator):
         for name in ("base", "reference"):
             state.setdefault(name, None)
         state.setdefault("calendar", ())
+        state.setdefault("choice_folds", None)
         if "regressor_" in state:
             state.setdefault("base_choice_", "none")
         super().__setstate__(state)
 
     def calibrate(self, X: pd.DataFrame, Y: pd.DataFrame) -> StageEstimator:
-        """Base choice, conformal offsets and probability calibration on the calibration slice."""
+        """Base choice (unless `fit` made it), conformal offsets and probability calibration
+        on the calibration slice."""
         matrix = feature_matrix(X, self.feature_names_)
-        candidates = self.__dict__.pop("candidates_", {"none": self.regressor_})
-        self.base_scores_ = {name: r.choose_trees(matrix, Y[self.target]).pinball(
-            matrix, Y[self.target]) for name, r in candidates.items()}
-        self.base_choice_ = min(self.base_scores_, key=self.base_scores_.get)
-        self.regressor_ = candidates[self.base_choice_]
+        candidates = self.__dict__.pop("candidates_", None)
+        if candidates is not None:
+            self.base_scores_ = {name: r.choose_trees(matrix, Y[self.target]).pinball(
+                matrix, Y[self.target]) for name, r in candidates.items()}
+            self.base_choice_ = min(self.base_scores_, key=self.base_scores_.get)
+            self.regressor_ = candidates[self.base_choice_]
+            self.trees_choice_ = self.regressor_.trees_choice_
         self.regressor_.conformalize(matrix, Y[self.target])
         if self.classifier_ is not None:
             self.classifier_.calibrate(X, Y["late"])
@@ -482,6 +590,74 @@ class StageEstimator(BaseEstimator):
             self.shares_.conformalize(matrix, log_q["log_quantiles"],
                                       Y[list(self.role_share_columns)], Y[self.target])
         return self
+
+    def _bases(self, X: pd.DataFrame) -> list[str | None]:
+        """The starts to try: the anchor alone, the spec's base, or every one for "auto"
+        (simplest first: none, the reference class's median, the log-linear size law)."""
+        if self.anchor is not None:
+            return [None]
+        if self.base == "auto":
+            return [None, *(["refclass"] if self.reference in X.columns else []), "loglinear"]
+        return [self.base]
+
+    def _regressor(self, base: str | None) -> ConformalQuantileRegressor:
+        return ConformalQuantileRegressor(self.quantiles, self.params, self.anchor, base,
+                                          self.reference, self.calendar)
+
+    def _fit_jobs(self, jobs: list, fitter: Fitter | None) -> None:
+        if fitter is None:
+            fit_local(jobs, self.early_stopping_rounds, self.n_jobs)
+        else:
+            fitter(jobs, self.early_stopping_rounds)
+
+    def _choose_by_folds(self, X: pd.DataFrame, y: pd.Series, bases: list, groups,
+                         fitter: Fitter | None) -> tuple[str | None, list[int]]:
+        """The simplest start and option whose out-of-fold pinball loss is within one standard
+        error of the lowest (`simplest_within_one_se`), and its tree counts.
+
+        Each level's number of trees is the one with the lowest held-out loss summed over the
+        folds (as `lightgbm.cv` picks it); a fold is scored with the count the other folds
+        pick, since trees stopped on the rows they are scored on would flatter the trees
+        against the start alone.
+        Sets `base_choice_`, `trees_choice_`, `choice_scores_` ((start, option) -> loss),
+        `base_scores_` (each start's best option) and `fold_offsets_` (conformal offsets of
+        the chosen start and option from its out-of-fold residuals). The folds are small by
+        design, so they are fitted on this machine whatever `fitter` fits the final models.
+        """
+        target = np.asarray(y, dtype=float)
+        seed = (self.params or {}).get("random_state", 0)
+        fitted, jobs = [], []
+        for train, test in choice_splits(len(X), self.choice_folds, groups, seed):
+            candidates = {base: self._regressor(base) for base in bases}
+            for regressor in candidates.values():
+                jobs += regressor.jobs(X.iloc[train], target[train], X.iloc[test], target[test])
+            fitted.append((test, candidates))
+        fit_local(jobs, n_jobs=self.n_jobs, record=True)
+
+        def counts(base, skip=None):  # each level's tree count from the folds but `skip`
+            return [_best_tree_count([(len(test), c[base].models_[level])
+                                      for f, (test, c) in enumerate(fitted) if f != skip])
+                    for level in range(len(self.quantiles))]
+
+        oof: dict[tuple, np.ndarray] = {}
+        for f, (test, candidates) in enumerate(fitted):
+            matrix = frame_matrix(X.iloc[test])
+            for base, regressor in candidates.items():
+                for option, raw in regressor.options(matrix, counts(base, f)).items():
+                    oof.setdefault((base, option), np.empty((len(X), len(self.quantiles))))
+                    oof[(base, option)][test] = raw
+        losses = {key: row_pinball_loss(target, raw, self.quantiles) for key, raw in oof.items()}
+        scores = {key: float(loss.mean()) for key, loss in losses.items()}
+        base, option = simplest_within_one_se(
+            losses, key=lambda k: (SIMPLICITY.index(k[1]), bases.index(k[0])), groups=groups)
+        self.choice_scores_ = {(b or "none", o): s for (b, o), s in scores.items()}
+        self.base_scores_ = {(b or "none"): min(s for (c, _), s in scores.items() if c == b)
+                             for b in bases}
+        self.base_choice_, self.trees_choice_ = base or "none", option
+        offsets = conformal_offsets(oof[(base, option)], target, self.quantiles)
+        offsets[np.isclose(self.quantiles, 0.5)] = 0.0
+        self.fold_offsets_ = offsets
+        return base, counts(base)
 
     def predict_arrays(self, X: np.ndarray, shap: bool = True) -> dict[str, np.ndarray]:
         """All predictions for the float feature matrix `X` (columns `feature_names_`, as

@@ -8,6 +8,7 @@ ordered pairs i != j, i.e. the expected MAE of predicting each case by another c
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from inspect import signature
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +109,8 @@ def evaluate(
 
     Every repeat predicts every row once; metrics are computed on those pooled predictions and
     averaged over repeats (`SA_sd` is their spread). MAE_P0 uses all actuals of the dataset.
-    `estimators` maps a name to a zero-argument factory returning an unfitted estimator.
+    `estimators` maps a name to a zero-argument factory returning an unfitted estimator; one
+    whose `fit` takes `groups` gets the training rows' groups (to split them by project).
     """
     X, y = dataset.X, dataset.y.to_numpy(dtype=float)
     repeats = cv_splits(dataset.n, dataset.groups, n_splits, n_repeats, seed, loo_below)
@@ -121,7 +123,11 @@ def evaluate(
         for folds in repeats:
             pred = np.full(dataset.n, np.nan)
             for train, test in folds:
-                model = factory().fit(X.iloc[train], dataset.y.iloc[train])
+                model = factory()
+                fit_groups = {}
+                if dataset.groups is not None and "groups" in signature(model.fit).parameters:
+                    fit_groups["groups"] = dataset.groups.iloc[train].to_numpy()
+                model.fit(X.iloc[train], dataset.y.iloc[train], **fit_groups)
                 pred[test] = np.asarray(model.predict(X.iloc[test]), dtype=float)
             if not np.isfinite(pred).all():
                 raise ValueError(f"estimator {name!r} on {dataset.name!r}: non-finite predictions")

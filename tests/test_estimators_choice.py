@@ -1,0 +1,96 @@
+"""How a small history chooses its start, option and tree counts: by folds of its own rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from opm_ml.forecasting.estimators import (
+    StageEstimator,
+    _best_tree_count,
+    choice_splits,
+    simplest_within_one_se,
+)
+
+PARAMS = {"n_estimators": 60, "learning_rate": 0.1, "min_child_samples": 5, "verbose": -1,
+          "random_state": 0, "n_jobs": 1}
+
+
+def test_the_simplest_candidate_within_one_standard_error_wins_a_tie():
+    base = np.random.default_rng(0).exponential(1.0, 60)
+    swing = np.tile([0.2, -0.2], 30)
+    simple = base + swing + 0.01  # a hair worse than "rich" on average, well within noise
+    rich = base
+    order = {"simple": 0, "rich": 1}.get
+    assert simplest_within_one_se({"simple": simple, "rich": rich}, key=order) == "simple"
+    # Clearly worse (every row) is not a tie: the richer candidate wins.
+    assert simplest_within_one_se({"simple": base + 0.5, "rich": rich}, key=order) == "rich"
+
+
+def test_rows_of_one_group_count_as_one_draw():
+    # Ten groups whose rows all agree: by rows the gap looks certain, by groups it is noise.
+    per_group = 0.05 + np.tile([0.3, -0.3], 5)
+    groups = np.repeat(np.arange(10), 30)
+    simple, rich = 1.0 + per_group[groups], np.ones(300)
+    order = {"simple": 0, "rich": 1}.get
+    losses = {"simple": simple, "rich": rich}
+    assert simplest_within_one_se(losses, key=order) == "rich"
+    assert simplest_within_one_se(losses, key=order, groups=groups) == "simple"
+
+
+def test_the_tree_count_minimises_the_held_out_loss_summed_over_folds():
+    class Fold:
+        n_estimators = 4
+
+        def __init__(self, losses):
+            self.evals_result_ = {"valid_0": {"quantile": losses}}
+
+    # Fold 2 stopped after two rounds: it keeps its last loss for the rounds it did not grow.
+    folds = [(10, Fold([5.0, 3.0, 2.0, 2.5])), (10, Fold([4.0, 3.5]))]
+    assert _best_tree_count(folds) == 3
+    assert _best_tree_count([(10, Fold([]))]) == 4  # nothing recorded: all the trees
+
+
+def test_choice_folds_never_split_a_group():
+    groups = np.repeat(np.arange(12), 3)
+    for train, test in choice_splits(36, 5, groups):
+        assert not set(groups[train]) & set(groups[test])
+
+
+def _fit(X, y, **kwargs):
+    estimator = StageEstimator("y", params=PARAMS, base="auto", choice_folds=5, n_jobs=1,
+                               **kwargs)
+    return estimator.fit(X, pd.DataFrame({"y": y}))
+
+
+def test_a_small_noisy_history_keeps_the_start_and_a_clear_law_is_learned():
+    rng = np.random.default_rng(2)
+    n = 80
+    X = pd.DataFrame({"size": rng.lognormal(4, 1, n), "noise": rng.normal(size=n)})
+    noise_only = _fit(X, rng.normal(0, 0.3, n))
+    assert noise_only.trees_choice_ in ("start", "shift")  # trees on noise would only add noise
+    assert noise_only.base_choice_ == "none"
+    law = 1.2 * np.log(X["size"].to_numpy()) + rng.normal(0, 0.05, n)
+    learned = _fit(X, law)
+    assert learned.base_choice_ == "loglinear"
+    # Complete without a calibration slice: P50 close to the law, intervals around it.
+    q = learned.predict(X, shap=False)["log_quantiles"]
+    assert np.median(np.abs(q[:, 1] - law)) < 0.1
+    assert (q[:, 0] <= q[:, 1]).all() and (q[:, 1] <= q[:, 2]).all()
+    assert set(learned.choice_scores_) >= {("none", "start"), ("loglinear", "trees")}
+
+
+@pytest.mark.parametrize("option", ["trees", "shift", "start"])
+def test_use_switches_what_the_regressor_predicts(option):
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"size": rng.lognormal(4, 1, 200)})
+    y = np.log(X["size"].to_numpy()) + rng.normal(0, 0.2, 200)
+    from opm_ml.forecasting.estimators import ConformalQuantileRegressor
+    from opm_ml.forecasting.starts import frame_matrix
+
+    regressor = ConformalQuantileRegressor(params=PARAMS, base="loglinear").fit(X, y)
+    matrix = frame_matrix(X)
+    expected = regressor.options(matrix)[option]
+    got = regressor.use(option).predict_arrays(matrix, shap=False)["log_quantiles"]
+    np.testing.assert_allclose(np.sort(got, axis=1), np.sort(expected, axis=1), atol=1e-9)
