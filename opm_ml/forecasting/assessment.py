@@ -45,9 +45,10 @@ class Assessment:
     def to_json(self, top_k: int | None = None) -> list[dict]:
         """Per project: id, forecasts by family slug, and in flight the OPM metrics."""
         by_slug = {b.family.slug: b.to_json(top_k) for b in self.forecasts.values()}
-        warnings = self.inputs.warnings
+        warnings = self.warnings()
         results = [
-            {"project_id": pid, "forecasts": {slug: by_slug[slug][i] for slug in by_slug},
+            {"project_id": pid, "forecasts": {slug: by_slug[slug][i] for slug in by_slug
+                                              if by_slug[slug][i] is not None},
              "opm_metrics": None, "evm_comparison": None, "evm_forecast_finish_date": None,
              **({"warnings": warnings[i]} if warnings[i] else {})}
             for i, pid in enumerate(self.inputs.ids)
@@ -56,6 +57,10 @@ class Assessment:
         if evm is not None:
             self._add_opm_metrics(results, evm)
         return results
+
+    def warnings(self) -> list[list[str]]:
+        """Per project: unseen category values, and the families it has no forecast of."""
+        return self.inputs.family_warnings([b.family for b in self.forecasts.values()])
 
     def _add_opm_metrics(self, results: list[dict], evm: StatusMetrics) -> None:
         rows = self.inputs.inflight
@@ -66,7 +71,7 @@ class Assessment:
             planned = self.inputs.columns[family.planned][rows]
             index = self.index_forecasts(batch)
             p50, q = batch.quantiles[rows, 1].tolist(), batch.quantiles[rows]
-            for j in range(len(rows)):
+            for j in np.flatnonzero(np.isfinite(planned)):  # a family without a plan: none
                 comparisons[j][family.quantity] = {
                     "planned": float(planned[j]), "model_p50": p50[j],
                     "model_interval": dict(zip(("p10", "p50", "p90"), q[j].tolist())),
@@ -92,8 +97,11 @@ class Assessment:
     # --- DataFrame ------------------------------------------------------------------------------
 
     def to_frame(self, shap: bool = True) -> pd.DataFrame:
-        """`project_id`, each family's `to_frame()` prefixed `<family>__`, the OPM metrics."""
-        parts = [pd.DataFrame({"project_id": np.asarray(self.inputs.ids, dtype=object)})]
+        """`project_id`, `warnings` (as the API's, joined by "; "), each family's `to_frame()`
+        prefixed `<family>__`, the OPM metrics."""
+        warnings = pd.array(["; ".join(w) or None for w in self.warnings()], dtype="string")
+        parts = [pd.DataFrame({"project_id": np.asarray(self.inputs.ids, dtype=object),
+                               "warnings": warnings})]
         parts += [b.to_frame(shap).add_prefix(f"{name}__") for name, b in self.forecasts.items()]
         if self.inputs.manifest.evm:
             parts.append(self.evm_frame())

@@ -103,8 +103,9 @@ class ForecastBatch:
 
     # --- JSON -----------------------------------------------------------------------------------
 
-    def to_json(self, top_k: int | None = None) -> list[dict]:
-        """Per row (in input order): the API's `Forecast` object as a JSON-ready dict."""
+    def to_json(self, top_k: int | None = None) -> list[dict | None]:
+        """Per row (in input order): the API's `Forecast` object as a JSON-ready dict, None
+        for a row the family did not forecast (it lacks the planned value)."""
         q = _levels(self.quantiles)
         extras = {o.name: self._json_column(o) for o in self.outputs[1:]}
         explained: list[dict | None] = [None] * self.n
@@ -117,6 +118,7 @@ class ForecastBatch:
              "prediction": q[i]["p50"], "interval": q[i],
              **{name: values[i] for name, values in extras.items()},
              **({"explanation": explained[i]} if explained[i] is not None else {})}
+            if self.stage[i] is not None else None  # no planned value: no forecast
             for i in range(self.n)
         ]
 

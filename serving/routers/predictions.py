@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from opm_ml.forecasting import FAMILIES
 from serving.dependencies import ERRORS, MetricsDep, SettingsDep, StoreDep, TopK, require, served
-from serving.requests import project_inputs
+from serving.requests import project_inputs, require_planned
 from serving.schemas.forecasts import PredictionBatchResult, PredictionResult
 from serving.schemas.projects import EXAMPLE_PROJECT, EXAMPLE_STATUS
 
@@ -44,6 +44,7 @@ def predict(task: Task, body: ProjectBody, store: StoreDep, settings: SettingsDe
     model_set, manifest = served(store, settings)
     inputs = project_inputs(body, manifest, settings.max_batch)
     model = require(model_set, store).model(task.value)
+    require_planned(inputs, model.model.spec, not isinstance(body, list))
     batch = model.model.predict(inputs)
     metrics.observe(batch, model.slug)
     warnings = inputs.warnings
