@@ -130,3 +130,32 @@ def server(command: list[str], env: dict, ready_url: str, timeout: float = 180,
             proc.wait()
         if log:
             out.close()
+
+
+def measure(url: str, body: dict, seconds: float, pid: int) -> tuple:
+    """(p50 ms, p99 ms, requests, seconds, server CPU seconds) of one client posting `body`
+    back to back."""
+    import httpx
+    import numpy as np
+
+    latencies = []
+    with httpx.Client(timeout=60) as client:
+        for _ in range(20):  # warm-up
+            client.post(url, json=body).raise_for_status()
+        cpu = cpu_seconds(pid)
+        started = end = time.perf_counter()
+        while end - started < seconds:
+            t0 = time.perf_counter()
+            client.post(url, json=body).raise_for_status()
+            end = time.perf_counter()
+            latencies.append(end - t0)
+        cpu = cpu_seconds(pid) - cpu
+    ms = np.asarray(latencies) * 1e3
+    return (float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), len(latencies),
+            end - started, cpu)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

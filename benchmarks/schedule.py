@@ -6,10 +6,12 @@ The schedule is generated (two calendars, FS/SS/FF links with lags, WBS areas), 
 uncertainty comes from an `ActivityDurationModel` fitted on generated history, with a 0.3
 copula correlation inside each WBS area and ten risk events. The plain loop runs the same
 passes one iteration at a time (sampling one scenario, forward, backward); it is timed on
-a few iterations and scaled to the full count. Then the learned model on the real SiP tasks
-against "the estimate is right" and the reference class, with the date and git commit.
+a few iterations and scaled to the full count. Then the same schedule through the API
+(`POST /v1/schedules/check` and `/risk`, in process), and the learned model on the real SiP
+tasks against "the estimate is right" and the reference class, with the date and git commit.
 """
 
+import os
 import subprocess
 import sys
 import time
@@ -38,6 +40,7 @@ from opm_ml.synthetic.schedules import (  # noqa: E402
     generate_schedules,
     project_fields,
 )
+from training.schedule import load_activity_spec  # noqa: E402
 
 LOOP_ITERATIONS = 40
 
@@ -78,9 +81,9 @@ def _plain_loop(schedule, uncertainty, iterations: int) -> float:
 
 def speed(iterations: int, n_activities: int) -> None:
     schedule, uncertainty = _inputs(n_activities)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = run_monte_carlo(schedule, uncertainty, iterations, seed=0)
-    vectorised = time.perf_counter() - started
+    vectorised, cpu = time.perf_counter() - started, time.process_time() - cpu
     loop = _plain_loop(schedule, uncertainty, LOOP_ITERATIONS) * iterations / LOOP_ITERATIONS
     p = result.finish_percentiles()
     print(f"\n{n_activities:,} activities, {len(schedule.relationships):,} relationships, "
@@ -93,7 +96,8 @@ def speed(iterations: int, n_activities: int) -> None:
           f"{1000 * loop / iterations:.2f} | 1x |")
     print(f"\nP10 {p[10]:%Y-%m-%d}, P50 {p[50]:%Y-%m-%d}, P80 {p[80]:%Y-%m-%d}, "
           f"P90 {p[90]:%Y-%m-%d}; P50 / deterministic duration {result.duration_ratio():.3f}; "
-          f"target <= 10 s: {'met' if vectorised <= 10 else 'MISSED'}")
+          f"target <= 10 s: {'met' if vectorised <= 10 else 'MISSED'} (vectorised CPU time "
+          f"{cpu:.1f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 
 def sip_accuracy() -> None:
@@ -104,10 +108,12 @@ def sip_accuracy() -> None:
         print(f"\nSiP skipped: {root} has no eseur_Sip-task-info.csv")
         return
     data = sip_overrun(root)
-    table = evaluate_ratio_model(data.X, data.y, data.groups, "category", folds=5)
+    table = evaluate_ratio_model(data.X, data.y, data.groups, "category", folds=5,
+                                 **load_activity_spec().hyperparameters)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=Path(__file__).parent).stdout.strip()
-    print(f"\nSiP tasks: {data.n:,} finished tasks, 5-fold grouped by project; "
+    print(f"\nSiP tasks: {data.n:,} finished tasks, 5-fold grouped by project, the "
+          "registered model's hyper-parameters (models/activity-duration.toml); "
           f"{date.today()}, commit {commit}\n")
     print("| forecast | MAE log | median AE log | within 25 % | pinball (log) | P10-P90 cover |")
     print("|---|---|---|---|---|---|")
@@ -117,7 +123,41 @@ def sip_accuracy() -> None:
               f"{row.within_25pct:.1%} | {row.pinball_log:.4f} | {coverage} |")
 
 
+def api_latency(n_activities: int) -> None:
+    """POST /v1/schedules/check and /risk with a generated XER of `n_activities` through the
+    app in process (no models loaded: the default template), default settings and limits."""
+    import tempfile
+
+    from fastapi.testclient import TestClient
+
+    from opm_ml.schedule.files import write_schedule
+    from opm_ml.settings import Settings
+    from serving.app import create_app
+    from serving.model_store import ModelStore
+
+    target = generate_schedules(1, seed=2, activities=(n_activities, n_activities))
+    schedule = next(iter(target.schedules.values()))
+    with tempfile.TemporaryDirectory() as tmp:
+        body = write_schedule(schedule, Path(tmp) / "plan.xer").read_bytes()
+        settings = Settings(_env_file=None, registry_poll_seconds=0,
+                            mlflow_tracking_uri=f"sqlite:///{tmp}/none.db")
+        client = TestClient(create_app(settings, ModelStore(settings)))
+        print(f"\nAPI, {n_activities:,}-activity XER ({len(body) / 1e6:.1f} MB), in process:\n")
+        print("| request | seconds | CPU seconds | status |")
+        print("|---|---|---|---|")
+        for path in ("check", "risk?iterations=1000", "risk"):
+            started, cpu = time.perf_counter(), time.process_time()
+            response = client.post(f"/v1/schedules/{path}", content=body)
+            took, cpu = time.perf_counter() - started, time.process_time() - cpu
+            runs = response.json().get("iterations", "") if path.startswith("risk") else ""
+            print(f"| POST /v1/schedules/{path.split('?')[0]}"
+                  f"{f' ({runs:,} iterations)' if runs else ''} | {took:.1f} | {cpu:.1f} | "
+                  f"{response.status_code} |")
+        print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
 if __name__ == "__main__":
     args = [int(a) for a in sys.argv[1:3]]
     speed(*(args + [10_000, 2_000][len(args):]))
+    api_latency((args + [10_000, 2_000][len(args):])[1])
     sip_accuracy()

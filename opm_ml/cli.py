@@ -26,11 +26,17 @@ from opm_ml.intake.cli import (
     intake_score,
     portfolio_optimize,
 )
+from opm_ml.monitoring.cli import ingest as ingest_command
 from opm_ml.profiles.cli import infer as infer_command
+from opm_ml.schedule.cli import check as schedule_check
+from opm_ml.schedule.cli import risk as schedule_risk
 from opm_ml.settings import SettingsError, get_settings
 from serving.dashboard.cli import report as report_command
+from serving.dashboard.monitor import monitor as monitor_command
 from training.cli import models as models_command
+from training.cli import schedule_train
 from training.cli import train as train_command
+from training.retrain_cli import retrain as retrain_command
 
 
 class Commands(TyperGroup):
@@ -55,6 +61,13 @@ profile_app = typer.Typer(help="Draft a dataset profile for an organisation's ex
                           no_args_is_help=True)
 data_app.add_typer(profile_app, name="profile")
 app.add_typer(intake_app, name="intake")
+schedule_app = typer.Typer(help="Schedule risk from P6 and MS Project files: CPM, DCMA, Monte "
+                                "Carlo with learned activity-duration uncertainty.",
+                           no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
+schedule_app.command("check")(schedule_check)
+schedule_app.command("risk")(schedule_risk)
+schedule_app.command("train")(schedule_train)
 app.add_typer(portfolio_app, name="portfolio")
 intake_app.command("score")(intake_score)
 profile_app.command("infer")(infer_command)
@@ -66,6 +79,9 @@ app.command("train")(train_command)
 app.command("models")(models_command)
 app.command("report")(report_command)
 app.command("score")(score_command)
+app.command("monitor")(monitor_command)
+app.command("retrain")(retrain_command)
+data_app.command("ingest")(ingest_command)
 console = Console()
 
 

@@ -32,6 +32,7 @@ FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "log": np.log, "log1p": np.log1p, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs,
     "month": _month, "year": _year,
 }
+CALENDAR_FUNCTIONS = frozenset({"month", "year"})
 _BINARY = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply,
            ast.Div: np.true_divide, ast.Pow: np.power}
 
@@ -47,6 +48,12 @@ class Expression:
     text: str
     names: frozenset[str]
     _run: Callable[[Arrays], np.ndarray]
+    functions: frozenset[str] = frozenset()
+
+    @property
+    def calendar(self) -> bool:
+        """Reads the calendar (month, year): a feature of when, not of how big."""
+        return bool(self.functions & CALENDAR_FUNCTIONS)
 
     def evaluate(self, columns: Arrays) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -68,7 +75,9 @@ def compile_expression(text: str, known: set[str] | None = None) -> Expression:
     run = _compile(tree, text, names)
     if known is not None and names - known:
         raise ExpressionError(f"{text!r} uses unknown column(s) {sorted(names - known)}")
-    return Expression(text, frozenset(names), run)
+    functions = {n.func.id for n in ast.walk(tree)
+                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    return Expression(text, frozenset(names), run, frozenset(functions))
 
 
 def _compile(node: ast.AST, text: str, names: set[str]) -> Callable[[Arrays], np.ndarray]:

@@ -62,6 +62,10 @@ class FeatureManifest:
     families: tuple[str, ...] = ("delay", "overrun", "resource")  # what the profile can train
     metric: str = "mape"  # what training holds the models to (baselines, champion gate)
     group: str | None = None  # a column whose groups training's split keeps whole
+    # "strict": a model must beat every baseline check, progress points included (the
+    # contract's thousands of projects); "noise": it must not be worse beyond the noise of a
+    # small held-out slice, in-flight points pooled (an organisation's tens of projects).
+    gate: str = "strict"
 
     # --- columns ---------------------------------------------------------------------------
 
@@ -130,6 +134,18 @@ class FeatureManifest:
             late = expression.names & (snapshot | {n for n, s in stages.items() if s != "intake"})
             stages[name] = "inflight" if late else "intake"
         return stages
+
+    @cached_property
+    def calendar_features(self) -> tuple[str, ...]:
+        """Derived features of the calendar (month(...), year(...), or built on one): when a
+        project runs, which a size law must not extrapolate."""
+        known = {c.name for c in self.columns} | set(TIME_FEATURES) | set(EVM_FEATURES)
+        calendar: list[str] = []
+        for name, text in self.derived:
+            expression = compile_expression(text, known | {n for n, _ in self.derived})
+            if expression.calendar or expression.names & set(calendar):
+                calendar.append(name)
+        return tuple(calendar)
 
     def kind(self, feature: str) -> str:
         """`category` for category columns, else `number`."""

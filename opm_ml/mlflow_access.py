@@ -20,6 +20,8 @@ from opm_ml.forecasting.pyfunc import MODEL_ARTIFACT
 from opm_ml.settings import Settings
 
 CONTRACT_PROFILE = "contract"
+ACTIVITY_DURATION = "activity-duration"  # the schedule's activity-duration model (issue 17)
+ACTIVITY_SOURCE = "synthetic"  # the activity history whose model schedules are analysed with
 
 
 def registered_name(name: str, settings: Settings) -> str:
@@ -31,6 +33,17 @@ def registered_name(name: str, settings: Settings) -> str:
         return settings.model_names[spec.name]
     profile = "" if settings.profile == CONTRACT_PROFILE else f"{settings.profile}-"
     return f"{settings.model_prefix}-{profile}{spec.slug}"
+
+
+def activity_model_name(settings: Settings, source: str = ACTIVITY_SOURCE) -> str:
+    """The registry name of the activity-duration model trained on `source`:
+    `<prefix>-activity-duration` for the synthetic activity history (the one `schedule risk`
+    and the API serve; `OPM_ML_MODEL_NAMES` key `activity-duration` overrides it), with the
+    source in between for any other (`opm-sip-activity-duration`)."""
+    if source == ACTIVITY_SOURCE and ACTIVITY_DURATION in settings.model_names:
+        return settings.model_names[ACTIVITY_DURATION]
+    middle = "" if source == ACTIVITY_SOURCE else f"{source}-"
+    return f"{settings.model_prefix}-{middle}{ACTIVITY_DURATION}"
 
 
 def registered_names(settings: Settings) -> dict[str, str]:
@@ -102,8 +115,10 @@ def served_version(mlflow_client, name: str, alias: str):
         return None, f"{name}@{alias} is not in the registry: {first_line(exc, typed=False)}"
 
 
-def load_family_model(mlflow_client, name: str, version: str, tracking_uri: str):
-    """A registered version's fitted `FamilyModel`, read into memory from a download we delete.
+def load_family_model(mlflow_client, name: str, version: str, tracking_uri: str,
+                      artifact: str = MODEL_ARTIFACT):
+    """A registered version's fitted `FamilyModel` (or the object in its joblib `artifact`),
+    read into memory from a download we delete.
 
     Only the model's joblib file is downloaded, through an artifact repository built for this
     store (no global URI). The temporary copy is removed at once, so a replica that reloads
@@ -115,5 +130,5 @@ def load_family_model(mlflow_client, name: str, version: str, tracking_uri: str)
     uri = mlflow_client.get_model_version_download_uri(name, version)
     repo = get_artifact_repository(uri, tracking_uri=tracking_uri, registry_uri=tracking_uri)
     with tempfile.TemporaryDirectory(prefix="opm-ml-model-") as folder:
-        path = repo.download_artifacts(f"artifacts/{MODEL_ARTIFACT}.joblib", folder)
+        path = repo.download_artifacts(f"artifacts/{artifact}.joblib", folder)
         return joblib.load(path)

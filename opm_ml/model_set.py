@@ -17,6 +17,8 @@ from opm_ml import mlflow_access
 from opm_ml.forecasting.families import FAMILY_NAMES, family
 from opm_ml.forecasting.model import FamilyModel
 from opm_ml.manifest import FeatureManifest
+from opm_ml.mlflow_access import ACTIVITY_DURATION, activity_model_name
+from opm_ml.schedule.served import ServedActivityModel, activity_version, load_activity_model
 from opm_ml.settings import Settings
 from opm_ml.text import first_line
 
@@ -67,6 +69,11 @@ class ModelSet:
     models: Mapping[str, ServedModel]
     missing: Mapping[str, str] = field(default_factory=dict)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    # The schedule's activity-duration model (optional: schedules fall back to the template),
+    # why it is not served, and the version its alias pointed to when the set was loaded.
+    activity: ServedActivityModel | None = None
+    activity_reason: str = "the activity-duration model was not asked for"
+    activity_seen: str | None = None
 
     @property
     def manifest(self) -> FeatureManifest:
@@ -76,6 +83,12 @@ class ModelSet:
     def versions(self) -> dict[str, str]:
         """Family slug -> served version."""
         return {m.slug: m.version for m in self.models.values()}
+
+    def registry_state(self) -> dict[str, str]:
+        """What the registry's aliases pointed to when this set was loaded: family slug ->
+        version, plus the activity-duration model's (the poller reloads when they move)."""
+        seen = {ACTIVITY_DURATION: self.activity_seen} if self.activity_seen else {}
+        return {**self.versions(), **seen}
 
     def model(self, name: str) -> ServedModel:
         """The family's model (by name or slug), or ModelUnavailable naming why it is missing."""
@@ -103,12 +116,15 @@ class ModelSet:
         return "; ".join(f"{family(name).slug} ({why})" for name, why in self.missing.items())
 
 
-def load_model_set(settings: Settings, families: Iterable[str] | None = None) -> ModelSet:
+def load_model_set(settings: Settings, families: Iterable[str] | None = None,
+                   activity: bool = False) -> ModelSet:
     """The families' models at `settings.serve_alias`, for those in the registry.
 
-    `families` (e.g. `["delay"]`) loads only those. Raises LookupError naming them when none
-    is there, ModelLoadError naming a version that cannot be served, and whatever the registry
-    raises when it cannot be read.
+    `families` (e.g. `["delay"]`) loads only those; `activity` also loads the schedule's
+    activity-duration model when registered (never failing the set: without it, schedules
+    run on the template and the set says why). Raises LookupError naming them when no family
+    model is there, ModelLoadError naming a version that cannot be served, and whatever the
+    registry raises when it cannot be read.
     """
     mlflow_access.require_tracking_folder(settings.mlflow_tracking_uri)
     client = mlflow_access.client(settings)
@@ -144,7 +160,17 @@ def load_model_set(settings: Settings, families: Iterable[str] | None = None) ->
     check_profiles(models)
     # A family the profile cannot train is not missing: it does not exist for this profile.
     trainable = next(iter(models.values())).model.manifest.families
-    return ModelSet(models, {f: why for f, why in missing.items() if f in trainable})
+    extra = _activity(settings, client) if activity else {}
+    return ModelSet(models, {f: why for f, why in missing.items() if f in trainable}, **extra)
+
+
+def _activity(settings: Settings, client) -> dict:
+    """The activity-duration fields of a `ModelSet` (the model, or why not, and its version)."""
+    seen = activity_version(settings, client)
+    served, reason = load_activity_model(settings, client) if seen else (
+        None, f"{activity_model_name(settings)}@{settings.serve_alias} is not in the registry "
+              "(train one: opm-ml schedule train)")
+    return {"activity": served, "activity_reason": reason, "activity_seen": seen}
 
 
 def check_profiles(models: Mapping[str, ServedModel]) -> None:

@@ -54,11 +54,24 @@ class Settings(BaseSettings):
     )
     max_batch: int = Field(10_000, ge=1, description="most projects in one batch request")
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="largest request body")
+    max_schedule_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="largest schedule file POST /v1/schedules/* reads")
+    max_schedule_activities: int = Field(
+        5000, ge=1, description="most activities in an uploaded schedule (counted before parsing)")
+    max_schedule_iterations: int = Field(
+        10_000, ge=1, description="most Monte Carlo iterations one API request may ask for")
+    max_schedule_samples: int = Field(
+        20_000_000, ge=1000, description="most activities x iterations one API risk analysis "
+                                         "samples (its memory: 4 bytes each, held twice)")
     registry_poll_seconds: float = Field(
         60.0, ge=0, description="how often to check the registry for a new alias; 0 = never"
     )
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS")
     serve_alias: str = Field("champion", description="registry alias of the models to serve")
+    # monitoring
+    prediction_log: bool = Field(True, description="log every served forecast to database_url")
+    prediction_log_capacity: int = Field(
+        20_000, ge=1, description="forecast records the log may hold unwritten; more are dropped")
 
     @field_validator("api_key")
     @classmethod

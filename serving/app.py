@@ -17,13 +17,26 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from opm_ml.features import contract_manifest
+from opm_ml.mlflow_access import ACTIVITY_DURATION
 from opm_ml.model_set import ModelSet
 from opm_ml.settings import Settings, get_settings
 from serving import errors, openapi
 from serving.middleware import BodySizeLimitMiddleware, ObservabilityMiddleware
 from serving.model_store import ModelStore
+from serving.monitoring import install as install_monitoring
 from serving.observability import Metrics
-from serving.routers import admin, assess, dashboard, evm, health, intake, models, predictions
+from serving.routers import (
+    admin,
+    assess,
+    dashboard,
+    evm,
+    health,
+    intake,
+    models,
+    predictions,
+    schedules,
+)
+from serving.routers import monitoring as monitoring_router
 from serving.schemas.projects import EXAMPLE_PROJECT, EXAMPLE_STATUS
 
 DESCRIPTION = """\
@@ -43,8 +56,11 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     def record_load(model_set: ModelSet | None, error: str | None) -> None:
         metrics.reloads.labels(outcome="failed" if model_set is None else "swapped").inc()
         if model_set is not None:
-            metrics.set_models((m.slug, m.name, m.version, m.alias)
-                               for m in model_set.models.values())
+            served = [(m.slug, m.name, m.version, m.alias) for m in model_set.models.values()]
+            if model_set.activity is not None:
+                a = model_set.activity
+                served.append((ACTIVITY_DURATION, a.name, a.version, a.alias))
+            metrics.set_models(served)
             app.openapi_schema = None  # the project schema follows the served manifest
 
     def served_manifest():
@@ -55,8 +71,12 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         store.start()
+        if app.state.prediction_log is not None:
+            app.state.prediction_log.start()
         yield
         store.stop()
+        if app.state.prediction_log is not None:
+            app.state.prediction_log.stop()  # writes what is queued: nothing acknowledged is lost
 
     app = FastAPI(
         title="opm-ml",
@@ -68,11 +88,13 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     app.state.model_store = store
     app.state.metrics = metrics
     store.on_load(record_load)
+    install_monitoring(app, settings, metrics)
     openapi.install(app, served_manifest)
 
     errors.install(app)
     for router in (predictions.router, assess.router, evm.router, models.router,
-                   health.router, admin.router, intake.router, dashboard.router):
+                   health.router, admin.router, intake.router, dashboard.router,
+                   monitoring_router.router, schedules.router):
         app.include_router(router)
     app.mount("/dashboard/static", StaticFiles(directory=dashboard.STATIC), name="dashboard")
     if settings.cors_origins:

@@ -15,6 +15,7 @@ from fastapi import Depends, Header, HTTPException, Query, Request
 from opm_ml.features import contract_manifest
 from opm_ml.manifest import FeatureManifest
 from opm_ml.model_set import ModelSet, ModelUnavailable
+from opm_ml.monitoring.log import PredictionLog
 from opm_ml.settings import MIN_API_KEY_LENGTH, Settings
 from serving.model_store import ModelStore
 from serving.observability import Metrics
@@ -31,6 +32,10 @@ def get_store(request: Request) -> ModelStore:
 
 def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
+
+
+def get_prediction_log(request: Request) -> PredictionLog | None:
+    return request.app.state.prediction_log
 
 
 def require_admin(
@@ -52,6 +57,7 @@ def require_admin(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[ModelStore, Depends(get_store)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+LogDep = Annotated[PredictionLog | None, Depends(get_prediction_log)]
 TopK = Annotated[int | None, Query(ge=1, description="only the k largest contributions")]
 ERRORS = {400: {"model": ErrorResponse, "description": "the body cannot be parsed"},
           413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},

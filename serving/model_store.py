@@ -16,14 +16,16 @@ from typing import Any
 
 from opm_ml import mlflow_access
 from opm_ml.model_set import ModelSet, ModelUnavailable, load_model_set
+from opm_ml.schedule.served import activity_version
 from opm_ml.settings import Settings
 from opm_ml.text import first_line
 
 log = logging.getLogger("opm_ml.serving")
 
 
-def registry_versions(settings: Settings) -> dict[str, str]:
-    """Family slug -> model version the serving alias points to now, for those that exist."""
+def registry_versions(settings: Settings, activity: bool = False) -> dict[str, str]:
+    """Family slug -> model version the serving alias points to now, for those that exist;
+    with `activity`, the activity-duration model's too (as `ModelSet.registry_state`)."""
     from opm_ml.forecasting import FAMILIES
 
     mlflow_access.require_tracking_folder(settings.mlflow_tracking_uri)
@@ -33,6 +35,9 @@ def registry_versions(settings: Settings) -> dict[str, str]:
         version, _ = mlflow_access.served_version(client, registered, settings.serve_alias)
         if version is not None:
             versions[FAMILIES[name].slug] = str(version.version)
+    seen = activity_version(settings, client) if activity else None
+    if seen is not None:
+        versions[mlflow_access.ACTIVITY_DURATION] = seen
     return versions
 
 
@@ -95,12 +100,12 @@ class ModelStore:
     def check_registry(self) -> bool:
         """Reload if the alias now points at other versions; returns whether it reloaded."""
         try:
-            wanted = registry_versions(self.settings)
+            wanted = registry_versions(self.settings, activity=True)
         except Exception as exc:  # a registry outage must not kill the poller
             log.warning("registry check failed: %s", first_line(exc))
             return False
         current = self._current
-        if wanted == (current.versions() if current is not None else {}):
+        if wanted == (current.registry_state() if current is not None else {}):
             return False
         log.info("registry alias %r moved to %s; reloading", self.settings.serve_alias, wanted)
         return self.reload(wait=True)
@@ -136,7 +141,7 @@ class ModelStore:
         if self._current is None:
             self._reason = "models are loading"
         try:
-            new = load_model_set(self.settings)
+            new = load_model_set(self.settings, activity=True)
         except Exception as exc:
             log.exception("loading the model set failed; keeping the set in use")
             self.last_error = first_line(exc)
@@ -150,6 +155,8 @@ class ModelStore:
         log.info("serving model set %s", new.versions())
         if new.missing:
             log.warning("not serving: %s", new.missing_text())
+        if new.activity is None:
+            log.info("schedules use the default template: %s", new.activity_reason)
         for listener in self._listeners:
             listener(new, None)
         return True

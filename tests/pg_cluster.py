@@ -59,10 +59,11 @@ def _run(args: list[str], cwd: Path, log: Path | None = None) -> None:
 
 
 @contextlib.contextmanager
-def postgres_cluster(database: str = "mlflow") -> Iterator[str]:
+def postgres_cluster(database: str = "mlflow", control: dict | None = None) -> Iterator[str]:
     """Start a cluster on a free 127.0.0.1 port; yield its SQLAlchemy URI for `database`.
 
     The data folder and unix socket live in a fresh temp folder, deleted with the cluster.
+    `control`, when given, receives `stop()` and `start()`: a database outage on demand.
     """
     bindir = server_bin()
     # Directly under /tmp (not pytest's 0700 tmp_path) so the `postgres` user can reach it.
@@ -76,9 +77,15 @@ def postgres_cluster(database: str = "mlflow") -> Iterator[str]:
               "-E", "UTF8", "--locale=C", "--no-sync"], cwd=root)
         # Loopback only, socket in our folder, no fsync: a test cluster, thrown away after.
         options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
-        _run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-              "-o", options, "start"], cwd=root, log=log)
+        def start() -> None:
+            _run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
+                  "-o", options, "start"], cwd=root, log=log)
+
+        start()
         started = True
+        if control is not None:
+            control.update(start=start, stop=lambda: _run(
+                [str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], cwd=root))
         server = f"{SCHEME}://postgres@127.0.0.1:{port}"
         with contextlib.closing(connect(f"{server}/postgres")) as conn:
             conn.autocommit = True  # CREATE DATABASE cannot run in a transaction

@@ -1,4 +1,5 @@
-"""What several test modules share: where the real data lives, and a wide CLI terminal."""
+"""What several test modules share: where the real data lives, a wide CLI terminal, and
+settings on a throwaway model registry."""
 
 from pathlib import Path
 
@@ -28,3 +29,13 @@ def profile_raw(**changes) -> dict:
         else:
             profile[section] = value
     return profile
+
+
+def registry_settings(root: Path, **overrides):
+    """Settings on an empty SQLite registry in `root` (artifacts beside it), no poller and no
+    .env file: what tests that train or serve their own models start from."""
+    from opm_ml.settings import Settings
+
+    return Settings(_env_file=None, mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+                    mlflow_artifact_root=root / "artifacts", registry_poll_seconds=0,
+                    **overrides)

@@ -157,7 +157,7 @@ def test_the_page_and_its_vendored_scripts_are_served(dashboard):
     srcs = re.findall(r'(?:src|href)="([^"#]+)"', page.text)
     assert not [s for s in srcs if s.startswith(("http", "//"))]  # no CDN
     local = [s for s in srcs if s.startswith("/")]
-    assert len(local) == 5  # CSS, three Vega scripts, our module
+    assert len(local) == 6  # CSS, three Vega scripts, the monitoring view, our module
     for src in local:
         assert client.get(src).status_code == 200, src
 

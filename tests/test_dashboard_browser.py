@@ -240,3 +240,41 @@ def test_report_file_renders_offline_with_hostile_ids(server, browser_page, smal
     assert page.evaluate("window.pwned") is None
     assert not page.query_selector("#app b, #app img"), "an id was parsed as HTML"
     assert not errors
+
+
+def test_schedule_view_draws_the_s_curve_tornado_and_critical_path(server, browser_page,
+                                                                    tmp_path):
+    """An uploaded XER through the page: the numbers shown are the API's for the same file."""
+    from opm_ml.schedule.files import write_schedule
+    from opm_ml.synthetic.schedules import generate_schedule
+
+    page, errors = browser_page
+    schedule, _ = generate_schedule(40, seed=3)
+    plan = write_schedule(schedule, tmp_path / "plan.xer")
+    request = urllib.request.Request(
+        f"{server}/v1/schedules/risk?filename=plan.xer&iterations=1000",
+        data=plan.read_bytes(), method="POST")
+    with urllib.request.urlopen(request, timeout=60) as resp:
+        api = json.load(resp)
+    open_view(page, f"{server}/dashboard#schedule", "schedule")
+    page.fill("#schedule-iterations", "1000")
+    page.set_input_files("#schedule-upload", str(plan))
+    page.wait_for_selector('body[data-ready="schedule-result"]', timeout=60_000)
+    for key in ("deterministic", "p50", "p80"):
+        shown = page.inner_text(f'[data-testid="finish-{key}"]')
+        assert shown == api["finish"][key].replace("T", " ")
+    assert api["uncertainty"]["description"] in page.inner_text('[data-testid="uncertainty"]')
+    assert page.evaluate("OPM_VIEWS['schedule-s-curve'].data('s_curve').length") == 101
+    assert page.evaluate("OPM_VIEWS['schedule-tornado'].data('tornado').length") == \
+        len(api["tornado"])
+    assert page.locator("#critical-path-table tbody tr").count() == len(api["critical_path"])
+    for chart in ("schedule-s-curve", "schedule-tornado", "schedule-gantt"):
+        assert page.locator(f"#{chart} svg").count() == 1
+    screenshot(page, "schedule")
+    # A file that cannot be used: the API's 422 message, in the page, as text.
+    cut = tmp_path / "cut.xer"
+    cut.write_bytes(plan.read_bytes()[:2000])
+    page.set_input_files("#schedule-upload", str(cut))
+    page.wait_for_selector('body[data-ready="schedule-error"]', timeout=30_000)
+    assert "cut.xer: the file is truncated" in page.inner_text("#schedule-status")
+    assert not errors

@@ -10,13 +10,16 @@ from opm_ml.database import engine as db_engine
 from opm_ml.database.tables import metadata
 from opm_ml.settings import PROJECT_ROOT, Settings
 
+HEAD = "0002"  # the newest migration
+
 
 def test_first_use_migrates_and_a_second_upgrade_changes_nothing(tmp_path):
     url = f"sqlite:///{tmp_path / 'sub' / 'opm-ml.db'}"  # the folder is created too
     engine = database.connect(url)
-    assert database.current_revision(engine) == "0001"
+    assert database.current_revision(engine) == HEAD
     tables = set(inspect(engine).get_table_names())
-    assert tables == {"intake_pipeline", db_engine.VERSION_TABLE}
+    assert tables == {"intake_pipeline", "prediction_log", "prediction_log_forecast",
+                      "project_outcomes", db_engine.VERSION_TABLE}
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO intake_pipeline (project_id, scorecard_version, "
                           "scorecard_digest, criterion_scores, score, moscow, mandatory, "
@@ -24,12 +27,12 @@ def test_first_use_migrates_and_a_second_upgrade_changes_nothing(tmp_path):
                           "0, 1, '2026-01-01')"))
     database.upgrade(engine)  # applying again is a no-op: same revision, tables, data
     fresh = create_engine(url)
-    assert database.current_revision(fresh) == "0001"
+    assert database.current_revision(fresh) == HEAD
     assert set(inspect(fresh).get_table_names()) == tables
     with fresh.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM intake_pipeline")).scalar() == 1
         versions = conn.execute(text(f"SELECT version_num FROM {db_engine.VERSION_TABLE}")).all()
-    assert versions == [("0001",)]
+    assert versions == [(HEAD,)]
     assert database.connect(url) is engine  # one engine (and one migration) per URL
 
 
@@ -52,7 +55,7 @@ def test_shares_a_database_with_another_alembic_user(tmp_path):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [
             ("mlflow-head",)]
-    assert database.current_revision(engine) == "0001"
+    assert database.current_revision(engine) == HEAD
 
 
 @pytest.mark.parametrize("url, message", [

@@ -68,3 +68,48 @@ def test_a_registered_model_predicts_the_generated_parquet_without_training(smal
         pd.testing.assert_series_equal(pd.Series(out["p50"]),
                                        expected.iloc[:, 2].reset_index(drop=True),
                                        check_names=False, rtol=1e-12)
+
+
+def test_a_count_with_gaps_is_logged_and_predicted(tmp_path):
+    """An integer feature with empty cells (common in exports) passes MLflow's signature
+    check when the model is logged and when the registered pyfunc scores rows with gaps."""
+    import mlflow.pyfunc
+    import numpy as np
+
+    from opm_ml.profiles.build import profile_manifest
+    from opm_ml.profiles.profile import parse_profile
+    from opm_ml.profiles.reader import read_history
+    from opm_ml.settings import Settings
+    from training.pipeline import train_models
+
+    rng = np.random.default_rng(3)
+    n = 80
+    estimate = rng.uniform(20, 400, n).round()
+    team = rng.integers(1, 9, n).astype(object)
+    team[::7] = None  # gaps in an integer column
+    export = pd.DataFrame({"Id": [f"T{i}" for i in range(n)], "Est": estimate,
+                           "Act": (estimate * rng.lognormal(0.1, 0.3, n)).round(),
+                           "Team": team, "Started": pd.date_range("2021-01-04", periods=n,
+                                                                  freq="5D")})
+    path = tmp_path / "export.csv"
+    export.to_csv(path, index=False)
+    profile = parse_profile({
+        "name": "gaps", "roles": {"project_id": "Id", "start_date": "Started",
+                                  "planned_effort_hours": "Est", "actual_effort_hours": "Act"},
+        "features": {"team_size": {"column": "Team", "type": "integer"}}}, "gaps.toml")
+    history = read_history(profile, path)
+    manifest = profile_manifest(profile, history)
+    settings = Settings(_env_file=None, mlflow_tracking_uri=f"sqlite:///{tmp_path}/m.db",
+                        mlflow_artifact_root=tmp_path / "artifacts")
+    result = train_models(history, ["resource"], settings=settings, manifest=manifest)
+    assert result.results[0].decision.promoted
+    from opm_ml import mlflow_access
+
+    with mlflow_access.tracking(settings):
+        model = mlflow.pyfunc.load_model("models:/opm-gaps-resource-demand@champion")
+    # The rows as a data team has them: a count column with gaps reads as floats with NaN.
+    rows = pd.read_csv(path).head(10).rename(columns={
+        "Started": "start_date", "Est": "planned_effort_hours", "Team": "team_size"})
+    rows["start_date"] = pd.to_datetime(rows["start_date"])
+    assert rows["team_size"].isna().any() and rows["team_size"].dtype == "float64"
+    assert len(model.predict(rows[["start_date", "planned_effort_hours", "team_size"]])) == 10

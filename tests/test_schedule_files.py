@@ -111,8 +111,8 @@ def _xer(tmp_path: Path, replace: tuple[str, str] | None = None, cut: int | None
     return path
 
 
-@needs_files
-@pytest.mark.parametrize("fault, message", [
+# One fault each, injected into percent-complete-8.4.xer (`_xer`), and the message it gets.
+XER_FAULTS = [
     ({"cut": 6000}, "truncated (no %E end-of-file line)"),
     ({"replace": ("2015-02-24 08:00\t\t\t\t\t\t\t2015-02-24 08:00\t2015-06-08",
                   "2015-02-31 08:00\t\t\t\t\t\t\t2015-02-24 08:00\t2015-06-08")},
@@ -125,7 +125,11 @@ def _xer(tmp_path: Path, replace: tuple[str, str] | None = None, cut: int | None
                     "%R\t2\t101719\t101718\t4507\t4507\tPR_SS\t8\n"
                     "%R\t3\t101717\t101719\t4507\t4507\tPR_FS\t0\n"},
      "logic loop: A1010 -> A1020 -> A1000 -> A1010"),
-])
+]
+
+
+@needs_files
+@pytest.mark.parametrize("fault, message", XER_FAULTS)
 def test_bad_xer_input_gets_one_clear_message(tmp_path, fault, message):
     with pytest.raises(ScheduleError) as caught:
         run_cpm(read_schedule(_xer(tmp_path, **fault)))

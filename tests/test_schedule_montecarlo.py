@@ -146,6 +146,12 @@ def test_outputs_are_consistent():
     assert curve["finish"].is_monotonic_increasing and curve["probability"].iloc[-1] == 1.0
     assert set(result.milestones["activity_id"]) == {schedule.activities[0].id,
                                                       schedule.activities[-1].id}
+    # Milestones are dated as the CPM dates them: the start milestone at the data date (a
+    # Monday 08:00, not the Friday 17:00 before it), the finish milestone at the finish.
+    start, finish = result.milestones.set_index("activity_id").loc[
+        [schedule.activities[0].id, schedule.activities[-1].id], "P50"]
+    assert start == schedule.data_date
+    assert finish == result.finish_percentiles()[50]
     assert result.activities["criticality_index"].between(0, 1).all()
     assert result.duration_ratio(50) > 1.0  # PERT skewed right plus merge bias
 

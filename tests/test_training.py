@@ -28,7 +28,7 @@ from training import tracking
 from training.datasets import SPLITS, completed_projects, inflight_examples, outcome_targets
 from training.evaluation import heldout_frame, score_predictions
 from training.pipeline import train_family, train_models
-from training.registry import is_better, register_and_gate
+from training.registry import Decision, is_better, register_and_gate, settle_profile_set
 from training.specs import load_spec
 
 FAST = {"n_estimators": 120, "learning_rate": 0.1}
@@ -310,6 +310,55 @@ def test_a_model_that_fails_its_baselines_is_not_registered(trained, settings, s
     assert "did not beat in flight 50% vs eac_cpi" in decision.reason
     assert not mlflow_access.client(settings).search_registered_models(
         "name = 'gate-test-baselines'")
+
+
+def test_a_failure_part_way_moves_no_alias(trained, history, settings, specs, monkeypatch):
+    """Aliases move after every family is decided: overrun failing leaves delay's champion."""
+    import training.pipeline as pipeline
+
+    client = mlflow_access.client(settings)
+    before = client.get_model_version_by_alias("opm-delay", "champion").version
+    fit = pipeline.train_family
+
+    def failing(spec, *args, **kwargs):
+        if spec.family == "overrun":
+            raise RuntimeError("disk full")
+        return fit(spec, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "train_family", failing)
+    cheap = {f: replace(specs[f].with_hyperparameters(n_estimators=3), margin=-1.0)
+             for f in ("delay", "overrun")}  # margin -1: the gate would promote anything
+    with pytest.raises(RuntimeError, match="disk full"):
+        train_models(history, ["delay", "overrun"], seed=6, settings=settings, specs=cheap)
+    assert client.get_model_version_by_alias("opm-delay", "champion").version == before
+    newest = max(int(v.version) for v in client.search_model_versions("name = 'opm-delay'"))
+    assert str(client.get_model_version_by_alias("opm-delay", "challenger").version) == str(newest)
+
+
+def _decision(family, promoted, champion_digest="old"):
+    return Decision(family, True, promoted, "judged", "2", 1.0, 2.0, "1", "new",
+                    champion_digest)
+
+
+@pytest.mark.parametrize("decisions, others, promoted", [
+    # Same profile: each family follows its own gate.
+    ([_decision("delay", True, "new"), _decision("overrun", False, "new")], {}, [True, False]),
+    # A changed profile with every family trained and promoted: the set moves.
+    ([_decision("delay", True), _decision("overrun", True)], {}, [True, True]),
+    # A changed profile and one family kept by its gate: none moves.
+    ([_decision("delay", True), _decision("overrun", False)], {}, [False, False]),
+    # A changed profile and a family of the profile not trained in this run: none moves.
+    ([_decision("delay", True)], {"overrun": "old"}, [False]),
+    # No champions yet anywhere: nothing to keep consistent with.
+    ([_decision("delay", True, None)], {"overrun": None}, [True]),
+])
+def test_a_changed_profile_replaces_the_served_set_whole_or_not_at_all(decisions, others,
+                                                                        promoted):
+    settled = settle_profile_set(decisions, others, "new")
+    assert [d.promoted for d in settled] == promoted
+    for before, after in zip(decisions, settled):
+        if before.promoted and not after.promoted:
+            assert "champions must share one profile" in after.reason
 
 
 def test_registered_names_come_from_settings(settings):

@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from support import registry_settings
+
 # The CLI's private MLflow store (OPM_ML_* environment), as the other `opm-ml train` tests use it.
 from test_training_faults import store  # noqa: F401, E402  (a pytest fixture)
 from typer.testing import CliRunner
@@ -75,9 +77,7 @@ def client():
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory) -> Settings:
-    root = tmp_path_factory.mktemp("mlflow_dask")
-    return Settings(_env_file=None, mlflow_tracking_uri=f"sqlite:///{root}/mlflow.db",
-                    mlflow_artifact_root=root / "artifacts", registry_poll_seconds=0)
+    return registry_settings(tmp_path_factory.mktemp("mlflow_dask"))
 
 
 @pytest.fixture(scope="module")

@@ -122,3 +122,90 @@ def test_bad_specs_are_errors_naming_the_field(edit, message):
     edit(raw)
     with pytest.raises(ValueError, match=message):
         parse_spec(raw, source="delay.toml")
+
+
+def test_a_regressor_pickled_before_the_starts_predicts_as_it_did():
+    """Champions registered by an older opm-ml (anchor or plan start, no `start_`) still load
+    and give the same forecasts and SHAP values."""
+    import pickle
+
+    from opm_ml.forecasting.estimators import ConformalQuantileRegressor
+    from opm_ml.forecasting.starts import frame_matrix
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"size": rng.uniform(1, 100, 300), "ratio": rng.uniform(0.8, 1.5, 300)})
+    y = np.log(X["ratio"]) + rng.normal(0, 0.1, 300)
+    params = {"n_estimators": 20, "verbose": -1, "min_child_samples": 10}
+    for anchor in ("ratio", None):
+        fitted = ConformalQuantileRegressor(params=params, anchor=anchor).fit(X, y)
+        matrix = frame_matrix(X)
+        expected = fitted.predict_arrays(matrix)
+        old = dict(fitted.__dict__)  # what the older class pickled: no starts, no choices
+        for name in ("start_", "flat_", "trees_", "base", "reference", "calendar"):
+            old.pop(name, None)
+        old["anchor_mean_"] = fitted.start_.mean if anchor else 0.0
+        restored = ConformalQuantileRegressor.__new__(ConformalQuantileRegressor)
+        restored.__setstate__(pickle.loads(pickle.dumps(old)))
+        got = restored.predict_arrays(matrix)
+        np.testing.assert_allclose(got["log_quantiles"], expected["log_quantiles"])
+        np.testing.assert_allclose(got["shap"], expected["shap"])
+        assert restored.get_params()["calendar"] == ()  # sklearn parameters complete
+
+
+def test_the_log_linear_start_leaves_the_calendar_out_and_extrapolates_within_bounds():
+    from opm_ml.forecasting.starts import LogLinearStart, frame_matrix
+
+    rng = np.random.default_rng(2)
+    size = rng.uniform(10, 1000, 400)
+    year = rng.integers(2010, 2020, 400).astype(float)
+    X = pd.DataFrame({"size": size, "start_year": year})
+    y = 0.3 * np.log(size) - 0.05 * (year - 2010) + rng.normal(0, 0.05, 400)
+    start = LogLinearStart(exclude=("start_year",)).fit(X, y)
+    assert [X.columns[j] for j, _, _ in start.terms_] == ["size"]
+    far = pd.DataFrame({"size": [1e9], "start_year": [2040.0]})
+    edge = pd.DataFrame({"size": [size.max()], "start_year": [2040.0]})
+    bound = np.log(size.max()) + (np.log(size.max()) - np.log(size.min())) / 2
+    # A size a million times the largest seen is read as the widened bound, not extrapolated.
+    grown = start.start(frame_matrix(far))[0] - start.start(frame_matrix(edge))[0]
+    assert grown == pytest.approx(start.coef_[0] / start.scales_[0]
+                                  * (bound - np.log(size.max())))
+
+
+def _worse_by(base, mean, spread, rng):
+    """`base` plus noise whose sample mean is exactly `mean`."""
+    noise = rng.normal(0, spread, len(base))
+    return base + noise - noise.mean() + mean
+
+
+def _check(name, model_errors, baseline_errors, gate=True):
+    from training.evaluation import Check
+
+    m, b = np.asarray(model_errors, float), np.asarray(baseline_errors, float)
+    return Check(name, "mae", float(m.mean()), float(b.mean()), m, b, gate=gate)
+
+
+def test_the_strict_gate_wants_a_win_on_every_check_progress_points_included():
+    from training.evaluation import _gated
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 10, 40)
+    slightly_worse = _worse_by(base, 0.2, 3.0, rng)  # worse on average, within noise
+    checks = _gated([_check("intake vs refclass", slightly_worse, base),
+                     _check("in flight vs eac_cpi", base - 1, base),
+                     _check("in flight 50% vs eac_cpi", slightly_worse, base, gate=False)],
+                    "strict")
+    assert [(c.gate, c.passed) for c in checks] == [(True, False), (False, True),
+                                                    (True, False)]
+
+
+def test_the_noise_gate_calls_a_loss_within_noise_a_tie_and_a_clear_loss_a_loss():
+    from training.evaluation import _gated
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 10, 40)
+    tie, loss = _worse_by(base, 0.2, 3.0, rng), _worse_by(base, 3.0, 0.5, rng)
+    checks = _gated([_check("intake vs refclass", tie, base),
+                     _check("intake vs loglinear", loss, base),
+                     _check("in flight 50% vs eac_cpi", loss, base, gate=False)], "noise")
+    assert [(c.beats, c.passed, c.gate) for c in checks] == [
+        (False, True, True), (False, False, True), (False, False, False)]

@@ -191,14 +191,17 @@ def models(profile: ProfileOption = None) -> None:
     from opm_ml import mlflow_access
     from opm_ml.profiles import ProfileError
     from training.registry import registry_listing
+    from training.schedule import SOURCES
 
     try:
         settings = with_profile(get_settings(), profile)
     except ProfileError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
-    names = mlflow_access.registered_names(settings).values()
-    rows = registry_listing(mlflow_access.client(settings), list(names))
+    names = [*mlflow_access.registered_names(settings).values(),
+             *(mlflow_access.activity_model_name(settings, source)
+               for source in SOURCES)]
+    rows = registry_listing(mlflow_access.client(settings), names)
     if not rows:
         console.print("no registered models yet: run [bold]opm-ml train[/]")
         return
@@ -274,3 +277,63 @@ def _decision(d) -> str:
     if not d.registered:
         return "[red]not registered[/]"
     return f"v{d.version} {'[green]champion[/]' if d.promoted else 'challenger'}"
+
+
+def schedule_train(
+    source: Annotated[str, typer.Option(
+        help="activity history: synthetic (generated; registers <prefix>-activity-duration, "
+             "the model schedule risk and the API use) or sip (the real SiP tasks in "
+             "../shared/data/real; registers <prefix>-sip-activity-duration)")] = "synthetic",
+    seed: Annotated[Optional[int], typer.Option(help="random seed of data and model")] = None,
+    projects: Annotated[Optional[int], typer.Option(
+        min=10, help="synthetic projects to generate", show_default="the spec's")] = None,
+    data: Annotated[Optional[Path], typer.Option(
+        help="with --source sip: the folder holding the SiP CSV files")] = None,
+) -> None:
+    """Train the activity-duration model: tracked in MLflow, registered, champion-gated."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from dataclasses import replace
+
+    from training.schedule import SOURCES, load_activity_spec, train_activity_model
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    settings = get_settings()
+    if source not in SOURCES:
+        console.print(f"[bold red]error:[/] --source must be {' or '.join(SOURCES)}, "
+                      f"got {source!r}")
+        raise typer.Exit(2)
+    try:
+        spec = load_activity_spec()
+        if projects is not None:
+            spec = replace(spec, projects=projects)
+        with console.status(f"training the activity-duration model on {source} history") as s:
+            result = train_activity_model(
+                source, settings, settings.default_seed if seed is None else seed, spec, data,
+                progress=lambda step: s.update(f"activity-duration ({source}): {step}"))
+    except (ValueError, FileNotFoundError) as exc:  # nothing was registered
+        console.print(f"[bold red]error:[/] training stopped: {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"{result.data.description}; held out: "
+                  f"{int(result.metrics['heldout/n_activities']):,} activities")
+    console.print(activity_table(result))
+    d = result.decision
+    style = "green" if d.promoted else ("yellow" if d.registered else "red")
+    console.print(f"[{style}]{result.name}[/]: {d.reason}")
+    console.print(f"MLflow run {result.run_id} in {settings.mlflow_tracking_uri}")
+
+
+def activity_table(result) -> Table:
+    """Held-out accuracy of the activity-duration model next to its two baselines."""
+    from training.schedule import BASELINES, METRICS
+
+    table = Table(title="Held-out activities (newest projects): log(actual / planned)")
+    table.add_column("forecast")
+    for metric in METRICS:
+        table.add_column(metric.replace("_", " "), justify="right")
+    rows = [("learned (LightGBM quantiles, conformal)", "heldout/")]
+    rows += [(label, f"heldout/baseline_{key}/") for key, label in BASELINES.items()]
+    for label, prefix in rows:
+        cells = [result.metrics[prefix + m] for m in METRICS]
+        table.add_row(label, *[f"{v:.1%}" if m in ("within_25pct", "p10_p90_coverage")
+                               else f"{v:.4f}" for m, v in zip(METRICS, cells)])
+    return table

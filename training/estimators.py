@@ -42,7 +42,8 @@ def model_features(manifest: FeatureManifest, stage: str,
 
 def stage_estimator(stage: str, spec, random_state: int, anchor: str | None,
                     role_share_columns: tuple[str, ...] = (), n_jobs: int | None = None,
-                    n_rows: int | None = None, reference: str | None = None) -> StageEstimator:
+                    n_rows: int | None = None, reference: str | None = None,
+                    calendar: tuple[str, ...] = ()) -> StageEstimator:
     """The unfitted estimator of one family stage, as its spec says."""
     anchor = anchor if stage == "inflight" else None
     return StageEstimator(
@@ -56,6 +57,7 @@ def stage_estimator(stage: str, spec, random_state: int, anchor: str | None,
         n_jobs=n_jobs,
         base=None if anchor else spec.base,
         reference=reference,
+        calendar=calendar,
     )
 
 

@@ -9,7 +9,7 @@ error (10 equal-width bins). In flight every number is also given per progress p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -32,10 +32,10 @@ QUANTILE_LEVELS = (0.1, 0.5, 0.9)
 class Check:
     """One model-vs-baseline comparison (lower is better for every metric compared).
 
-    `beats`: the model's metric is lower. `passed`: the model is not worse beyond the noise of
-    the held-out slice: with the per-row errors of both, a paired bootstrap of the mean
-    difference (95 %, seeded) must not put the model above the baseline; on a slice of tens
-    of projects a small loss is noise, on thousands it is not.
+    `beats`: the model's metric is lower. `passed`: it beats the baseline, or with `tolerant`
+    (a profile's "noise" gate) it is not worse beyond the noise of the held-out slice: with
+    the per-row errors of both, a paired bootstrap of the mean difference (95 %, seeded) must
+    not put the model above the baseline; on tens of projects a small loss is noise.
     """
 
     name: str
@@ -44,7 +44,8 @@ class Check:
     baseline: float
     model_errors: np.ndarray | None = field(default=None, repr=False)
     baseline_errors: np.ndarray | None = field(default=None, repr=False)
-    gate: bool = True  # False: reported only (a progress point's slice of the pooled check)
+    gate: bool = True  # False: reported only, not a reason to refuse the model
+    tolerant: bool = False  # passed when within noise of the baseline (see above)
 
     @property
     def beats(self) -> bool:
@@ -52,7 +53,7 @@ class Check:
 
     @property
     def passed(self) -> bool:
-        if self.beats or self.model_errors is None:
+        if self.beats or not self.tolerant or self.model_errors is None:
             return self.beats
         return not worse_beyond_noise(self.model_errors, self.baseline_errors)
 
@@ -230,7 +231,18 @@ def evaluate_family(model: FamilyModel, spec, data) -> Evaluation:
     both = heldout_frame(data.intake.test, data.inflight.test)
     out = pd.concat(list(predictions.values()), ignore_index=True)
     metrics |= _prefixed("heldout", score_predictions(name, out, both))
-    return Evaluation(metrics, checks, predictions)
+    return Evaluation(metrics, _gated(checks, model.manifest.gate), predictions)
+
+
+def _gated(checks: list[Check], gate: str) -> list[Check]:
+    """The manifest's gate: "strict" gates every check but the pooled in-flight ones (each
+    progress point gates on its own) and wants a win; "noise" gates the intake and pooled
+    in-flight checks and tolerates a loss within noise."""
+    if gate != "strict":
+        return [replace(c, tolerant=True) for c in checks]
+    # In flight, the pooled checks are built gating and the per-point ones reporting: swap.
+    return [replace(c, gate=not c.gate if c.name.startswith("in flight") else c.gate)
+            for c in checks]
 
 
 def _pooled_checks(inflight: pd.DataFrame, out: pd.DataFrame, evm: pd.DataFrame, flag,

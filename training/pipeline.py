@@ -3,7 +3,8 @@
 Per family: read the spec, build targets, the time-ordered project split and in-flight examples,
 fit the intake and in-flight pipelines (fit on train, calibrate on calibration), evaluate on
 the held-out newest projects against the baselines, log everything, register the model as
-`challenger` if it beats its baselines and run the champion gate. Given a `distributed.Client`
+`challenger` if it beats its baselines and judge it against the champion. Aliases move last,
+once every family is decided: a failure part-way moves none. Given a `distributed.Client`
 the LightGBM fits run on that Dask cluster (`training.distributed`); nothing else changes.
 """
 
@@ -21,6 +22,7 @@ import pandas as pd
 from opm_ml import mlflow_access
 from opm_ml.features import contract_manifest
 from opm_ml.forecasting import FAMILY_NAMES, FamilyModel
+from opm_ml.forecasting import pyfunc
 from opm_ml.forecasting.families import LEVELS, STAGES, family
 from opm_ml.forecasting.role_profile import RoleProfile
 from opm_ml.manifest import FeatureManifest
@@ -30,7 +32,14 @@ from training import tracking
 from training.datasets import SPLITS, TrainingData, build_training_data, role_share_targets
 from training.estimators import fit_stage, model_features, stage_estimator
 from training.evaluation import Check, Evaluation, evaluate_family, heldout_frame
-from training.registry import Decision, log_decision, register_and_gate
+from training.registry import (
+    Decision,
+    log_decision,
+    profile_digest_of_champion,
+    promote,
+    register_and_judge,
+    settle_profile_set,
+)
 from training.specs import ModelSpec, load_spec
 
 Progress = Callable[[str, str], None]
@@ -47,6 +56,7 @@ class FamilyResult:
     model_uri: str  # the logged pyfunc (registered or not)
     model: FamilyModel = field(repr=False)
     data: TrainingData = field(repr=False)
+    metric: str = "mape"  # what the champion gate compared
 
 
 @dataclass
@@ -89,7 +99,8 @@ def train_family(spec: ModelSpec, history, seed: int, fitter=None,
                          f"training rows: {', '.join(dropped)}")
         anchor = _anchor(spec, manifest, features)
         estimator = stage_estimator(stage, spec, seed, anchor, roles, n_rows=len(part.train),
-                                    reference=manifest.reference_class)
+                                    reference=manifest.reference_class,
+                                    calendar=manifest.calendar_features)
         stages[stage] = fit_stage(estimator, manifest, stage, features, part.train,
                                   part.calibration, targets, fitter)
         start = {"loglinear": "the log-linear size law",
@@ -163,8 +174,9 @@ def train_models(history, families=None, seed: int = 42,
     `distributed.Client`) fits the models on its cluster, and the runs log param `backend`
     (`local` or `dask`) and the cluster they used.
     """
-    settings = settings or get_settings()
     manifest = manifest or contract_manifest()
+    # The models are registered under the profile they read, whatever the settings serve.
+    settings = (settings or get_settings()).model_copy(update={"profile": manifest.profile})
     families = list(manifest.families if families is None else families)
     progress = progress or (lambda family, step: None)
     unknown = sorted(set(families) - set(FAMILY_NAMES))
@@ -203,7 +215,25 @@ def train_models(history, families=None, seed: int = 42,
                 spec = (specs or {}).get(name) or load_spec(name, spec_dir)
                 results.append(_run_family(spec, history, seed, settings, experiment_id,
                                            data_source, progress, fitter, backend, manifest))
+            _promote(results, families, manifest, settings)
     return TrainingResult(parent.info.run_id, experiment_id, results, len(rejected))
+
+
+def _promote(results: list[FamilyResult], families: list[str], manifest: FeatureManifest,
+             settings: Settings) -> None:
+    """Move the aliases once every family is decided, so a failure part-way moves none and
+    the served set stays on one profile; each decision is logged to its family's run."""
+    client = mlflow_access.client(settings)
+    others = {f: profile_digest_of_champion(client, settings,
+                                            mlflow_access.registered_name(f, settings))
+              for f in manifest.families if f not in families}
+    decisions = settle_profile_set([r.decision for r in results], others,
+                                   manifest.profile_digest)
+    for result, decision in zip(results, decisions):
+        result.decision = decision
+        promote(decision, mlflow_access.registered_name(result.family, settings), settings)
+        with mlflow.start_run(run_id=result.run_id, nested=True):
+            log_decision(decision, result.metric)
 
 
 def _backend_params(client) -> dict[str, str]:
@@ -232,6 +262,7 @@ def _run_family(spec: ModelSpec, history, seed: int, settings: Settings, experim
         evaluation = evaluate_family(model, spec, data)
         progress(spec.family, "logging")
         _log_run(spec, model, data, evaluation, seed, data_source, fit_seconds)
+        tracking.log_reference(model, data, evaluation)  # drift reference, in the model file
         model_info = tracking.log_family_model(model, _example_rows(model, data))
         progress(spec.family, "promotion gate")
         heldout = heldout_frame(data.intake.test, data.inflight.test)
@@ -239,14 +270,15 @@ def _run_family(spec: ModelSpec, history, seed: int, settings: Settings, experim
                   for c in evaluation.checks if c.gate and not c.passed]
         spec = _gate_metric(spec, manifest)
         score = evaluation.metrics[f"heldout/{spec.promotion_metric}"]
-        decision = register_and_gate(model_info.model_uri,
-                                     mlflow_access.registered_name(spec.family, settings),
-                                     spec, heldout, score, failed, settings)
-        log_decision(decision, spec.promotion_metric)
+        decision = register_and_judge(model_info.model_uri,
+                                      mlflow_access.registered_name(spec.family, settings),
+                                      spec, heldout, score, failed, settings,
+                                      manifest.profile_digest)
         seconds = time.perf_counter() - started
         mlflow.log_metric("time/total_seconds", seconds)
     return FamilyResult(spec.family, run.info.run_id, evaluation.metrics, evaluation.checks,
-                        decision, seconds, model_info.model_uri, model, data)
+                        decision, seconds, model_info.model_uri, model, data,
+                        spec.promotion_metric)
 
 
 def _log_run(spec: ModelSpec, model: FamilyModel, data: TrainingData, evaluation: Evaluation,
@@ -324,7 +356,8 @@ def _example_rows(model: FamilyModel, data: TrainingData) -> pd.DataFrame:
     inflight = data.inflight.test.head(2)
     intake = data.intake.test.head(2)
     columns = [*model.manifest.intake_columns, *model.manifest.snapshot_columns]
-    return pd.concat([intake, inflight], ignore_index=True).reindex(columns=columns)
+    rows = pd.concat([intake, inflight], ignore_index=True).reindex(columns=columns)
+    return pyfunc.as_signed(model.manifest, rows)
 
 
 def _reported(spec: ModelSpec, key: str) -> bool:

@@ -6,12 +6,15 @@ loads the current `champion` from the registry, scores it on this run's held-out
 spec's promotion metric, and moves `champion` to the challenger only if it is better by the
 spec's relative margin. With no champion yet, the challenger is promoted. A champion that
 cannot score the held-out rows (e.g. an older input schema) is reported and replaced. The
-decision and both scores are logged to the run and tagged on the model version.
+decision and both scores are logged to the run and tagged on the model version. A training run
+decides every family first and moves aliases last, so a failure part-way moves none, and a
+changed profile replaces the served set whole or not at all (`settle_profile_set`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import mlflow
 import pandas as pd
@@ -20,6 +23,8 @@ from mlflow.exceptions import MlflowException
 from opm_ml import mlflow_access
 from opm_ml.settings import Settings
 from training.evaluation import score_predictions
+
+PROFILE_TAG = "opm_ml.profile_digest"  # on every registered version: which profile it reads
 
 
 @dataclass
@@ -32,6 +37,8 @@ class Decision:
     challenger_score: float | None = None
     champion_score: float | None = None
     champion_version: str | None = None
+    profile_digest: str = ""  # the challenger's
+    champion_digest: str | None = None  # the champion's it was judged against
 
 
 def is_better(challenger: float, champion: float, margin: float, greater_is_better: bool) -> bool:
@@ -43,35 +50,58 @@ def is_better(challenger: float, champion: float, margin: float, greater_is_bett
 
 def champion_score(client, settings: Settings, name: str, family: str, metric: str,
                    heldout: pd.DataFrame):
-    """(version, score) of the current champion on `heldout`; (None, None) without champion."""
+    """(version, score, profile digest) of the current champion on `heldout`; (None, None,
+    None) without a champion."""
+    try:
+        champion = client.get_model_version_by_alias(name, "champion")
+    except MlflowException:
+        return None, None, None
+    model = mlflow_access.load_family_model(client, name, champion.version,
+                                            settings.mlflow_tracking_uri)
+    digest = model.manifest.profile_digest
+    output = model.predict(heldout, shap=False).to_frame(shap=False)
+    return champion.version, score_predictions(family, output, heldout)[metric], digest
+
+
+def scored_champion(client, name: str, score: Callable[[str], float]):
+    """(version, `score(version)`) of the current champion; (None, None) without one."""
     try:
         champion = client.get_model_version_by_alias(name, "champion")
     except MlflowException:
         return None, None
-    model = mlflow_access.load_family_model(client, name, champion.version,
-                                            settings.mlflow_tracking_uri)
-    output = model.predict(heldout, shap=False).to_frame(shap=False)
-    return champion.version, score_predictions(family, output, heldout)[metric]
+    return champion.version, score(champion.version)
 
 
-def register_and_gate(model_uri: str, name: str, spec, heldout: pd.DataFrame,
-                      challenger_metric: float, failed_checks: list[str],
-                      settings: Settings) -> Decision:
-    """Register the model as `challenger` and promote it to `champion` if the gate allows.
+def register_and_judge(model_uri: str, name: str, spec, heldout: pd.DataFrame,
+                       challenger_metric: float, failed_checks: list[str],
+                       settings: Settings, profile_digest: str = "",
+                       score_champion: Callable[[str], float] | None = None) -> Decision:
+    """Register the model as `challenger` and decide whether it should become `champion`.
 
-    Runs inside `mlflow_access.tracking(settings)` (registration is MLflow's fluent API).
+    `spec` gives the family, `promotion_metric`, `greater_is_better`, `margin` and
+    `must_beat_baselines` (a family's `ModelSpec`, or the activity-duration model's spec).
+    `score_champion(version)` scores a registered version on this run's held-out data with that
+    metric (default: a family model on the `heldout` rows). Moves no `champion` alias: `promote`
+    does, once every family of the run is decided (see `settle_profile_set`). Runs inside
+    `mlflow_access.tracking(settings)`.
     """
     family = spec.family
     if spec.must_beat_baselines and failed_checks:
         return Decision(family, registered=False, promoted=False,
                         reason="not registered: did not beat " + "; ".join(failed_checks),
-                        challenger_score=challenger_metric)
+                        challenger_score=challenger_metric, profile_digest=profile_digest)
     client = mlflow_access.client(settings)
     version = mlflow.register_model(model_uri, name).version
     client.set_registered_model_alias(name, "challenger", version)
+    if profile_digest:
+        client.set_model_version_tag(name, version, PROFILE_TAG, profile_digest)
+    champ_digest = None
     try:
-        champ_version, champ = champion_score(client, settings, name, family,
-                                              spec.promotion_metric, heldout)
+        if score_champion is None:
+            champ_version, champ, champ_digest = champion_score(
+                client, settings, name, family, spec.promotion_metric, heldout)
+        else:
+            champ_version, champ = scored_champion(client, name, score_champion)
     except Exception as exc:  # noqa: BLE001 - any failure to score means the champion is unusable
         champ_version, champ = client.get_model_version_by_alias(name, "champion").version, None
         promoted, reason = True, f"champion v{champ_version} could not score the held-out set: {exc}"
@@ -85,13 +115,69 @@ def register_and_gate(model_uri: str, name: str, spec, heldout: pd.DataFrame,
             verdict = "promoted" if promoted else f"kept champion (needs {spec.margin:.1%} better)"
             reason = (f"held-out {spec.promotion_metric}: challenger v{version} "
                       f"{challenger_metric:.4g} vs champion v{champ_version} {champ:.4g}; {verdict}")
-    if promoted:
-        client.set_registered_model_alias(name, "champion", version)
-    decision = Decision(family, True, promoted, reason, version, challenger_metric, champ,
-                        champ_version)
+    return Decision(family, True, promoted, reason, version, challenger_metric, champ,
+                    champ_version, profile_digest, champ_digest)
+
+
+def promote(decision: Decision, name: str, settings: Settings) -> None:
+    """Move `champion` to a promoted decision's version; tag the version with the decision."""
+    if not decision.registered:
+        return
+    client = mlflow_access.client(settings)
+    if decision.promoted:
+        client.set_registered_model_alias(name, "champion", decision.version)
     for key, value in _tags(decision).items():
-        client.set_model_version_tag(name, version, key, value)
+        client.set_model_version_tag(name, decision.version, key, value)
+
+
+def register_and_gate(model_uri: str, name: str, spec, heldout: pd.DataFrame,
+                      challenger_metric: float, failed_checks: list[str],
+                      settings: Settings,
+                      score_champion: Callable[[str], float] | None = None) -> Decision:
+    """`register_and_judge` then `promote`: one model on its own (a family, or the schedule's
+    activity-duration model with its own `score_champion`)."""
+    decision = register_and_judge(model_uri, name, spec, heldout, challenger_metric,
+                                  failed_checks, settings, score_champion=score_champion)
+    promote(decision, name, settings)
     return decision
+
+
+def settle_profile_set(decisions: list[Decision], other_champions: dict[str, str | None],
+                       digest: str) -> list[Decision]:
+    """Keep the served set on one profile: the API refuses champions of different profiles.
+
+    When this run's profile (`digest`) differs from a champion's, the run's models move only
+    as a set: every family of the profile trained in this run (`other_champions` maps the
+    untrained ones to their champion's digest) and promoted by its own gate. Otherwise none
+    is promoted, and each decision says why.
+    """
+    old = {d.champion_digest for d in decisions if d.champion_digest} | {
+        v for v in other_champions.values() if v}
+    if not old - {digest} or not any(d.promoted for d in decisions):
+        return decisions
+    held = [d.family for d in decisions if not d.promoted]
+    held += [f"{f} (not trained in this run)" for f, v in other_champions.items()
+             if v and v != digest]
+    if not held:
+        return decisions
+    why = (f"; not promoted: the profile changed, and champions must share one profile, so "
+           f"this run's models move only as a set; held back by {', '.join(held)}")
+    return [replace(d, promoted=False, reason=d.reason + why) if d.promoted else d
+            for d in decisions]
+
+
+def profile_digest_of_champion(client, settings: Settings, name: str) -> str | None:
+    """The profile digest of `name`'s champion (its version tag, else its model); None when
+    there is no champion."""
+    try:
+        champion = client.get_model_version_by_alias(name, "champion")
+    except MlflowException:
+        return None
+    if PROFILE_TAG in champion.tags:
+        return champion.tags[PROFILE_TAG]
+    model = mlflow_access.load_family_model(client, name, champion.version,
+                                            settings.mlflow_tracking_uri)
+    return model.manifest.profile_digest
 
 
 def registry_listing(client, names: list[str]) -> list[dict]:

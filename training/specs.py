@@ -15,6 +15,8 @@ from opm_ml.features import contract_manifest
 from opm_ml.forecasting.families import FAMILIES as REGISTRY
 from opm_ml.forecasting.families import FAMILY_NAMES, family
 from opm_ml.manifest import EVM_FEATURES, STAGES, TIME_FEATURES
+from opm_ml.monitoring.thresholds import FIELDS as MONITORING_FIELDS
+from opm_ml.monitoring.thresholds import Thresholds, parse_thresholds
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "models"
 # What an in-flight model may start from: a status feature that is a ratio to plan.
@@ -30,6 +32,7 @@ _KNOWN_KEYS = {
     "metrics": {"report"},
     "training": {"early_stopping_rounds"},
     "promotion": {"metric", "greater_is_better", "margin", "must_beat_baselines"},
+    "monitoring": set(MONITORING_FIELDS),
 }
 
 
@@ -65,6 +68,7 @@ class ModelSpec:
     margin: float
     must_beat_baselines: bool
     source: str = field(default="", compare=False)
+    monitoring: Thresholds = field(default_factory=Thresholds)  # when to retrain
 
     def params_for(self, stage: str) -> dict:
         """LightGBM hyper-parameters of one stage: the shared ones plus the stage's overrides."""
@@ -95,7 +99,7 @@ def load_spec(family: str, spec_dir: Path | None = None) -> ModelSpec:
 
 def parse_spec(raw: dict, source: str = "<spec>") -> ModelSpec:
     """Check a spec dictionary (as read from TOML) and build the ModelSpec."""
-    r = _Reader(raw, source)
+    r = SpecReader(raw, source)
     r.check_keys()
     family = r.get("family", str)
     if family not in REGISTRY:
@@ -182,22 +186,27 @@ def parse_spec(raw: dict, source: str = "<spec>") -> ModelSpec:
         margin=margin,
         must_beat_baselines=r.get("promotion.must_beat_baselines", bool),
         source=source,
+        monitoring=parse_thresholds(r.get("monitoring", dict, required=False), source),
     )
 
 
-class _Reader:
-    """Dotted-key access to a TOML dictionary with errors that name the file and field."""
+class SpecReader:
+    """Dotted-key access to a TOML dictionary with errors that name the file and field.
 
-    def __init__(self, raw: dict, source: str):
+    `known` maps each section to its keys (default: a family spec's).
+    """
+
+    def __init__(self, raw: dict, source: str, known: dict[str, set[str]] | None = None):
         self.raw, self.source = raw, source
+        self.known = _KNOWN_KEYS if known is None else known
 
     def fail(self, key: str, problem: str):
         raise ValueError(f"{self.source}: {key} {problem}")
 
     def check_keys(self) -> None:
-        for key in set(self.raw) - {"family", "description", "hyperparameters", *_KNOWN_KEYS}:
+        for key in set(self.raw) - {"family", "description", "hyperparameters", *self.known}:
             self.fail(key, "is not a spec field")
-        for section, known in _KNOWN_KEYS.items():
+        for section, known in self.known.items():
             for key in set(self.raw.get(section, {})) - known:
                 self.fail(f"{section}.{key}", "is not a spec field")
 

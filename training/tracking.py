@@ -119,22 +119,41 @@ def log_rejections(rejections: pd.DataFrame) -> None:
 def log_family_model(model, example_rows: pd.DataFrame):
     """Log the family's pyfunc (models-from-code, the fitted model as a joblib artifact) with
     its signature, input example and manifest; returns MLflow's ModelInfo."""
-    import joblib
-
     example = example_rows.reset_index(drop=True)
     output = model.predict(example).to_frame()
     mlflow.log_dict(model.manifest.to_dict(), "manifest.json")
+    return log_pyfunc(model, pyfunc.MODEL_ARTIFACT, pyfunc.CODE_FILE,
+                      pyfunc.signature(model.manifest, output), example)
+
+
+def log_pyfunc(model, artifact: str, code_file: Path, signature, example: pd.DataFrame):
+    """Log a models-from-code pyfunc whose `code_file` reads the fitted `model` from the
+    joblib artifact `artifact`, with its signature, input example and pinned requirements."""
+    import joblib
+
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{pyfunc.MODEL_ARTIFACT}.joblib"
+        path = Path(tmp) / f"{artifact}.joblib"
         joblib.dump(model, path)
         return mlflow.pyfunc.log_model(
             name="model",
-            python_model=str(pyfunc.CODE_FILE),
-            artifacts={pyfunc.MODEL_ARTIFACT: str(path)},
-            signature=pyfunc.signature(model.manifest, output),
+            python_model=str(code_file),
+            artifacts={artifact: str(path)},
+            signature=signature,
             input_example=example,
             pip_requirements=[f"{p}=={version(p)}" for p in _REQUIREMENTS],
         )
+
+
+def log_reference(model, data, evaluation) -> None:
+    """Attach to `model` the profile of its training features and held-out forecasts that
+    monitoring measures drift against (it travels in the model file), and log it as JSON."""
+    from opm_ml.monitoring.reference import build_reference
+
+    tests = {"intake": data.intake.test, "inflight": data.inflight.test}
+    model.reference = build_reference(
+        model, {"intake": data.intake.train, "inflight": data.inflight.train},
+        {stage: (tests[stage], out) for stage, out in evaluation.predictions.items()})
+    mlflow.log_dict(model.reference.to_dict(), "reference_profile.json")
 
 
 def stage_features(model, stage: str, frame: pd.DataFrame) -> pd.DataFrame:

@@ -68,6 +68,9 @@ def score(
         help="registry alias of the models",
         show_default="OPM_ML_SERVE_ALIAS, champion")] = None,
     profile: ProfileOption = None,
+    log: Annotated[bool, typer.Option(
+        "--log/--no-log", help="record every forecast in the prediction log (database_url)",
+        show_default="OPM_ML_PREDICTION_LOG, on")] = True,
 ) -> None:
     """Score projects in bulk: forecasts, SHAP explanations and OPM metrics per row."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -96,15 +99,16 @@ def score(
             loaded = load_models(settings, parse_families(models) if models else None)
         for family, version in loaded.versions.items():
             console.print(f"{family}: {version}")
+        log_url = settings.database_url if log and settings.prediction_log else None
         if loaded.manifest.source:  # an organisation's export, read through its profile
             files, total = _profiled_input(source, out, on_dask)
             outcome, seconds = _run_profiled(source, out, loaded, shap=shap,
-                                             allow_rejects=allow_rejects)
+                                             allow_rejects=allow_rejects, log_url=log_url)
         else:
             files, total = _inputs(source, out, on_dask, loaded.manifest)
             outcome, seconds = _run(files, total, out, loaded, address, workers, timeout,
                                     shap=shap, allow_rejects=allow_rejects,
-                                    chunk_rows=chunk_rows)
+                                    chunk_rows=chunk_rows, log_url=log_url)
     except (ScoringInputError, ModelsUnavailable, DaskClusterError, ValueError) as exc:
         raise _fail(str(exc)) from None
     _finish(outcome, files, out, rejects_out, seconds, allow_rejects)
@@ -194,6 +198,10 @@ def _finish(outcome, files, out: Path, rejects_out: Path, seconds: float,
     n_bad = len(report[["file", "row"]].drop_duplicates())
     console.print(f"{outcome.rows:,} rows read, {outcome.scored:,} scored, {n_bad:,} rejected "
                   f"in {seconds:.1f} s ({outcome.rows / max(seconds, 1e-9):,.0f} rows/s)")
+    if outcome.logged or outcome.log_dropped:
+        console.print(f"prediction log: {outcome.logged:,} forecasts recorded"
+                      + (f", [yellow]{outcome.log_dropped:,} not recorded[/] (see the log "
+                         "lines above)" if outcome.log_dropped else ""))
     write_rejections(report, rejects_out)
     if n_bad:
         table = rejection_report_table(report.rename(columns={"file": "table"}))

@@ -31,6 +31,8 @@ class Outcome:
     scored: int = 0
     rejections: list[pd.DataFrame] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
+    logged: int = 0  # forecast rows committed to the prediction log
+    log_dropped: int = 0
 
     @property
     def failed(self) -> bool:
@@ -42,6 +44,8 @@ class Outcome:
         self.scored += other.scored
         self.rejections += other.rejections
         self.written += other.written
+        self.logged += other.logged
+        self.log_dropped += other.log_dropped
 
     def report(self, files: list[Path]) -> pd.DataFrame:
         """Every problem, in input order (files as given, then row)."""
@@ -104,14 +108,16 @@ class OutputWriter:
 
 def score_files(files: list[Path], out: Path, models: ScoringModels, *, shap: bool = True,
                 allow_rejects: bool = False, chunk_rows: int = 50_000,
-                progress: Progress | None = None) -> Outcome:
+                progress: Progress | None = None, log_url: str | None = None) -> Outcome:
     """Score `files` in order into the one file `out`; the loop every run uses.
 
     Once a row is rejected without `allow_rejects` the run can only fail, so the remaining
     chunks are validated (for a complete row report) but not scored, and `out` is not written.
+    With `log_url`, every forecast also goes to the prediction log of that database.
     """
     writer = OutputWriter(out)
     outcome = Outcome()
+    log = _prediction_log(log_url, chunk_rows)
     try:
         for file, first_row, frame in _chunks(files, chunk_rows, models.manifest):
             valid, rejected = validate_rows(frame, file, models.manifest, first_row)
@@ -119,13 +125,15 @@ def score_files(files: list[Path], out: Path, models: ScoringModels, *, shap: bo
             if len(rejected):
                 outcome.rejections.append(rejected)
             if len(valid) and (allow_rejects or not outcome.failed):
-                writer.write(score_frame(valid, models, shap))
+                writer.write(score_frame(valid, models, shap, log))
                 outcome.scored += len(valid)
             if progress is not None:
                 progress(len(frame))
     except BaseException:
         writer.discard()
         raise
+    finally:
+        _close_log(log, outcome)
     if outcome.failed and not allow_rejects:
         writer.discard()
     elif (written := writer.commit()) is not None:
@@ -134,9 +142,11 @@ def score_files(files: list[Path], out: Path, models: ScoringModels, *, shap: bo
 
 
 def score_profiled(path: Path, out: Path, models: ScoringModels, *, shap: bool = True,
-                   allow_rejects: bool = False, progress: Progress | None = None) -> Outcome:
+                   allow_rejects: bool = False, progress: Progress | None = None,
+                   log_url: str | None = None) -> Outcome:
     """Score an organisation's export read through the served models' profile (in memory:
-    exports are thousands of rows); rows are reported with the file's row numbers."""
+    exports are thousands of rows); rows are reported with the file's row numbers. With
+    `log_url`, every forecast also goes to the prediction log of that database."""
     from opm_ml.profiles.profile import parse_profile
     from opm_ml.profiles.reader import scoring_rows
 
@@ -152,13 +162,16 @@ def score_profiled(path: Path, out: Path, models: ScoringModels, *, shap: bool =
     if len(problems):
         outcome.rejections.append(problems.astype({"row": "int64"}))
     writer = OutputWriter(out)
+    log = _prediction_log(log_url, len(valid))
     try:
         if len(valid) and (allow_rejects or not outcome.failed):
-            writer.write(score_frame(valid, models, shap))
+            writer.write(score_frame(valid, models, shap, log))
             outcome.scored = len(valid)
     except BaseException:
         writer.discard()
         raise
+    finally:
+        _close_log(log, outcome)
     if progress is not None:
         progress(outcome.rows)
     if outcome.failed and not allow_rejects:
@@ -170,7 +183,7 @@ def score_profiled(path: Path, out: Path, models: ScoringModels, *, shap: bool =
 
 def score_dask(client, files: list[Path], out_dir: Path, models: ScoringModels, *,
                shap: bool = True, allow_rejects: bool = False, chunk_rows: int = 50_000,
-               progress: Progress | None = None) -> Outcome:
+               progress: Progress | None = None, log_url: str | None = None) -> Outcome:
     """One `score_files` task per part file, each writing `out_dir/<part>.parquet`.
 
     The models go to every worker once (broadcast), not with each task. Parts are written into
@@ -188,7 +201,7 @@ def score_dask(client, files: list[Path], out_dir: Path, models: ScoringModels, 
     for path in files:
         future = client.submit(score_files, [path.resolve()], staging / f"{path.stem}.parquet",
                                shipped, shap=shap, allow_rejects=allow_rejects,
-                               chunk_rows=chunk_rows, pure=False)
+                               chunk_rows=chunk_rows, log_url=log_url, pure=False)
         rows[future] = count_rows(path)
     outcome = Outcome()
     try:
@@ -209,6 +222,22 @@ def score_dask(client, files: list[Path], out_dir: Path, models: ScoringModels, 
     os.replace(staging, out_dir)
     outcome.written = [out_dir / p.name for p in outcome.written]
     return outcome
+
+
+def _close_log(log, outcome: Outcome) -> None:
+    """Write what is queued; what cannot be written is counted in the outcome."""
+    if log is not None:
+        log.stop(timeout=120)
+        outcome.logged, outcome.log_dropped = log.stats.written, sum(log.stats.dropped.values())
+
+
+def _prediction_log(url: str | None, chunk_rows: int):
+    """A prediction log of its own for this run (each Dask task opens one on its worker)."""
+    if url is None:
+        return None
+    from opm_ml.monitoring.log import PredictionLog
+
+    return PredictionLog(url, capacity=max(2 * chunk_rows, 20_000))
 
 
 def _chunks(files: list[Path], chunk_rows: int,

@@ -9,7 +9,7 @@ in-flight rows as `evm__<metric>` (null at intake).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -20,6 +20,8 @@ from opm_ml.forecasting.inputs import ProjectInputs
 from opm_ml.manifest import FeatureManifest
 from opm_ml.text import first_line
 
+# How long a chunk waits for room in the prediction log while its database takes writes.
+LOG_WAIT_SECONDS = 120.0
 __all__ = ["EVM_PREFIX", "ModelsUnavailable", "ScoringModels", "load_models", "score_frame"]
 
 
@@ -33,6 +35,7 @@ class ScoringModels:
 
     models: dict[str, FamilyModel]  # family -> model, in registry order
     versions: dict[str, str]  # family -> "opm-delay v3 (champion)"
+    refs: dict[str, tuple[str, str]] = field(default_factory=dict)  # family -> (name, version)
 
     @property
     def manifest(self) -> FeatureManifest:
@@ -64,10 +67,16 @@ def load_models(settings, families: list[str] | None) -> ScoringModels:
     return ScoringModels(
         {f: m.model for f, m in served.items()},
         {f: f"{m.name} v{m.version} ({m.alias})" for f, m in served.items()},
+        {f: (m.name, m.version) for f, m in served.items()},
     )
 
 
-def score_frame(valid: pd.DataFrame, models: ScoringModels, shap: bool = True) -> pd.DataFrame:
-    """Output rows for validated rows (`inputs.validate_rows`), in their order."""
+def score_frame(valid: pd.DataFrame, models: ScoringModels, shap: bool = True,
+                log=None) -> pd.DataFrame:
+    """Output rows for validated rows (`inputs.validate_rows`), in their order; each forecast
+    also goes to `log` (an `opm_ml.monitoring.log.PredictionLog`) when given."""
     inputs = ProjectInputs.from_frame(valid, models.manifest)
-    return assess(models.models, inputs, shap).to_frame(shap)
+    assessment = assess(models.models, inputs, shap)
+    if log is not None:
+        log.record("score", inputs, assessment.forecasts, models.refs, block=LOG_WAIT_SECONDS)
+    return assessment.to_frame(shap)

@@ -103,7 +103,7 @@ def prediction_threads(n_rows: int) -> int:
     return 1 if n_rows < _SINGLE_THREAD_ROWS else 0
 
 
-def _order_around_median(q: np.ndarray) -> np.ndarray:
+def order_around_median(q: np.ndarray) -> np.ndarray:
     """Keep P10 <= P50 <= P90 without moving the median (its SHAP values must still add up)."""
     out = q.copy()
     out[:, 0] = np.minimum(q[:, 0], q[:, 1])
@@ -126,16 +126,30 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
 
     def __init__(self, quantiles=(0.1, 0.5, 0.9), params: dict | None = None,
                  anchor: str | None = None, base: str | None = None,
-                 reference: str | None = None):
+                 reference: str | None = None, calendar: tuple[str, ...] = ()):
         self.quantiles = quantiles
         self.params = params
         self.anchor = anchor
         self.base = base
         self.reference = reference
+        self.calendar = calendar
 
     def fit(self, X: pd.DataFrame, y) -> ConformalQuantileRegressor:
         fit_local(self.jobs(X, y))
         return self
+
+    def __setstate__(self, state: dict) -> None:
+        """A regressor pickled before starts existed (an anchor or nothing) predicts as then."""
+        if "models_" in state and "start_" not in state:
+            index = state.get("anchor_index_")
+            state["start_"] = (None if index is None
+                               else AnchorStart(index, state.get("anchor_mean_", 0.0)))
+            state["trees_"] = True
+            state["flat_"] = np.zeros(len(state["quantiles"]))
+        for name in ("base", "reference"):
+            state.setdefault(name, None)
+        state.setdefault("calendar", ())
+        super().__setstate__(state)
 
     def jobs(self, X: pd.DataFrame, y, X_eval=None, y_eval=None) -> list[tuple]:
         """Unfitted models with their data; a `Fitter` fits them (lets a stage fit all at once)."""
@@ -149,7 +163,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
             ratio = X[self.anchor].to_numpy(dtype=float)
             self.start_ = AnchorStart(self.anchor_index_, float(log_positive(ratio).mean()))
         elif self.base == "loglinear":
-            self.start_ = LogLinearStart().fit(X, y)
+            self.start_ = LogLinearStart(self.calendar).fit(X, y)
         elif self.base == "refclass" and self.reference in X.columns:
             self.start_ = ReferenceStart(list(X.columns).index(self.reference)).fit(X, y)
         elif self.base is not None:
@@ -187,7 +201,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         base) is additive in its features, so their SHAP values gain its centred terms.
         """
         start = self._start(X)
-        out = {"log_quantiles": _order_around_median(self._raw(X, start, threads) + self.offsets_)}
+        out = {"log_quantiles": order_around_median(self._raw(X, start, threads) + self.offsets_)}
         if shap:
             if self.trees_:
                 contrib = self.models_[1].booster_.predict(X, pred_contrib=True,
@@ -348,7 +362,7 @@ class RoleShareRegressor(BaseEstimator):
     def role_quantiles(self, share: np.ndarray, total_log_q: np.ndarray) -> np.ndarray:
         """Role effort / planned total effort, shape (rows, roles, 3)."""
         log_q = self._raw_role_log_q(share, total_log_q) + self.offsets_[None, :, :]
-        ordered = np.stack([_order_around_median(log_q[:, r, :]) for r in range(log_q.shape[1])],
+        ordered = np.stack([order_around_median(log_q[:, r, :]) for r in range(log_q.shape[1])],
                            axis=1)
         return np.clip(np.exp(ordered) - _ROLE_EPS, 0, None)
 
@@ -376,13 +390,14 @@ class StageEstimator(BaseEstimator):
                  anchor: str | None = None, classifier_method: str | None = None,
                  role_share_columns: tuple = (), early_stopping_rounds: int | None = None,
                  n_jobs: int | None = None, base: str | None = None,
-                 reference: str | None = None):
+                 reference: str | None = None, calendar: tuple[str, ...] = ()):
         self.target = target
         self.quantiles = quantiles
         self.params = params
         self.anchor = anchor
         self.base = base
         self.reference = reference
+        self.calendar = calendar
         self.classifier_method = classifier_method
         self.role_share_columns = role_share_columns
         self.early_stopping_rounds = early_stopping_rounds
@@ -399,7 +414,8 @@ class StageEstimator(BaseEstimator):
         elif self.anchor is None:
             bases = [self.base]
         self.candidates_ = {base or "none": ConformalQuantileRegressor(
-            self.quantiles, self.params, self.anchor, base, self.reference) for base in bases}
+            self.quantiles, self.params, self.anchor, base, self.reference, self.calendar)
+            for base in bases}
         jobs = []
         for regressor in self.candidates_.values():
             jobs += regressor.jobs(X, Y[self.target], *eval_of(self.target))
@@ -419,6 +435,15 @@ class StageEstimator(BaseEstimator):
             fitter(jobs, self.early_stopping_rounds)
         self.feature_names_ = list(X.columns)
         return self
+
+    def __setstate__(self, state: dict) -> None:
+        """A stage pickled before the choice of start had none to make."""
+        for name in ("base", "reference"):
+            state.setdefault(name, None)
+        state.setdefault("calendar", ())
+        if "regressor_" in state:
+            state.setdefault("base_choice_", "none")
+        super().__setstate__(state)
 
     def calibrate(self, X: pd.DataFrame, Y: pd.DataFrame) -> StageEstimator:
         """Base choice, conformal offsets and probability calibration on the calibration slice."""

@@ -29,6 +29,8 @@ class FamilyModel:
     """Fitted estimators of one family per stage, and the manifest of what they read.
 
     `notes`: what training decided about the data (e.g. features dropped as mostly missing).
+    `reference`: the training-feature profile drift is measured against
+    (`opm_ml.monitoring.reference.ReferenceProfile`; None for models trained before it).
     """
 
     family: str
@@ -37,6 +39,7 @@ class FamilyModel:
     late_threshold: float | None = None
     role_profile: RoleProfile | None = None
     notes: tuple[str, ...] = field(default=())
+    reference: object | None = None
 
     @property
     def spec(self) -> Family:

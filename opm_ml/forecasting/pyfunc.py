@@ -40,11 +40,19 @@ def input_schema(manifest: FeatureManifest):
     """MLflow input schema: every intake and snapshot column with its own type."""
     from mlflow.types.schema import ColSpec, Schema
 
-    return Schema([
-        ColSpec(_MLFLOW_TYPES[c.kind], c.name,
-                required=c.stage == "intake" and not c.nullable)
-        for c in manifest.columns if c.stage in ("intake", "snapshot")
-    ])
+    def kind(c):  # MLflow's long cannot hold a missing value; a nullable count is a double
+        return "double" if c.kind == "int" and c.nullable else _MLFLOW_TYPES[c.kind]
+
+    return Schema([ColSpec(kind(c), c.name, required=c.stage == "intake" and not c.nullable)
+                   for c in manifest.columns if c.stage in ("intake", "snapshot")])
+
+
+def as_signed(manifest: FeatureManifest, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` in the types `input_schema` declares: nullable counts as floats (NaN for a
+    gap), as pandas reads a CSV column of integers with empty cells."""
+    nullable = [c.name for c in manifest.columns
+                if c.kind == "int" and c.nullable and c.name in frame.columns]
+    return frame.astype({name: "float64" for name in nullable})
 
 
 def signature(manifest: FeatureManifest, output: pd.DataFrame):

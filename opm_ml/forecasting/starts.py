@@ -81,11 +81,19 @@ class LogLinearStart(BaseEstimator):
     they are; missing values take the training median. Category codes enter as indicators of
     the levels with at least `MIN_LEVEL_ROWS` training rows. Columns are standardised on the
     training rows, so the intercept is the mean start and each column's term is centred.
+    `exclude`: features left out (calendar features: a law of size, not of when). A value
+    beyond the training range is clipped to it widened by half its width on each side, so the
+    law extrapolates a little and never wildly.
     """
+
+    def __init__(self, exclude: tuple[str, ...] = ()):
+        self.exclude = exclude
 
     def fit(self, X: pd.DataFrame, y) -> LogLinearStart:
         self.terms_: list[tuple[int, str, float]] = []  # (feature index, kind, level or 0)
         for j, name in enumerate(X.columns):
+            if name in self.exclude:
+                continue
             values = X[name]
             if isinstance(values.dtype, pd.CategoricalDtype):
                 counts = values.cat.codes.value_counts()
@@ -99,6 +107,8 @@ class LogLinearStart(BaseEstimator):
         raw = self._raw(frame_matrix(X))
         self.medians_ = np.nanmedian(raw, axis=0) if raw.shape[1] else np.zeros(0)
         raw = np.where(np.isnan(raw), self.medians_, raw)
+        low, high = (raw.min(axis=0), raw.max(axis=0)) if len(raw) else (self.medians_,) * 2
+        self.bounds_ = (low - (high - low) / 2, high + (high - low) / 2)
         self.means_ = raw.mean(axis=0)
         self.scales_ = np.where(raw.std(axis=0) > 0, raw.std(axis=0), 1.0)
         target = np.asarray(y, dtype=float)
@@ -128,7 +138,7 @@ class LogLinearStart(BaseEstimator):
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """(n, F): each feature's centred share of the start (levels of a category summed)."""
         raw = self._raw(X)
-        raw = np.where(np.isnan(raw), self.medians_, raw)
+        raw = np.clip(np.where(np.isnan(raw), self.medians_, raw), *self.bounds_)
         terms = (raw - self.means_) / self.scales_ * self.coef_
         out = np.zeros((len(X), self.n_features_))
         for k, j in enumerate(self.features_):

@@ -43,6 +43,7 @@ def profile_manifest(profile: Profile, history: History) -> FeatureManifest:
         roles=tuple(profile.role_efforts), reference_class=profile.reference_class,
         anchors=profile.anchors, source=profile.raw, families=profile.families,
         examples=_examples(columns, history), metric=profile.metric, group=profile.group,
+        gate=profile.gate,
     )
 
 

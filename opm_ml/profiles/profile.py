@@ -84,6 +84,7 @@ class Profile:
     # What training holds the models to: MAE, what a median (P50) forecast minimises; MAPE
     # favours forecasts below the median on skewed outcomes.
     metric: str = "mae"
+    gate: str = "noise"  # see FeatureManifest.gate
     source: str = "<profile>"
     digest: str = ""
     raw: dict = field(default_factory=dict, compare=False)  # the TOML as read
@@ -169,7 +170,8 @@ def parse_profile(raw: dict, source: str = "<profile>") -> Profile:
     _check_columns(roles, role_efforts, features, read, check)
     derived = _derived(check.table(raw.get("derived", {}), "derived"), roles, features, check)
     model = check.table(raw.get("model", {}), "model",
-                        {"reference_class", "anchors", "metric", "group"}, "model option")
+                        {"reference_class", "anchors", "metric", "gate", "group"},
+                        "model option")
     known = {n for n, _ in derived} | {f.name for f in features}
     reference, group = _model_features(model, features, check)
     anchors = check.table(model.get("anchors", {}), "model.anchors")
@@ -181,12 +183,16 @@ def parse_profile(raw: dict, source: str = "<profile>") -> Profile:
     metric = model.get("metric", "mae")
     if metric not in ("mae", "mape"):
         check.fail("model.metric", f'must be "mae" or "mape", got {metric!r}')
+    gate = model.get("gate", "noise")
+    if gate not in ("noise", "strict"):
+        check.fail("model.gate", f'must be "noise" or "strict", got {gate!r}')
     rules = profile_rules(raw.get("rules", []), known | _role_names(roles), check)
     profile = Profile(
         name=name, version=str(version), description=str(raw.get("description", "")),
         roles=roles, features=features, read=read, units=units, derived=derived,
         reference_class=reference, anchors=tuple(anchors.items()), rules=rules,
-        role_efforts=role_efforts, group=group, metric=metric, source=source, raw=raw)
+        role_efforts=role_efforts, group=group, metric=metric, gate=gate, source=source,
+        raw=raw)
     if "project_id" not in roles:
         check.fail("roles.project_id", "is missing: every profile needs the project id column")
     if "planned_finish_date" in roles and "start_date" not in roles:

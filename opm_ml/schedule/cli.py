@@ -2,9 +2,10 @@
 
 Both read P6 XER, P6 XML or MS Project XML. Bad input prints one `error:` line on stderr and
 exits with code 2, never a stack trace. Uncertainty for `risk` comes from, in order of
-precedence: the planner's three-point estimates (`--estimates` CSV), a fitted
-`ActivityDurationModel` (`--model`, a pickle written by `joblib.dump`), else the default
-template below for every remaining activity.
+precedence: the planner's three-point estimates (`--estimates` CSV), the activity-duration
+model (`--model`, a pickle written by `joblib.dump`; else the registry's champion that
+`opm-ml schedule train` registered, unless `--no-registry`), else the default template for
+every remaining activity. The output says which was used. The computing is in `analysis`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ from rich.table import Table
 
 from opm_ml.schedule.model import ScheduleError
 
-# The default uncertainty when nothing better is given: PERT(90 %, 100 %, 130 %) of the
-# remaining duration, a common starting template in schedule risk workshops.
-DEFAULT_TEMPLATE = (0.9, 1.0, 1.3)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -55,21 +53,18 @@ def _cell(value) -> str:
 
 def check(file: Annotated[Path, typer.Argument(help="schedule file (.xer or .xml)")]) -> None:
     """Read a schedule, run CPM and the DCMA 14-point assessment."""
-    from opm_ml.schedule.cpm import agreement, run_cpm
-    from opm_ml.schedule.dcma import assess
+    from opm_ml.schedule.analysis import check_schedule
     from opm_ml.schedule.files import read_schedule
 
     try:
-        schedule = read_schedule(file)
-        if not schedule.activities:
-            console.print(f"{file.name}: {len(schedule.calendars)} calendars, "
-                          f"{len(schedule.resources)} resources and no activities to schedule")
-            return
-        cpm = run_cpm(schedule)
-        checks = assess(schedule, cpm)
-        agree = agreement(cpm)
+        report = check_schedule(read_schedule(file))
     except (ScheduleError, OSError) as err:
         raise _fail(str(err)) from None
+    schedule, cpm = report.schedule, report.cpm
+    if cpm is None:
+        console.print(f"{file.name}: {len(schedule.calendars)} calendars, "
+                      f"{len(schedule.resources)} resources and no activities to schedule")
+        return
     summary = pd.DataFrame([{
         "format": schedule.source_format, "activities": len(schedule.activities),
         "relationships": len(schedule.relationships), "calendars": len(schedule.calendars),
@@ -80,8 +75,10 @@ def check(file: Annotated[Path, typer.Argument(help="schedule file (.xer or .xml
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     console.print("critical path: " + " -> ".join(cpm.critical_path[:20])
                   + (" ..." if len(cpm.critical_path) > 20 else ""), highlight=False)
+    checks = report.checks
     shown = checks.assign(passed=checks["passed"].map({True: "pass", False: "FAIL"}).fillna("n/a"))
     console.print(_table("DCMA 14-point assessment", shown))
+    agree = report.agreement
     if len(agree):
         console.print(f"dates stored by the writing tool: {int(agree['agree'].sum())} of "
                       f"{len(agree)} agree with ours")
@@ -97,21 +94,32 @@ def risk(
         help="CSV activity_id,low,likely,high[,distribution] in hours")] = None,
     risks: Annotated[Path | None, typer.Option(
         help="CSV name,probability,activities (;-separated),low,likely,high hours")] = None,
-    model: Annotated[Path | None, typer.Option(help="pickled ActivityDurationModel")] = None,
+    model: Annotated[Path | None, typer.Option(
+        help="pickled ActivityDurationModel, overriding the registry's champion")] = None,
+    registry: Annotated[bool, typer.Option(
+        "--registry/--no-registry",
+        help="use the registered activity-duration champion (opm-ml schedule train) when "
+             "there is one")] = True,
     project: Annotated[list[str] | None, typer.Option(
-        help="project field for --model, KEY=VALUE (repeatable)")] = None,
+        help="project field for a model trained with project fields, KEY=VALUE "
+             "(repeatable)")] = None,
 ) -> None:
     """Monte Carlo schedule risk analysis: P10-P90 finish, milestones, criticality, tornado."""
+    from opm_ml.schedule.analysis import analyse_risk
     from opm_ml.schedule.files import read_schedule
-    from opm_ml.schedule.montecarlo import PERCENTILES, run_monte_carlo
+    from opm_ml.schedule.montecarlo import PERCENTILES
 
     try:
         schedule = read_schedule(file)
-        uncertainty = build_uncertainty(schedule, correlation, group_by, estimates, risks, model,
-                                        _project_fields(project or []))
-        result = run_monte_carlo(schedule, uncertainty, iterations, seed)
+        fitted, ref, note = _activity_model(model, registry)
+        uncertainty, source = build_uncertainty(schedule, correlation, group_by, estimates,
+                                                risks, fitted, _project_fields(project or []),
+                                                ref, note)
+        result = analyse_risk(schedule, uncertainty, source, iterations, seed, group_by).result
     except (ScheduleError, OSError) as err:
         raise _fail(str(err)) from None
+    console.print(f"uncertainty: {source.description}"
+                  + (f" [dim]({source.note})[/]" if source.note else ""), highlight=False)
     finish = result.finish_percentiles()
     console.print(_table(f"{file.name}: finish after {iterations:,} iterations", pd.DataFrame([{
         "deterministic": _minutes_to_stamp(result.deterministic_finish),
@@ -147,34 +155,22 @@ def _project_fields(pairs: list[str]) -> dict:
 
 
 def build_uncertainty(schedule, correlation: float, group_by: str, estimates: Path | None,
-                      risks: Path | None, model: Path | None, project: dict | None = None):
-    """The `Uncertainty` the risk command runs: template, model, planner estimates, risks."""
-    from opm_ml.schedule.distributions import Estimate, RiskEvent, Uncertainty
+                      risks: Path | None, model=None, project: dict | None = None,
+                      model_ref: dict | None = None, note: str = ""):
+    """(`Uncertainty`, `UncertaintySource`) of the risk command: the CSV files read into
+    planner estimates and risk events, then `analysis.build_uncertainty`."""
+    from opm_ml.schedule import analysis
 
-    if group_by not in ("wbs", "type", "none"):
-        raise ScheduleError(f"--group-by must be wbs, type or none, got {group_by!r}")
-    todo = [a for a in schedule.activities if a.status != "complete" and a.remaining > 0]
-    low, likely, high = DEFAULT_TEMPLATE
-    found = {a.id: Estimate("pert", a.remaining * low, a.remaining * likely, a.remaining * high)
-             for a in todo}
-    if model is not None:
-        found.update(_model_estimates(schedule, model, project or {}))
+    planner = risk_events = None
     if estimates is not None:
-        frame = _csv(estimates, ["activity_id", "low", "likely", "high"])
-        for row in frame.itertuples(index=False):
-            kind = getattr(row, "distribution", "pert") or "pert"
-            found[str(row.activity_id)] = Estimate(str(kind), float(row.low), float(row.likely),
-                                                   float(row.high))
-    events = []
+        planner = analysis.planner_estimates(
+            _csv(estimates, ["activity_id", "low", "likely", "high"]), estimates.name)
     if risks is not None:
-        frame = _csv(risks, ["name", "probability", "activities", "low", "likely", "high"])
-        events = [RiskEvent(str(r.name), float(r.probability),
-                            tuple(str(r.activities).split(";")),
-                            (float(r.low), float(r.likely), float(r.high)))
-                  for r in frame.itertuples(index=False)]
-    groups = {} if group_by == "none" else {
-        a.id: (a.wbs_id if group_by == "wbs" else a.activity_type) or "" for a in todo}
-    return Uncertainty(found, groups, correlation, events)
+        risk_events = analysis.risk_events(
+            _csv(risks, ["name", "probability", "activities", "low", "likely", "high"]),
+            risks.name)
+    return analysis.build_uncertainty(schedule, correlation, group_by, planner,
+                                      risk_events or (), model, model_ref, project, note)
 
 
 def _csv(path: Path, required: list[str]) -> pd.DataFrame:
@@ -188,10 +184,24 @@ def _csv(path: Path, required: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _model_estimates(schedule, path: Path, project: dict) -> dict:
+def _activity_model(path: Path | None, registry: bool):
+    """(model or None, its ref, why no model): `--model`, else the registry's champion."""
+    if path is not None:
+        return _pickled_model(path), {"file": path.name}, ""
+    if not registry:
+        return None, None, "--no-registry"
+    from opm_ml.schedule.served import load_activity_model
+    from opm_ml.settings import get_settings
+
+    served, reason = load_activity_model(get_settings())
+    if served is None:
+        return None, None, reason
+    return served.model, served.ref(), ""
+
+
+def _pickled_model(path: Path):
     import joblib
 
-    from opm_ml.schedule.activity_features import activity_features
     from opm_ml.schedule.uncertainty import ActivityDurationModel
 
     try:
@@ -201,5 +211,4 @@ def _model_estimates(schedule, path: Path, project: dict) -> dict:
     if not isinstance(fitted, ActivityDurationModel):
         raise ScheduleError(f"{path.name}: holds a {type(fitted).__name__}, "
                             "not an ActivityDurationModel")
-    features = activity_features(schedule, project)
-    return fitted.estimates(features, np.exp(features["log_planned_hours"]))
+    return fitted

@@ -19,7 +19,7 @@ from opm_ml.schedule.uncertainty import ActivityDurationModel
 LEVELS = np.array([0.1, 0.5, 0.9])
 
 
-def _metrics(log_q: np.ndarray, log_true: np.ndarray) -> dict:
+def ratio_metrics(log_q: np.ndarray, log_true: np.ndarray) -> dict:
     """Point errors of the median (column 1) and the interval's pinball loss and coverage."""
     error = np.abs(log_q[:, 1] - log_true)
     miss = log_true[:, None] - log_q
@@ -29,6 +29,25 @@ def _metrics(log_q: np.ndarray, log_true: np.ndarray) -> dict:
             "pinball_log": float(pinball),
             "p10_p90_coverage": float(np.mean((log_true >= log_q[:, 0])
                                               & (log_true <= log_q[:, 2])))}
+
+
+def reference_quantiles(classes_train, log_train, classes_test) -> np.ndarray:
+    """(n_test, 3) log P10/P50/P90 of each test row's class in training (the outside view);
+    a class training never saw gets the overall quantiles."""
+    by_class = pd.Series(np.asarray(log_train, float)).groupby(
+        pd.Series(classes_train).astype(str).to_numpy())
+    overall = np.quantile(log_train, LEVELS)
+    test = pd.Series(classes_test).astype(str)
+    return np.column_stack([test.map(by_class.quantile(level)).fillna(overall[j]).to_numpy(float)
+                            for j, level in enumerate(LEVELS)])
+
+
+def baseline_quantiles(classes_train, log_train, classes_test) -> dict[str, np.ndarray]:
+    """The two baselines' log quantiles on the test rows: "ratio_one" (the estimate is right:
+    every quantile at ratio 1) and "refclass" (the class's training quantiles)."""
+    n = len(classes_test)
+    return {"ratio_one": np.zeros((n, 3)),
+            "refclass": reference_quantiles(classes_train, log_train, classes_test)}
 
 
 def evaluate_ratio_model(X: pd.DataFrame, ratio, groups, reference_column: str,
@@ -42,16 +61,12 @@ def evaluate_ratio_model(X: pd.DataFrame, ratio, groups, reference_column: str,
         model = ActivityDurationModel(**model_params).fit(X.iloc[train], np.exp(log_true[train]),
                                                           groups[train])
         pred[test] = model.predict_log_quantiles(X.iloc[test])
-        classes = pd.Series(log_true[train]).groupby(
-            X[reference_column].iloc[train].astype(str).to_numpy())
-        overall = np.quantile(log_true[train], LEVELS)
-        for j, level in enumerate(LEVELS):
-            by_class = classes.quantile(level)
-            reference[test, j] = X[reference_column].iloc[test].astype(str).map(
-                by_class).fillna(overall[j]).to_numpy()
-    rows = [{"forecast": "learned (LightGBM quantiles, conformal)", **_metrics(pred, log_true)},
+        reference[test] = reference_quantiles(X[reference_column].iloc[train], log_true[train],
+                                              X[reference_column].iloc[test])
+    rows = [{"forecast": "learned (LightGBM quantiles, conformal)",
+             **ratio_metrics(pred, log_true)},
             {"forecast": "estimate is right (ratio 1)",
-             **_metrics(np.zeros_like(pred), log_true)},
+             **ratio_metrics(np.zeros_like(pred), log_true)},
             {"forecast": f"reference class ({reference_column} P10/P50/P90)",
-             **_metrics(reference, log_true)}]
+             **ratio_metrics(reference, log_true)}]
     return pd.DataFrame(rows)

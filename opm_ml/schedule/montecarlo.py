@@ -83,6 +83,11 @@ def run_monte_carlo(schedule: Schedule, uncertainty: Uncertainty, iterations: in
     milestone_rows = np.flatnonzero([a.is_milestone and net.status[i] != COMPLETE
                                      for i, a in enumerate(net.activities)])
     milestone_finish = np.empty((len(milestone_rows), iterations))
+    # As the CPM dates them: a start milestone at the next working start, a finish milestone
+    # at the close of the working time before it.
+    milestone_instant = [net.timelines[net.cal[i]].start_at
+                         if net.activities[i].kind == "start_milestone"
+                         else net.timelines[net.cal[i]].finish_at for i in milestone_rows]
     rho = uncertainty.correlation
     for lo in range(0, iterations, chunk):
         k = min(chunk, iterations - lo)
@@ -99,7 +104,7 @@ def run_monte_carlo(schedule: Schedule, uncertainty: Uncertainty, iterations: in
         finish[lo:lo + k] = instant
         critical_count += np.nansum(late_finish - end <= 1e-6, axis=1)
         for m, i in enumerate(milestone_rows):
-            milestone_finish[m, lo:lo + k] = net.timelines[net.cal[i]].finish_at(end[i])
+            milestone_finish[m, lo:lo + k] = milestone_instant[m](end[i])
         durations[:, lo:lo + k] = dur
     return _summarise(net, plan, durations, occurred, finish, critical_count / iterations,
                       milestone_rows, milestone_finish, uncertainty)

@@ -48,10 +48,11 @@ def duration_hours(value: str, where: str, hours_per_day: float = 24.0) -> float
     return -total if sign else total
 
 
-def read_mspdi(path: Path | str) -> Schedule:
-    """Read an MSPDI file written by MS Project (or by `write_mspdi`)."""
+def read_mspdi(path: Path | str, data: bytes | None = None) -> Schedule:
+    """Read an MSPDI file written by MS Project (or by `write_mspdi`); or its bytes `data`,
+    with `path` only naming it."""
     path = Path(path)
-    root = read_xml(path)
+    root = read_xml(path, data)
     if root.tag != "Project":
         raise ScheduleError(f"{path.name}: not an MSPDI file (root element <{root.tag}>, "
                             "expected <Project>)")

@@ -38,10 +38,10 @@ LAG_CALENDARS = {"Predecessor Activity Calendar": "predecessor",
                  "Project Default Calendar": "project"}
 
 
-def read_pmxml(path: Path | str) -> Schedule:
-    """Read the first project of a P6 XML export."""
+def read_pmxml(path: Path | str, data: bytes | None = None) -> Schedule:
+    """Read the first project of a P6 XML export; or of its bytes `data`, `path` naming it."""
     path = Path(path)
-    root = read_xml(path)
+    root = read_xml(path, data)
     if root.tag != "APIBusinessObjects":
         raise ScheduleError(f"{path.name}: not a P6 XML file (root <{root.tag}>)")
     project = root.find("Project")

@@ -17,26 +17,11 @@ import pandas as pd
 from lightgbm import LGBMRegressor
 from sklearn.base import BaseEstimator, RegressorMixin
 
+from opm_ml.forecasting.estimators import conformal_offsets, order_around_median
 from opm_ml.schedule.distributions import Estimate
 from opm_ml.schedule.model import ScheduleError
 
 QUANTILES = (0.1, 0.5, 0.9)
-
-
-def conformal_shift(raw: np.ndarray, truth: np.ndarray, level: float) -> float:
-    """How far to move a raw quantile so it holds at `level` on new data (CQR, one end).
-
-    Upper ends (level > 0.5) move up by the ceil((n+1) level)/n quantile of the misses,
-    lower ends down by the same for 1 - level: the conservative finite-sample choice.
-    """
-    n = len(truth)
-    if n < 2:
-        raise ScheduleError("conformal calibration needs at least 2 calibration rows")
-    upper = level > 0.5
-    misses = truth - raw if upper else raw - truth
-    rank = min(1.0, np.ceil((n + 1) * (level if upper else 1 - level)) / n)
-    shift = float(np.quantile(misses, rank, method="higher"))
-    return shift if upper else -shift
 
 
 class ActivityDurationModel(RegressorMixin, BaseEstimator):
@@ -76,8 +61,12 @@ class ActivityDurationModel(RegressorMixin, BaseEstimator):
             n_jobs=self.n_jobs, verbose=-1).fit(frame[~calibration], target[~calibration])
             for q in QUANTILES]
         raw = self._raw(frame[calibration])
-        self.offsets_ = np.array([conformal_shift(raw[:, j], target[calibration], q)
-                                  if q != 0.5 else 0.0 for j, q in enumerate(QUANTILES)])
+        # The ends only: the median keeps its own value, so its SHAP values still add up.
+        try:
+            ends = conformal_offsets(raw[:, [0, 2]], target[calibration], QUANTILES[::2])
+        except ValueError as err:  # fewer than 2 calibration rows
+            raise ScheduleError(str(err)) from None
+        self.offsets_ = np.array([ends[0], 0.0, ends[1]])
         return self
 
     def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -94,10 +83,7 @@ class ActivityDurationModel(RegressorMixin, BaseEstimator):
 
     def predict_log_quantiles(self, X: pd.DataFrame) -> np.ndarray:
         """(n, 3) log ratios, conformalised and kept in order around the median."""
-        q = self._raw(self._frame(X)) + self.offsets_
-        q[:, 0] = np.minimum(q[:, 0], q[:, 1])
-        q[:, 2] = np.maximum(q[:, 2], q[:, 1])
-        return q
+        return order_around_median(self._raw(self._frame(X)) + self.offsets_)
 
     def predict_quantiles(self, X: pd.DataFrame) -> pd.DataFrame:
         """P10/P50/P90 of the duration ratio per row."""

@@ -25,6 +25,7 @@ from opm_ml.schedule.model import (
     WBSNode,
 )
 from opm_ml.schedule.p6_calendar import parse_calendar_data
+from opm_ml.schedule.xml_io import read_bytes
 
 ENCODING = "cp1252"
 DATE_FORMAT = "%Y-%m-%d %H:%M"
@@ -42,13 +43,10 @@ TYPE_CODE_NAME = "Activity type"  # the activity code that carries `Activity.act
 Tables = dict[str, list[dict[str, str]]]
 
 
-def read_xer(path: Path | str) -> Schedule:
-    """Read the first project of a P6 XER file."""
+def read_xer(path: Path | str, data: bytes | None = None) -> Schedule:
+    """Read the first project of a P6 XER file; or of its bytes `data`, `path` naming it."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode(ENCODING)
-    except OSError as err:
-        raise ScheduleError(f"{path.name}: cannot read the file ({err.strerror})") from None
+    text = (read_bytes(path) if data is None else data).decode(ENCODING, errors="replace")
     return schedule_from_tables(parse_tables(text, path.name), path.stem)
 
 

@@ -17,13 +17,12 @@ from defusedxml.ElementTree import fromstring
 from opm_ml.schedule.model import ScheduleError
 
 
-def read_xml(path: Path | str) -> Element:
-    """The root element of an XML file, namespaces stripped; errors name the file and line."""
+def read_xml(path: Path | str, data: bytes | None = None) -> Element:
+    """The root element of an XML file (or of `data`, named `path`), namespaces stripped;
+    errors name the file and line."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise ScheduleError(f"{path.name}: cannot read the file ({err.strerror})") from None
+    if data is None:
+        data = read_bytes(path)
     try:
         root = fromstring(data)
     except ParseError as err:
@@ -42,6 +41,14 @@ def read_xml(path: Path | str) -> Element:
         if isinstance(element.tag, str) and "}" in element.tag:
             element.tag = element.tag.split("}", 1)[1]
     return root
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes; an unreadable file is a `ScheduleError` naming it."""
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise ScheduleError(f"{path.name}: cannot read the file ({err.strerror})") from None
 
 
 def text(element: Element | None, tag: str, default: str = "") -> str:

@@ -12,6 +12,7 @@ import pandas as pd
 from opm_ml.contract import ACTUAL_EFFORT_COLUMNS, TABLES, USAGE_HOUR_COLUMNS, History
 from opm_ml.synthetic.intake import sample_intake
 from opm_ml.synthetic.outcomes import sample_outcomes
+from opm_ml.synthetic.regime import DEFAULT, Regime
 from opm_ml.synthetic.timeline import Plan, resource_usage, snapshots
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
@@ -20,12 +21,14 @@ SAMPLE_SEED = 7
 _EARLIEST_AS_OF = np.datetime64("2013-01-01")
 
 
-def generate_history(n_projects: int, seed: int = 42, as_of: str | date = "2025-12-31") -> History:
+def generate_history(n_projects: int, seed: int = 42, as_of: str | date = "2025-12-31",
+                     regime: Regime = DEFAULT) -> History:
     """A realistic synthetic portfolio of `n_projects`, identical for the same seed and as_of.
 
     Projects start between 2012-01-01 and 90 days before `as_of`; those not finished by `as_of`
     are in flight: no outcome columns, and snapshots and usage only up to `as_of`.
-    The causal structure and its achievable error floor are documented in data/README.md.
+    The causal structure and its achievable error floor are documented in data/README.md;
+    `regime` shifts it (`opm_ml.synthetic.regime`).
     """
     if isinstance(n_projects, bool) or not isinstance(n_projects, (int, np.integer)):
         raise TypeError(f"n_projects must be an integer, got {n_projects!r}")
@@ -41,8 +44,8 @@ def generate_history(n_projects: int, seed: int = 42, as_of: str | date = "2025-
     intake_rng, outcome_rng, snapshot_rng, usage_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
     )
-    columns, trouble = sample_intake(n_projects, intake_rng, cutoff)
-    outcomes = sample_outcomes(columns, trouble, outcome_rng)
+    columns, trouble = sample_intake(n_projects, intake_rng, cutoff, regime)
+    outcomes = sample_outcomes(columns, trouble, outcome_rng, regime)
 
     plan = Plan(
         start=columns["start_date"].astype(np.int64),
@@ -56,7 +59,8 @@ def generate_history(n_projects: int, seed: int = 42, as_of: str | date = "2025-
     as_of_day = int(cutoff.astype(np.int64))
     finished = plan.finish <= as_of_day
     width = max(6, len(str(n_projects)))
-    ids = np.char.add("P", np.char.zfill(np.arange(1, n_projects + 1).astype(str), width))
+    numbers = np.char.zfill(np.arange(1, n_projects + 1).astype(str), width)
+    ids = np.char.add(regime.id_prefix, numbers)
 
     projects = {"project_id": ids, **columns}
     projects["actual_finish_date"] = np.where(finished, plan.finish, np.iinfo(np.int64).min)

@@ -13,6 +13,7 @@ from opm_ml.contract import METHODOLOGIES, PROJECT_TYPES, REGIONS, ROLES, SECTOR
 from opm_ml.synthetic import params as P
 from opm_ml.synthetic.params import INTAKE_LINKS as K
 from opm_ml.synthetic.params import LATENT_SIGNALS as L
+from opm_ml.synthetic.regime import DEFAULT, Regime
 
 CATEGORY_LISTS = {"project_type": PROJECT_TYPES, "sector": SECTORS, "region": REGIONS,
                   "methodology": METHODOLOGIES}
@@ -37,15 +38,16 @@ def _ordinal(score: np.ndarray) -> np.ndarray:
 
 
 def sample_intake(
-    n: int, rng: np.random.Generator, as_of: np.datetime64
+    n: int, rng: np.random.Generator, as_of: np.datetime64, regime: Regime = DEFAULT
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Intake columns (categories by name, dates as datetime64[D]) and the hidden factor T."""
-    t = rng.choice(len(PROJECT_TYPES), size=n, p=P.type_array("share"))
+    t = rng.choice(len(PROJECT_TYPES), size=n, p=regime.type_shares(P.type_array("share")))
     sector = sample_categorical(rng, P.type_array("sector_probs")[t])
     region = sample_categorical(rng, P.type_array("region_probs")[t])
 
-    first = P.FIRST_START.astype("datetime64[D]").astype(np.int64)
-    last = (as_of - np.timedelta64(P.START_WINDOW_END_GAP_DAYS, "D")).astype(np.int64)
+    first = np.datetime64(regime.first_start or P.FIRST_START, "D").astype(np.int64)
+    last = (np.datetime64(regime.last_start, "D") if regime.last_start else
+            as_of - np.timedelta64(P.START_WINDOW_END_GAP_DAYS, "D")).astype(np.int64)
     start = rng.integers(first, last + 1, size=n)
     y0, y1 = P.METHOD_DRIFT_YEARS
     drift = np.clip((1970 + start / 365.2425 - y0) / (y1 - y0), 0, 1)[:, None]
@@ -79,7 +81,7 @@ def sample_intake(
     volatility = _ordinal(P.type_array("volatility_offset")[t]
                           + np.asarray(K.volatility_method_shift)[method]
                           + K.volatility_per_complexity_score * complexity_score
-                          + rng.standard_normal(n))
+                          + regime.volatility_shift + rng.standard_normal(n))
 
     vendors = _counts(rng, P.type_array("vendors_mean")[t]
                       * np.exp(K.vendors_per_log_size * log_size))

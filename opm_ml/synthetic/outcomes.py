@@ -18,6 +18,7 @@ from scipy.special import expit, logit, ndtr, ndtri
 from opm_ml.contract import ROLES, SECTORS
 from opm_ml.synthetic import params as P
 from opm_ml.synthetic.intake import CATEGORY_LISTS, codes
+from opm_ml.synthetic.regime import DEFAULT, Regime
 
 Outcome = Literal["cost", "schedule", "black_swan"]
 
@@ -103,8 +104,10 @@ class Outcomes:
     late_cpi_drift: np.ndarray  # log CPI lost after the drift onset, never published
 
 
-def sample_outcomes(projects, trouble: np.ndarray, rng: np.random.Generator) -> Outcomes:
-    """Draw cost, schedule and per-role effort outcomes given intake columns and T."""
+def sample_outcomes(projects, trouble: np.ndarray, rng: np.random.Generator,
+                    regime: Regime = DEFAULT) -> Outcomes:
+    """Draw cost, schedule and per-role effort outcomes given intake columns and T (plus a
+    regime's shift of the log ratios)."""
     d = outcome_drivers(projects)
     n = len(trouble)
     z_cost, z_other = rng.standard_normal((2, n))
@@ -123,6 +126,7 @@ def sample_outcomes(projects, trouble: np.ndarray, rng: np.random.Generator) -> 
     log_schedule = (linear_predictor(d, "schedule") + trouble_loading(d, "schedule") * trouble
                     + noise_schedule
                     + swan * np.log1p(swan_tail(u_schedule, d.type_code, "schedule")))
+    log_cost, log_schedule = log_cost + regime.cost_shift, log_schedule + regime.schedule_shift
     log_cost = np.clip(log_cost, *np.log(P.COST_RATIO_BOUNDS))
     log_schedule = np.clip(log_schedule, *np.log(P.SCHEDULE_RATIO_BOUNDS))
 

@@ -72,6 +72,7 @@ def render_html(payload: dict) -> str:
 
     page = (STATIC / "index.html").read_text()
     vendor = "\n".join(script((STATIC / "vendor" / name).read_text()) for name in _VENDOR)
+    vendor += "\n" + script((STATIC / "monitoring.js").read_text())  # a classic script
     head = (f"<style>{(STATIC / 'dashboard.css').read_text()}</style>\n"
             + script("window.OPM_DATA = " + script_json(payload) + ";")
             + "\n" + vendor)

@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 
 from opm_ml.forecasting import FAMILIES
 from serving.dependencies import ERRORS, MetricsDep, SettingsDep, StoreDep, TopK, require, served
+from serving.dependencies import LogDep
+from serving.monitoring import log_forecasts
 from serving.requests import project_inputs, require_planned
 from serving.schemas.forecasts import PredictionBatchResult, PredictionResult
 from serving.schemas.projects import EXAMPLE_PROJECT, EXAMPLE_STATUS
@@ -34,7 +36,7 @@ ProjectBody = Annotated[Any, Body(openapi_examples=PROJECT_EXAMPLES)]
     summary="Forecast with P10/P50/P90 and a SHAP explanation",
 )
 def predict(task: Task, body: ProjectBody, store: StoreDep, settings: SettingsDep,
-            metrics: MetricsDep, top_k: TopK = None) -> JSONResponse:
+            metrics: MetricsDep, prediction_log: LogDep, top_k: TopK = None) -> JSONResponse:
     """Delay (duration), cost overrun or resource demand (effort) of one project or a batch.
 
     A project with `status` is scored by the in-flight model, otherwise by the intake model.
@@ -47,6 +49,7 @@ def predict(task: Task, body: ProjectBody, store: StoreDep, settings: SettingsDe
     require_planned(inputs, model.model.spec, not isinstance(body, list))
     batch = model.model.predict(inputs)
     metrics.observe(batch, model.slug)
+    log_forecasts(prediction_log, inputs, {model.family: batch}, {model.family: model})
     warnings = inputs.warnings
     results = [{"project_id": pid, **forecast, **({"warnings": w} if w else {})}
                for pid, forecast, w in zip(inputs.ids, batch.to_json(top_k), warnings)]

@@ -5,5 +5,6 @@
 * `forecasts`: forecasts, explanations and assessments;
 * `evm`: the OPM metrics endpoint;
 * `intake`: intake scoring and portfolio selection;
-* `dashboard`: the planner dashboard's JSON.
+* `dashboard`: the planner dashboard's JSON;
+* `schedules`: schedule checks and Monte Carlo risk analyses of uploaded P6/MS Project files.
 """

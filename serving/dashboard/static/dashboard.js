@@ -1,5 +1,6 @@
 // opm-ml planner dashboard: three views over the /v1/dashboard JSON endpoints (or, in a
-// self-contained report, over the same JSON embedded as window.OPM_DATA). Charts: Vega-Lite.
+// self-contained report, over the same JSON embedded as window.OPM_DATA), and a schedule view
+// over POST /v1/schedules/risk for an uploaded P6 or MS Project file. Charts: Vega-Lite.
 
 const app = document.getElementById("app");
 const EMBEDDED = window.OPM_DATA || null;  // report mode: {portfolio, projects: {id: view}, intake}
@@ -13,11 +14,12 @@ async function getJSON(path) {
   if (EMBEDDED) {
     if (path === "portfolio") return EMBEDDED.portfolio;
     if (path === "intake") return EMBEDDED.intake;
+    if (path === "monitoring") return EMBEDDED.monitoring;
     const id = decodeURIComponent(path.slice("projects/".length));
     if (!(id in EMBEDDED.projects)) throw new Error(`project ${id} is not in this report`);
     return EMBEDDED.projects[id];
   }
-  const resp = await fetch(`/v1/dashboard/${path}`);
+  const resp = await fetch(path === "monitoring" ? "/v1/monitoring" : `/v1/dashboard/${path}`);
   const body = await resp.json();
   if (!resp.ok) throw new Error(body.detail || body.message || JSON.stringify(body));
   return body;
@@ -307,14 +309,122 @@ async function renderIntake() {
   ]);
 }
 
+// ---------------------------------------------------------------- schedule view
+// An uploaded P6 (.xer, P6 XML) or MS Project (.xml) file through POST /v1/schedules/risk:
+// the finish S-curve, the tornado of what drives the P80, and the critical path.
+let scheduleData = null;
+const stamp = (s) => s == null ? "–" : s.replace("T", " ");
+
+async function renderSchedule() {
+  if (EMBEDDED) { app.innerHTML = `<p class="note">The schedule view analyses an uploaded file: open the dashboard served by opm-ml serve.</p>`; return; }
+  app.innerHTML = `
+    <h2>Schedule risk: Monte Carlo over a P6 or MS Project file</h2>
+    <p class="note">Upload a Primavera P6 XER or XML export, or an MS Project XML (MSPDI) file. Each remaining activity gets a duration distribution from the served activity-duration model, or the default template when none is served; the page says which.
+      <input type="file" id="schedule-upload" accept=".xer,.xml">
+      iterations <input type="number" id="schedule-iterations" min="100" max="100000" step="100" value="5000">
+      <span id="schedule-status"></span></p>
+    <div id="schedule-result"></div>`;
+  document.getElementById("schedule-upload").addEventListener("change", uploadSchedule);
+  if (scheduleData) await renderScheduleResult(scheduleData);
+}
+
+async function uploadSchedule(event) {
+  const file = event.target.files[0];
+  const status = document.getElementById("schedule-status");
+  const iterations = document.getElementById("schedule-iterations").value || "5000";
+  status.className = ""; status.textContent = "simulating…";
+  document.body.dataset.ready = "schedule-busy";
+  let resp, body;
+  try {
+    resp = await fetch(`/v1/schedules/risk?filename=${encodeURIComponent(file.name)}&iterations=${encodeURIComponent(iterations)}`,
+      { method: "POST", body: await file.arrayBuffer(), headers: { "content-type": "application/octet-stream" } });
+    body = await resp.json();
+  } catch (err) {
+    resp = { ok: false }; body = { message: `the upload failed: ${err.message}` };
+  }
+  if (!resp.ok) {
+    status.className = "error"; status.textContent = body.message || JSON.stringify(body);
+    document.body.dataset.ready = "schedule-error";
+    return;
+  }
+  status.textContent = "";
+  scheduleData = body;
+  await renderScheduleResult(body);
+}
+
+async function renderScheduleResult(d) {
+  const s = d.schedule, f = d.finish, u = d.uncertainty;
+  const counts = Object.entries(u.activities).filter(([, n]) => n).map(([k, n]) => `${n} ${k}`).join(", ");
+  document.getElementById("schedule-result").innerHTML = `
+    <h3 id="schedule-title">${esc(s.name)} (${esc(s.format)}): ${s.activities} activities, ${s.relationships} relationships, data date ${stamp(s.data_date)}</h3>
+    <p class="note" data-testid="uncertainty">Uncertainty: ${esc(u.description)} (${esc(counts)} activities)${u.note ? `; ${esc(u.note)}` : ""}. ${d.iterations.toLocaleString("en-US")} iterations, copula correlation ${u.correlation} by ${esc(u.group_by)}.</p>
+    ${d.warnings.length ? `<p class="note">${d.warnings.map(esc).join("<br>")}</p>` : ""}
+    <table id="schedule-finish"><thead><tr><th class="l">finish</th><th>deterministic</th><th>P10</th><th>P50</th><th>P80</th><th>P90</th></tr></thead><tbody>
+      <tr><td class="l">date</td>${["deterministic", "p10", "p50", "p80", "p90"].map((k) => `<td data-testid="finish-${k}">${stamp(f[k])}</td>`).join("")}</tr>
+      <tr><td class="l">working days</td>${["deterministic", "p10", "p50", "p80", "p90"].map((k) => `<td>${num(d.duration_working_days[k], 1)}</td>`).join("")}</tr>
+    </tbody></table>
+    <div class="row">
+      <div class="card"><div id="schedule-s-curve"></div></div>
+      <div class="card"><div id="schedule-tornado"></div></div>
+    </div>
+    <div class="row">
+      <div class="card"><div id="schedule-gantt"></div></div>
+      <div class="card scroll"><h3>Critical path (deterministic CPM)</h3><table id="critical-path-table"><thead><tr><th class="l">activity</th><th class="l">name</th><th class="l">start</th><th class="l">finish</th><th>total float (h)</th><th>criticality</th></tr></thead><tbody>
+        ${d.critical_path.map((a) => `<tr><td class="l">${esc(a.activity_id)}</td><td class="l">${esc(a.name)}</td><td class="l">${stamp(a.start)}</td><td class="l">${stamp(a.finish)}</td><td>${num(a.total_float_hours, 1)}</td><td data-testid="criticality">${pct(a.criticality_index)}</td></tr>`).join("")}
+      </tbody></table></div>
+    </div>`;
+  const marks = [["deterministic", f.deterministic], ["P80", f.p80]].map(([label, date]) => ({ label, date }));
+  await Promise.all([
+    chart("schedule-s-curve", {
+      title: { text: "Finish S-curve", subtitle: "probability of finishing by each date; dashed: deterministic finish and P80" },
+      width: 460, height: 280,
+      layer: [
+        { data: { values: d.s_curve, name: "s_curve" }, mark: { type: "line", interpolate: "step-after" },
+          encoding: { x: { field: "finish", type: "temporal", title: "project finish" },
+            y: { field: "probability", type: "quantitative", axis: { format: ".0%", title: "probability of finishing by then" } },
+            tooltip: [{ field: "finish", type: "temporal", format: "%Y-%m-%d %H:%M" }, { field: "probability", format: ".0%" }] } },
+        { data: { values: marks }, mark: { type: "rule", strokeDash: [4, 4], color: "#555" },
+          encoding: { x: { field: "date", type: "temporal" }, tooltip: [{ field: "label" }, { field: "date", type: "temporal", format: "%Y-%m-%d %H:%M" }] } },
+      ],
+    }),
+    chart("schedule-tornado", {
+      title: { text: "Tornado: what drives the P80 finish", subtitle: "P80 when the input is high (top decile / risk occurred) minus when low, days" },
+      width: 380, height: { step: 18 },
+      data: { values: d.tornado.map((t) => ({ ...t, label: t.kind === "risk" ? `risk: ${t.name}` : `${t.input} ${t.name}` })), name: "tornado" },
+      mark: "bar",
+      encoding: { y: { field: "label", type: "nominal", sort: "-x", title: null, axis: { labelLimit: 240 } },
+        x: { field: "p80_swing_days", type: "quantitative", title: "swing of the P80 finish (days)" },
+        color: { field: "kind", type: "nominal", title: null, scale: { domain: ["activity", "risk"], range: ["#1f77b4", "#d62728"] } },
+        tooltip: [{ field: "label" }, { field: "p80_swing_days", format: ".1f", title: "P80 swing (days)" }, { field: "correlation", format: ".2f" }] },
+    }),
+    chart("schedule-gantt", {
+      title: { text: "Critical path", subtitle: "deterministic CPM dates; colour: criticality index across the iterations" },
+      width: 460, height: { step: 14 },
+      data: { values: d.critical_path.map((a, i) => ({ ...a, order: i, label: `${a.activity_id} ${a.name}` })), name: "critical_path" },
+      mark: { type: "bar", cornerRadius: 2 },
+      encoding: { y: { field: "label", type: "nominal", sort: { field: "order" }, title: null, axis: { labelLimit: 220 } },
+        x: { field: "start", type: "temporal", title: null }, x2: { field: "finish" },
+        color: { field: "criticality_index", type: "quantitative", title: "criticality", scale: { domain: [0, 1], scheme: "orangered" } },
+        tooltip: [{ field: "activity_id" }, { field: "name" }, { field: "start" }, { field: "finish" }, { field: "criticality_index", format: ".0%" }] },
+    }),
+  ]);
+  document.body.dataset.ready = "schedule-result";  // tests wait for this
+}
+
 // ---------------------------------------------------------------- routing
+// A report holds some views only (`opm-ml monitor` writes the monitoring view alone).
+const HAS = (view) => !EMBEDDED || (view === "project" ? "projects" : view) in EMBEDDED;
+document.querySelectorAll("nav a").forEach((a) => { a.hidden = !HAS(a.id.slice(4)); });
+
 async function route() {
-  const [view, ...rest] = (location.hash.slice(1) || "portfolio").split("/");
+  const [view, ...rest] = (location.hash.slice(1) || (HAS("portfolio") ? "portfolio" : "monitoring")).split("/");
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.id === `nav-${view}`));
   document.body.dataset.ready = "";
   try {
     if (view === "project") await renderProject(rest.join("/") ? decodeURIComponent(rest.join("/")) : null);
     else if (view === "intake") await renderIntake();
+    else if (view === "monitoring") await window.renderMonitoring(app, await getJSON("monitoring"), { chart, esc, num });
+    else if (view === "schedule") await renderSchedule();
     else await renderPortfolio();
   } catch (err) {
     app.innerHTML = `<p class="error">${esc(err.message)}</p>`;
