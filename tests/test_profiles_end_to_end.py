@@ -226,6 +226,9 @@ def score(registry, monkeypatch, out, export: str, profile: str, *options: str):
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
+    # Every scored project is in the prediction log, those without one family's planned value
+    # too (the family they have no forecast of is left out of their record).
+    assert "not recorded" not in result.output, result.output
     return pd.read_parquet(out), pd.read_csv(out.with_name(f"{out.stem}.rejects.csv"))
 
 
