@@ -139,6 +139,8 @@ def time_split(projects: pd.DataFrame, fractions: tuple[float, float, float],
     if start.isna().all():
         notes.append("no start dates: the split follows the export's row order, not time "
                      "(map start_date for a time-ordered split)")
+        # The row order stands in for time (ids sorted as text would be an arbitrary order).
+        start = pd.Series(pd.Timestamp(0) + pd.to_timedelta(np.arange(n), "s"), index=frame.index)
     elif start.isna().any():
         notes.append(f"{int(start.isna().sum())} project(s) without a start date are put in "
                      "the training slice (a held-out project must be newer than training)")
