@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install audit data train serve bench clean
+.PHONY: run test install audit data bench clean
 
 # Reinstall only when the dependency declarations change.
 $(STAMP): pyproject.toml constraints.txt

@@ -4,12 +4,14 @@
 
 Runs `tests/test_api_fuzz.py` (schemathesis against the app's own OpenAPI schema, derandomised,
 so every run sends the same requests) with a plugin that counts each request the tests send and
-its answer, then prints the counts per operation and status code. The test itself fails on any
-5xx or undocumented answer; this script shows how much it covered.
+its answer, and `tests/test_hostile_inputs.py` with FUZZ_FULL=1 (every hostile value in every
+field of every operation, not the suite's sample), then prints the counts per operation and
+status code. The tests fail on any 5xx; this script shows how much they covered.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import Counter
@@ -43,19 +45,20 @@ class CountRequests:
         schemathesis.Case.call_and_validate = counted
 
 
-def report(answers: Counter, seconds: float, exit_code: int) -> Table:
+def report(answers: Counter, seconds: float, exit_code: int, title: str) -> Table:
     statuses = sorted({status for _, status in answers})
-    table = Table(title=f"API fuzzing: {sum(answers.values()):,} requests in {seconds:.0f} s, "
-                        f"pytest exit code {exit_code}")
-    table.add_column("operation")
-    for status in statuses:
-        table.add_column(str(status), justify="right")
     rows: dict[str, Counter] = {}
     probes = "other methods on every path (405 expected)"
     for (operation, status), n in answers.items():
         # The coverage phase tries each path with methods it does not document: one row.
         only_405 = all(s == 405 for (op, s) in answers if op == operation)
         rows.setdefault(probes if only_405 else operation, Counter())[status] += n
+    operations = len(rows) - (probes in rows)
+    table = Table(title=f"{title}: {sum(answers.values()):,} requests, {operations} operations, "
+                        f"in {seconds:.0f} s, pytest exit code {exit_code}")
+    table.add_column("operation")
+    for status in statuses:
+        table.add_column(str(status), justify="right")
     for operation in sorted(rows, key=lambda op: (op == probes, op)):
         table.add_row(operation, *(f"{rows[operation][s]:,}" if rows[operation][s] else ""
                                    for s in statuses))
@@ -65,15 +68,24 @@ def report(answers: Counter, seconds: float, exit_code: int) -> Table:
 
 
 def main() -> int:
+    console = Console()
     counter = CountRequests()
     started = time.perf_counter()
     code = pytest.main(["-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "test_api_fuzz.py")],
                        plugins=[counter])
-    console = Console()
-    console.print(report(counter.answers, time.perf_counter() - started, int(code)))
-    server_errors = sum(n for (_, status), n in counter.answers.items() if status >= 500)
+    console.print(report(counter.answers, time.perf_counter() - started, int(code),
+                         "Schema fuzzing (schemathesis)"))
+    os.environ["FUZZ_FULL"] = "1"
+    started = time.perf_counter()
+    hostile_code = pytest.main(["-q", "-p", "no:cacheprovider",
+                                str(ROOT / "tests" / "test_hostile_inputs.py")])
+    hostile = sys.modules["test_hostile_inputs"].ANSWERS
+    console.print(report(hostile, time.perf_counter() - started, int(hostile_code),
+                         "Hostile values in every field"))
+    server_errors = sum(n for answers in (counter.answers, hostile)
+                        for (_, status), n in answers.items() if status >= 500)
     console.print(f"5xx answers: {server_errors}")
-    return int(code) or int(server_errors > 0)
+    return int(code) or int(hostile_code) or int(server_errors > 0)
 
 
 if __name__ == "__main__":

@@ -45,11 +45,12 @@ def train_champions(settings: Settings, history, seed: int = 42,
     benchmarks measure speed and service behaviour, not accuracy."""
     from dataclasses import replace
 
+    from opm_ml.forecasting import FAMILY_NAMES
     from training.pipeline import train_models
-    from training.specs import FAMILIES, load_spec
+    from training.specs import load_spec
 
     specs = {}
-    for family in FAMILIES:
+    for family in FAMILY_NAMES:
         spec = load_spec(family)
         if n_estimators is not None:
             spec = spec.with_hyperparameters(n_estimators=n_estimators)

@@ -2,13 +2,18 @@
 
     python benchmarks/serving.py                      # trains default-spec models in a temp dir
     python benchmarks/serving.py --registry sqlite:///mlflow.db   # the models `make run` made
+    python benchmarks/serving.py --compare 7bfd8e4    # also that commit's own benchmark, then
+                                                      # both side by side (issue 11)
 
-Rows: (1) the floor, raw LightGBM predict + TreeSHAP of one project in-process; (2) our
-in-process explained assessment of one project (three models + SHAP + OPM metrics); (3) our
-HTTP service vs `mlflow models serve` on the same delay model, single-row requests at
-concurrency 1 and 16 over loopback for a fixed duration; (4) 10,000 projects assessed with
-explanations in one call, in-process and over HTTP. Load generator and servers share the
-machine's cores, as they would on one small host.
+Rows: (1) the floor, raw LightGBM predict + TreeSHAP of one project in-process (1c: the three
+P50 models); (2) our in-process explained assessment of one project (three models + SHAP + OPM
+metrics; 2c: its ratio to 1c, timed interleaved); (3) our HTTP service vs `mlflow models serve`
+on the same delay model, single-row requests at concurrency 1 and 16 over loopback for a fixed
+duration; (4) 10,000 projects assessed with explanations in one call, in-process and over HTTP
+in each answer format, against 4a, the TreeSHAP floor of the three P50 models; (5) single
+requests while a large batch is being scored. Load generator and servers share the machine's
+cores, as they would on one small host. Labels 1-4b are the pre-refactor benchmark's, so
+`--compare` can line them up.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -51,21 +57,58 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="duration per HTTP run")
     parser.add_argument("--repeats", type=int, default=2000, help="in-process repetitions")
     parser.add_argument("--batch", type=int, default=10_000, help="projects in the batch rows")
+    parser.add_argument("--compare", metavar="REF",
+                        help="also run the benchmark of commit REF (its own code, package and "
+                             "models) first, and print both side by side")
+    parser.add_argument("--compare-registry", metavar="URI",
+                        help="REF's champion models (trained by REF's code) to reuse")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --compare: old and new alternately this many times each; "
+                             "the side-by-side table gives each figure's range")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="opm-bench-") as tmp:
         settings = _settings(args, Path(tmp))
         rows = project_bodies(args.batch, seed=5)
-        table = Table()
-        _machine(table, settings)
-        from serving.loading import load_model_set
+        from opm_ml.model_set import load_model_set
 
         model_set = load_model_set(settings)
-        _floor(table, model_set, rows, args.repeats)
-        _in_process(table, model_set, rows, args.repeats)
-        _http(table, settings, rows, args.seconds)
-        _batch(table, settings, model_set, rows)
-        print(table.markdown())
+        olds, tables = [], []
+        for _ in range(args.rounds if args.compare else 1):
+            if args.compare:
+                olds.append(_old_run(args, Path(tmp)))
+            tables.append(_measure(args, settings, model_set, rows))
+            print(tables[-1].markdown(), flush=True)
+        if args.compare:
+            from compare import parse_markdown, side_by_side
+
+            print(f"\n### {args.compare} (before) and this tree, same machine, same run\n")
+            print(side_by_side([parse_markdown(o) for o in olds], [t.rows for t in tables],
+                               args.compare))
+
+
+def _measure(args, settings: Settings, model_set, rows: list[dict]) -> Table:
+    """Every row of the table, once."""
+    table = Table()
+    _machine(table, settings)
+    _floor(table, model_set, rows, args.repeats)
+    _in_process(table, model_set, rows, args.repeats)
+    _http(table, settings, rows, args.seconds)
+    _batch(table, settings, model_set, rows)
+    return table
+
+
+def _old_run(args, tmp: Path) -> str:
+    """The old commit's benchmark on its own models, same options; its Markdown output."""
+    from compare import checkout, old_python, train_old
+
+    root = checkout(args.compare)
+    print(f"running {args.compare}'s benchmark from {root} ...", file=sys.stderr, flush=True)
+    if not args.compare_registry:
+        args.compare_registry = train_old(root, tmp / "old", args.train_projects)
+    return old_python(root, ["benchmarks/serving.py", "--registry", args.compare_registry,
+                             "--seconds", str(args.seconds),
+                             "--repeats", str(args.repeats), "--batch", str(args.batch)])
 
 
 class Table:
@@ -124,18 +167,52 @@ def _timed(fn, repeats: int) -> list[float]:
     return times
 
 
+def _interleaved(fns: list, repeats: int) -> list[list[float]]:
+    """Times of each function, called in turn, so a busy moment of the machine hits all."""
+    for fn in fns:
+        _timed(fn, min(100, repeats))
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, out in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return times
+
+
+def _inputs(model_set, bodies: list[dict]):
+    """Request bodies as the API reads them: parsed, checked, as `ProjectInputs`."""
+    from serving.requests import project_inputs
+
+    return project_inputs(bodies, model_set.manifest, 10**9)
+
+
+def _median_booster(model, stage: str):
+    """The LightGBM booster of a served family's P50 model at `stage`."""
+    return model.stages[stage].regressor_.models_[1].booster_
+
+
+def _p50_work(model_set, inputs, stage: str | None = None) -> list:
+    """(P50 booster, feature matrix) of every family and stage present in `inputs`."""
+    from opm_ml.features import feature_matrix
+
+    work = []
+    for served in model_set.models.values():
+        model = served.model
+        for name, estimator in model.stages.items():
+            if (stage is None or name == stage) and len(inputs.rows_of(name)):
+                X = feature_matrix(inputs.features(name, model.manifest),
+                                   estimator.feature_names_)
+                work.append((_median_booster(model, name), X))
+    return work
+
+
 def _floor(table: Table, model_set, rows: list[dict], repeats: int) -> None:
     """Raw LightGBM P50 predict + TreeSHAP of one in-flight project (delay model)."""
     import shap
 
-    from opm_ml.features import feature_matrix
-    from serving.rows import ProjectRows
-    from serving.schemas import ProjectRequest
-
-    predictor = model_set.models["delay"].predictor
-    parsed = ProjectRows.from_requests([ProjectRequest.model_validate(rows[1])])
-    X = feature_matrix(parsed.features["inflight"], predictor.features["inflight"])
-    booster = _median_booster(predictor, "inflight")
+    inputs = _inputs(model_set, [rows[1]])
+    booster, X = _p50_work(model_set, inputs, "inflight")[0]
     trees = booster.num_trees()
 
     def raw():
@@ -155,27 +232,45 @@ def _floor(table: Table, model_set, rows: list[dict], repeats: int) -> None:
               _percentiles(_timed(with_shap_library, max(200, repeats // 4))))
 
 
-def _median_booster(predictor, stage: str):
-    """The LightGBM booster of a served family's P50 model at `stage`."""
-    return predictor.model.stages[stage].named_steps["model"].regressor_.models_[1].booster_
-
-
 def _in_process(table: Table, model_set, rows: list[dict], repeats: int) -> None:
-    """Our explained assessment of one project: parse, 3 models + SHAP + OPM metrics, JSON."""
-    from serving import service
-    from serving.schemas import ProjectRequest
+    """Our explained assessment of one project: 3 models + SHAP + OPM metrics, JSON-ready."""
+    import orjson
 
+    from opm_ml.forecasting.assessment import assess
+    from opm_ml.forecasting.inputs import ProjectInputs
+    from serving.requests import parse_items
+    from serving.schemas.projects import project_request
+
+    models, manifest = model_set.family_models(), model_set.manifest
+    request = project_request(manifest)
     for label, body in (("intake", rows[0]), ("in flight, with OPM metrics", rows[1])):
-        item = ProjectRequest.model_validate(body)
+        item = parse_items([body], request, True)
+
+        def ours():
+            assess(models, ProjectInputs.from_requests(item, manifest)).to_json(None)
+
         table.add("2. in-process assessment, 1 project (3 models + SHAP)", label,
-                  _percentiles(_timed(lambda: service.assess(model_set, [item], None), repeats)))
+                  _percentiles(_timed(ours, repeats)))
 
         def end_to_end():
-            parsed = ProjectRequest.model_validate(body)
-            json.dumps(service.assess(model_set, [parsed], None))
+            orjson.dumps(assess(models, _inputs(model_set, [body])).to_json(None))
 
         table.add("2b. same incl. request validation and JSON encoding", label,
                   _percentiles(_timed(end_to_end, repeats)))
+        floor = _p50_work(model_set, _inputs(model_set, [body]))
+
+        def three_floors():
+            for booster, X in floor:
+                booster.predict(X, num_threads=1)
+                booster.predict(X, pred_contrib=True, num_threads=1)
+
+        times = _interleaved([three_floors, ours], repeats)
+        ratio = np.median(times[1]) / np.median(times[0])
+        table.add("1c. floor: the 3 P50 models' predict + TreeSHAP, 1 project", label,
+                  _percentiles(times[0]))
+        table.add("2c. in-process assessment / 1c (interleaved)", label,
+                  f"{ratio:.2f}x the floor ({np.median(times[1]) * 1e3:.2f} ms; "
+                  "target <= 1.3x)")
 
 
 async def _load(url: str, body: bytes, concurrency: int, seconds: float) -> tuple[float, list]:
@@ -208,14 +303,16 @@ async def _load(url: str, body: bytes, concurrency: int, seconds: float) -> tupl
 
 def _http(table: Table, settings: Settings, rows: list[dict], seconds: float) -> None:
     """Our service vs `mlflow models serve`, same delay model, one in-flight project/request."""
-    from opm_ml.model_loading import to_model_input
+    from opm_ml.mlflow_access import registered_name
 
     ours_port, mlflow_port = free_port(), free_port()
-    frame = pd.DataFrame([{**{k: v for k, v in rows[1].items() if k != "status"},
-                           **rows[1]["status"]}])
-    split = json.loads(to_model_input(frame).to_json(orient="split", index=False))
+    raw = {**{k: v for k, v in rows[1].items() if k not in ("status", "project_id")},
+           **rows[1]["status"]}
+    frame = pd.DataFrame([raw])
+    split = json.loads(frame.to_json(orient="split", index=False))
     theirs = [sys.executable, "-m", "mlflow", "models", "serve", "-m",
-              f"models:/{settings.model_delay}@{settings.serve_alias}", "--env-manager", "local",
+              f"models:/{registered_name('delay', settings)}@{settings.serve_alias}",
+              "--env-manager", "local",
               "-p", str(mlflow_port), "-w", "1"]
     targets = [
         ("opm-ml API (forecast + interval + SHAP)", api_command(), api_env(settings, ours_port),
@@ -245,67 +342,138 @@ def _http(table: Table, settings: Settings, rows: list[dict], seconds: float) ->
                   f"{ratio:.1f}x the requests/s")
 
 
-def _batch_floor(table: Table, model_set, items) -> None:
+def _batch_floor(table: Table, model_set, inputs) -> float:
     """The batch's own floor: only the three P50 boosters' TreeSHAP, features prebuilt."""
-    from opm_ml.features import feature_matrix
-    from serving.rows import ProjectRows
-
-    parsed = ProjectRows.from_requests(items)
-    work = []
-    for model in model_set.models.values():
-        for stage, names in model.predictor.features.items():
-            X = feature_matrix(parsed.features[stage], names)
-            work.append((_median_booster(model.predictor, stage), X))
+    work = _p50_work(model_set, inputs)
     started = time.perf_counter()
     for booster, X in work:
         booster.predict(X, pred_contrib=True)
     elapsed = time.perf_counter() - started
-    table.add(f"4a. batch floor: TreeSHAP of the 3 P50 models only, {parsed.n:,} projects",
-              "LightGBM pred_contrib, all cores", f"{parsed.n / elapsed:,.0f} rows/s "
+    table.add(f"4a. batch floor: TreeSHAP of the 3 P50 models only, {inputs.n:,} projects",
+              "LightGBM pred_contrib, all cores", f"{inputs.n / elapsed:,.0f} rows/s "
               f"({elapsed:.1f} s)")
+    return inputs.n / elapsed
 
 
 def _batch(table: Table, settings: Settings, model_set, rows: list[dict]) -> None:
     """10,000 projects with explanations in one call: in-process, then one HTTP request."""
-    import httpx
+    import orjson
 
-    from serving import service
-    from serving.schemas import ProjectBody
-    from pydantic import TypeAdapter
+    from opm_ml.forecasting.assessment import assess
+    from serving.formats import ARROW, table_bytes
 
-    adapter = TypeAdapter(ProjectBody)
     payload = json.dumps(rows).encode()
     n = len(rows)
-    _batch_floor(table, model_set, adapter.validate_json(payload))
+    models = model_set.family_models()
+    floor = _batch_floor(table, model_set, _inputs(model_set, json.loads(payload)))
     for top_k in (None, 5):
         started = time.perf_counter()
-        items = adapter.validate_json(payload)
+        inputs = _inputs(model_set, json.loads(payload))  # as FastAPI hands the body over
         parsed = time.perf_counter()
-        result = service.assess(model_set, items, top_k)
+        assessment = assess(models, inputs)
         assessed = time.perf_counter()
-        encoded = json.dumps(result)
+        encoded = orjson.dumps(assessment.to_json(top_k))
         done = time.perf_counter()
         shown = "all features" if top_k is None else f"top_k={top_k}"
         table.add(f"4. batch in-process, {n:,} projects, 3 models + SHAP ({shown})",
                   f"validate {parsed - started:.2f} s, assess {assessed - parsed:.2f} s, "
                   f"JSON {done - assessed:.2f} s ({len(encoded) / 1e6:,.0f} MB)",
                   f"{n / (done - started):,.0f} rows/s ({n / (assessed - parsed):,.0f} rows/s "
-                  "assess only)")
+                  f"assess only; {n / (done - started) / floor:.2f} of 4a)")
+    answer = assessment.to_json(None)
+    seconds = {}
+    for name, encode in (("json", json.dumps), ("orjson", orjson.dumps)):
+        started = time.perf_counter()
+        encode(answer)
+        seconds[name] = time.perf_counter() - started
+    table.add(f"4e. JSON encoding of the {n:,}-project answer (all features)",
+              "standard library json.dumps vs orjson.dumps",
+              f"{seconds['json']:.2f} s vs {seconds['orjson']:.2f} s "
+              f"({seconds['json'] / seconds['orjson']:.0f}x)")
+    del answer
+    started = time.perf_counter()
+    assessment = assess(models, _inputs(model_set, json.loads(payload)))
+    body = table_bytes(assessment.to_frame(True, False), ARROW)
+    elapsed = time.perf_counter() - started
+    table.add(f"4c. batch in-process to Arrow IPC, {n:,} projects (all features)",
+              f"validate + assess + table ({len(body) / n / 1e3:.1f} KB per project)",
+              f"{n / elapsed:,.0f} rows/s ({n / elapsed / floor:.2f} of 4a; target >= 0.85)")
     port = free_port()
     with server(api_command(), api_env(settings, port), f"http://127.0.0.1:{port}/readyz"):
-        for top_k in (None, 5):
-            params = {} if top_k is None else {"top_k": top_k}
-            started = time.perf_counter()
-            response = httpx.post(f"http://127.0.0.1:{port}/v1/projects/assess", content=payload,
-                                  params=params, headers={"content-type": "application/json"},
-                                  timeout=600)
-            elapsed = time.perf_counter() - started
+        url = f"http://127.0.0.1:{port}/v1/projects/assess"
+        _http_batches(table, url, payload, n, floor)
+        _single_during_batch(table, url, rows, payload)
+
+
+def _http_batches(table: Table, url: str, payload: bytes, n: int, floor: float) -> None:
+    """One request of `n` projects per format (JSON rows keep the old labels)."""
+    import httpx
+
+    from serving.formats import ARROW, JSON, NDJSON, PARQUET
+
+    for media, top_k in ((JSON, None), (JSON, 5), (ARROW, None), (ARROW, 5), (PARQUET, 5),
+                         (NDJSON, None)):
+        params = {} if top_k is None else {"top_k": top_k}
+        headers = {"content-type": "application/json", "accept": media}
+        started = time.perf_counter()
+        first = None
+        size = 0
+        with httpx.stream("POST", url, content=payload, params=params, headers=headers,
+                          timeout=600) as response:
             response.raise_for_status()
-            shown = "all features" if top_k is None else f"top_k={top_k}"
+            for chunk in response.iter_bytes():
+                first = first or time.perf_counter() - started
+                size += len(chunk)
+        elapsed = time.perf_counter() - started
+        shown = "all features" if top_k is None else f"top_k={top_k}"
+        rate = f"{n / elapsed:,.0f} rows/s ({elapsed:.1f} s)"
+        if media == JSON:
             table.add(f"4b. batch over HTTP, {n:,} projects ({shown})",
-                      f"request {len(payload) / 1e6:.1f} MB, response "
-                      f"{len(response.content) / 1e6:,.0f} MB",
-                      f"{n / elapsed:,.0f} rows/s ({elapsed:.1f} s)")
+                      f"request {len(payload) / 1e6:.1f} MB, response {size / 1e6:,.0f} MB",
+                      f"{rate}; {n / elapsed / floor:.2f} of 4a")
+            continue
+        kind = media.rsplit("/", 1)[1]
+        table.add(f"4d. batch over HTTP as {kind}, {n:,} projects ({shown})",
+                  f"response {size / 1e6:,.1f} MB = {size / n / 1e3:.2f} KB per project; "
+                  f"first bytes after {first:.1f} s",
+                  f"{rate}; {n / elapsed / floor:.2f} of 4a (target >= 0.75)")
+
+
+def _single_during_batch(table: Table, url: str, rows: list[dict], payload: bytes) -> None:
+    """Single in-flight assessments, idle and while the same server scores a large batch."""
+    import httpx
+
+    body = json.dumps(rows[1]).encode()
+    headers = {"content-type": "application/json"}
+
+    def singles(stop) -> list[float]:
+        times = []
+        with httpx.Client(timeout=60) as client:
+            while (not stop() or not times) and len(times) < 2000:
+                start = time.perf_counter()
+                client.post(url, content=body, headers=headers).raise_for_status()
+                times.append(time.perf_counter() - start)
+        return times
+
+    deadline = time.perf_counter() + 5
+    idle = singles(lambda: time.perf_counter() > deadline)
+    done = threading.Event()
+
+    def batch():
+        httpx.post(url, content=payload, headers={**headers, "accept": "application/x-ndjson"},
+                   timeout=600).raise_for_status()
+        done.set()
+
+    worker = threading.Thread(target=batch)
+    worker.start()
+    time.sleep(0.2)  # the batch has been received and is being scored
+    busy = singles(done.is_set)
+    worker.join()
+    table.add("5. single in-flight assessments over HTTP while a batch is scored",
+              f"idle: {len(idle):,} requests", _percentiles(idle))
+    table.add("5. single in-flight assessments over HTTP while a batch is scored",
+              f"during a {len(rows):,}-project batch: {len(busy):,} requests",
+              _percentiles(busy))
 
 
 if __name__ == "__main__":

@@ -297,14 +297,26 @@ def evaluate_real(
 
 
 @app.command("serve")
-def serve(profile: ProfileOption = None) -> None:
-    """Start the API (host and port from settings) serving the registry's champion models."""
+def serve(
+    profile: ProfileOption = None,
+    host: Annotated[Optional[str], typer.Option(
+        help="address to bind (default: OPM_ML_API_HOST, else 127.0.0.1)")] = None,
+    port: Annotated[Optional[int], typer.Option(
+        min=1, max=65535, help="port (default: OPM_ML_API_PORT, else 8000)")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        min=1, max=64, help="worker processes, each loading the models (default: "
+                            "OPM_ML_API_WORKERS, else 1)")] = None,
+) -> None:
+    """Start the API serving the registry's champion models; SIGTERM finishes requests in
+    flight, then exits."""
     from opm_ml.profiles import ProfileError
     from serving.app import banner
     from serving.app import serve as run_server
 
+    given = {"api_host": host, "api_port": port, "api_workers": workers}
     try:
-        settings = with_profile(get_settings(), profile)
+        settings = with_profile(get_settings(), profile).model_copy(
+            update={k: v for k, v in given.items() if v is not None})
     except ProfileError as exc:
         raise fail(str(exc)) from None
     console.print(banner(settings))

@@ -36,6 +36,9 @@ REGIONS = ("north_america", "europe", "asia_pacific", "latin_america", "middle_e
 METHODOLOGIES = ("agile", "waterfall", "hybrid")
 # Roles are deliberately generic so one contract covers IT, construction and R&D portfolios.
 ROLES = ("management", "analysis", "design", "build", "testing", "deployment")
+# The largest amount of money any field accepts (10x the largest budget): beyond it a value is a
+# typo or an attack, and sums and ratios of such values overflow to infinity.
+MAX_AMOUNT = 1e12
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,8 @@ PROJECT_COLUMNS: tuple[Column, ...] = (
     Column("pm_experience_years", "float", "intake", "project manager's experience", "years", 0, 50),
     Column("strategic_fit", "float", "intake", "alignment with strategy", "0-10 score", 0, 10),
     # Not a feature: an absolute amount; the models see it through expected_roi.
-    Column("expected_benefits", "float", "intake", "business-case benefits", "currency", 0, None,
-           feature=False),
+    Column("expected_benefits", "float", "intake", "business-case benefits", "currency", 0,
+           MAX_AMOUNT, feature=False),
     Column("expected_roi", "float", "intake", "(benefits - BAC) / BAC", "ratio", -1, None),
     Column("num_identified_risks", "int", "intake", "risks in the register", "count", 0, 1000),
     Column(
@@ -105,8 +108,8 @@ PROJECT_COLUMNS: tuple[Column, ...] = (
         "actual_finish_date", "date", "outcome",
         "actual finish; empty while the project runs", "ISO date", nullable=True,
     ),
-    Column("actual_cost", "float", "outcome", "actual cost at completion", "currency", 0, None,
-           nullable=True),
+    Column("actual_cost", "float", "outcome", "actual cost at completion", "currency", 0,
+           MAX_AMOUNT, nullable=True),
     *(_actual_effort(r) for r in ROLES),
 )
 
@@ -114,11 +117,11 @@ SNAPSHOT_COLUMNS: tuple[Column, ...] = (
     Column("project_id", "str", "id", "project the snapshot belongs to"),
     Column("status_date", "date", "snapshot", "date of the status report", "ISO date"),
     # Amounts are read through the scale-free earned-value features, not as features.
-    Column("pv", "float", "snapshot", "planned value (BCWS) to date", "currency", 0, None,
-           feature=False),
+    Column("pv", "float", "snapshot", "planned value (BCWS) to date", "currency", 0,
+           MAX_AMOUNT, feature=False),
     Column("ev", "float", "snapshot", "earned value (BCWP) to date; never above BAC", "currency",
-           0, None, feature=False),
-    Column("ac", "float", "snapshot", "actual cost (ACWP) to date", "currency", 0, None,
+           0, MAX_AMOUNT, feature=False),
+    Column("ac", "float", "snapshot", "actual cost (ACWP) to date", "currency", 0, MAX_AMOUNT,
            feature=False),
     Column("percent_complete", "float", "snapshot", "physical progress", "percent", 0, 100),
 )

@@ -116,19 +116,47 @@ def served_version(mlflow_client, name: str, alias: str):
 
 
 def load_family_model(mlflow_client, name: str, version: str, tracking_uri: str,
-                      artifact: str = MODEL_ARTIFACT):
+                      signing_key: str | None = None, artifact: str = MODEL_ARTIFACT):
     """A registered version's fitted `FamilyModel` (or the object in its joblib `artifact`),
     read into memory from a download we delete.
 
     Only the model's joblib file is downloaded, through an artifact repository built for this
     store (no global URI). The temporary copy is removed at once, so a replica that reloads
-    whenever an alias moves does not fill its disk.
+    whenever an alias moves does not fill its disk. With `signing_key`, the file is unpickled
+    only if the version's tags sign it under that key (`opm_ml.signing`; ModelRefused if not).
     """
     import joblib
+
+    from opm_ml import signing
+
+    with _downloaded_model(mlflow_client, name, version, tracking_uri, artifact) as path:
+        if signing_key is not None:
+            tags = mlflow_client.get_model_version(name, version).tags
+            signing.check(signing_key, name, str(version), tags, signing.file_digest(path))
+        return joblib.load(path)
+
+
+def sign_version(mlflow_client, name: str, version: str, tracking_uri: str,
+                 signing_key: str, artifact: str = MODEL_ARTIFACT) -> str:
+    """Tag a registered version with its model file's digest and the key's HMAC of it (what
+    `load_family_model` checks); returns the digest. The file is hashed as loaders get it."""
+    from opm_ml import signing
+
+    with _downloaded_model(mlflow_client, name, version, tracking_uri, artifact) as path:
+        digest = signing.file_digest(path)
+    for key, value in signing.signing_tags(signing_key, name, digest).items():
+        mlflow_client.set_model_version_tag(name, version, key, value)
+    return digest
+
+
+@contextmanager
+def _downloaded_model(mlflow_client, name: str, version: str, tracking_uri: str,
+                      artifact: str) -> Iterator[str]:
+    """The version's `artifact` joblib file in a temporary folder, removed when the block
+    ends."""
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     uri = mlflow_client.get_model_version_download_uri(name, version)
     repo = get_artifact_repository(uri, tracking_uri=tracking_uri, registry_uri=tracking_uri)
     with tempfile.TemporaryDirectory(prefix="opm-ml-model-") as folder:
-        path = repo.download_artifacts(f"artifacts/{artifact}.joblib", folder)
-        return joblib.load(path)
+        yield repo.download_artifacts(f"artifacts/{artifact}.joblib", folder)

@@ -20,11 +20,28 @@ from opm_ml.manifest import FeatureManifest
 from opm_ml.mlflow_access import ACTIVITY_DURATION, activity_model_name
 from opm_ml.schedule.served import ServedActivityModel, activity_version, load_activity_model
 from opm_ml.settings import Settings
+from opm_ml.signing import ModelRefused
 from opm_ml.text import first_line
 
 
 class ModelUnavailable(LookupError):
-    """A family's model is not served (not in the registry, or not loaded yet): `reason` why."""
+    """A family's model is not served (not in the registry, or not loaded yet): `reason` why.
+
+    The reason names registry entries, never paths or hosts: it is shown to API clients.
+    """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+    @property
+    def public(self) -> str:
+        return self.reason
+
+
+class ContractOnly(LookupError):
+    """A view built on the contract's fields (intake candidates, the sample history) asked of
+    models trained on an organisation's own profile: `reason` says which and what to do."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -33,7 +50,15 @@ class ModelUnavailable(LookupError):
 
 class ModelLoadError(RuntimeError):
     """A registered version that cannot be served (missing or corrupt files, wrong family,
-    families trained on different profiles)."""
+    families trained on different profiles, not signed with the deployment's key).
+
+    `public` is the part safe to show anyone: which model and why, without the cause's text
+    (which may hold file paths or a tracking URI).
+    """
+
+    def __init__(self, message: str, public: str | None = None):
+        super().__init__(message)
+        self.public = message if public is None else public
 
 
 @dataclass(frozen=True)
@@ -106,6 +131,14 @@ class ModelSet:
         if self.missing:
             raise ModelUnavailable(f"not every model is served: {self.missing_text()}")
 
+    def require_contract(self, what: str, instead: str = "") -> None:
+        """ContractOnly unless the served models read the built-in contract: `what` needs its
+        fields; `instead` is what a user of a profile can do."""
+        profile = self.manifest.profile
+        if profile != "contract":
+            raise ContractOnly(f"{what} uses the contract's fields, and the served models read "
+                               f"the {profile!r} profile" + (f"; {instead}" if instead else ""))
+
     def family_models(self) -> dict[str, FamilyModel]:
         return {name: m.model for name, m in self.models.items()}
 
@@ -123,8 +156,9 @@ def load_model_set(settings: Settings, families: Iterable[str] | None = None,
     `families` (e.g. `["delay"]`) loads only those; `activity` also loads the schedule's
     activity-duration model when registered (never failing the set: without it, schedules
     run on the template and the set says why). Raises LookupError naming them when no family
-    model is there, ModelLoadError naming a version that cannot be served, and whatever the
-    registry raises when it cannot be read.
+    model is there, ModelLoadError naming a version that cannot be served (or is not signed
+    with `settings.model_signing_key`, when set), and whatever the registry raises when it
+    cannot be read.
     """
     mlflow_access.require_tracking_folder(settings.mlflow_tracking_uri)
     client = mlflow_access.client(settings)
@@ -138,10 +172,13 @@ def load_model_set(settings: Settings, families: Iterable[str] | None = None,
             continue
         try:
             model = mlflow_access.load_family_model(client, registered, version.version,
-                                                    settings.mlflow_tracking_uri)
+                                                    settings.mlflow_tracking_uri,
+                                                    settings.signing_key())
+        except ModelRefused as exc:
+            raise ModelLoadError(str(exc), public=str(exc)) from None
         except Exception as exc:  # missing or corrupt artifacts: say which model, keep the cause
-            raise ModelLoadError(f"{registered} v{version.version} ({name}) cannot be loaded: "
-                                 f"{first_line(exc)}") from exc
+            what = f"{registered} v{version.version} ({name}) cannot be loaded"
+            raise ModelLoadError(f"{what}: {first_line(exc)}", public=what) from exc
         if not isinstance(model, FamilyModel) or model.family != name:
             raise ModelLoadError(f"{registered} v{version.version} is not a {name} model of "
                                  "this opm-ml version (retrain it: opm-ml train)")
@@ -156,7 +193,8 @@ def load_model_set(settings: Settings, families: Iterable[str] | None = None,
             datasets=tuple(datasets), run_id=version.run_id,
         )
     if not models:
-        raise LookupError(f"none of the models is in the registry: {'; '.join(missing.values())}")
+        raise ModelUnavailable("none of the models is in the registry: "
+                               + "; ".join(missing.values()))
     check_profiles(models)
     # A family the profile cannot train is not missing: it does not exist for this profile.
     trainable = next(iter(models.values())).model.manifest.families

@@ -18,7 +18,7 @@ that need two or more values:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -28,23 +28,30 @@ from opm_ml.opm_metrics.consistency import REL_TOL, above_bac, short_of_bac_afte
 FINDING_COLUMNS = ("position", "column", "value", "reason", "type", "status")
 
 
-@dataclass(frozen=True)
 class Findings:
     """Problems found in rows (positions 0..n-1 of the arrays checked), one per row and rule.
 
     `status` marks findings on a status-snapshot field (the API nests those under `status`).
+    The frame is built when first read: a clean request, the common case, never builds one
+    (an empty pandas frame costs about a millisecond, a single-project answer a few).
     """
 
-    frame: pd.DataFrame
+    def __init__(self, parts: Sequence[pd.DataFrame]):
+        self._parts = list(parts)
 
     @classmethod
     def of(cls, parts: Sequence[pd.DataFrame | None]) -> Findings:
-        parts = [p for p in parts if p is not None and len(p)]
-        frame = pd.concat(parts, ignore_index=True) if parts else _empty()
-        return cls(frame.sort_values("position", kind="stable").reset_index(drop=True))
+        return cls([p for p in parts if p is not None and len(p)])
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        if not self._parts:
+            return _empty()
+        frame = pd.concat(self._parts, ignore_index=True)
+        return frame.sort_values("position", kind="stable").reset_index(drop=True)
 
     def __len__(self) -> int:
-        return len(self.frame)
+        return sum(len(p) for p in self._parts)
 
     @property
     def positions(self) -> np.ndarray:

@@ -17,6 +17,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # An admin key anyone can guess is no key: 16 characters at least (a compose file that leaves
 # OPM_ML_API_KEY empty must not open /v1/admin/* to an empty X-API-Key).
 MIN_API_KEY_LENGTH = 16
+# The HMAC key that signs registered models: as long as the digest it keys (256 bits in hex).
+MIN_SIGNING_KEY_LENGTH = 32
 
 
 class SettingsError(Exception):
@@ -47,6 +49,10 @@ class Settings(BaseSettings):
                          "and served: the built-in contract or a profile name")
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+    api_workers: int = Field(1, ge=1, le=64, description="worker processes of `opm-ml serve`, "
+                             "each loading the models")
+    shutdown_grace_seconds: float = Field(
+        30.0, gt=0, description="on SIGTERM, how long requests in flight may take to finish")
     # serving
     api_key: SecretStr | None = Field(
         None, description=f"key for /v1/admin/* (header X-API-Key), at least {MIN_API_KEY_LENGTH} "
@@ -63,6 +69,9 @@ class Settings(BaseSettings):
     max_schedule_samples: int = Field(
         20_000_000, ge=1000, description="most activities x iterations one API risk analysis "
                                          "samples (its memory: 4 bytes each, held twice)")
+    batch_threads: int = Field(
+        0, ge=0, description="LightGBM threads a large batch request may use; 0 = every core "
+                             "while no single-project request waits, one fewer while one does")
     registry_poll_seconds: float = Field(
         60.0, ge=0, description="how often to check the registry for a new alias; 0 = never"
     )
@@ -72,21 +81,53 @@ class Settings(BaseSettings):
     prediction_log: bool = Field(True, description="log every served forecast to database_url")
     prediction_log_capacity: int = Field(
         20_000, ge=1, description="forecast records the log may hold unwritten; more are dropped")
+    model_signing_key: SecretStr | None = Field(
+        None, description=f"HMAC key, at least {MIN_SIGNING_KEY_LENGTH} characters: training "
+        "signs each registered model's artifact with it, and a service or scoring run with the "
+        "key set loads only versions signed with it")
+    # work bounds: a burst of scoring requests waits or gets a 503, never the OOM killer
+    scoring_concurrency: int = Field(4, ge=1, description="scoring requests run at once")
+    scoring_queue: int = Field(32, ge=0, description="scoring requests that may wait for a turn")
+    scoring_queue_seconds: float = Field(30.0, gt=0, description="longest wait for a turn")
+    max_portfolio_cells: int = Field(
+        2_000_000, ge=1, description="largest portfolio problem: candidates x (budget years + "
+        "roles x months + dependencies + exclusions)")
+    max_solver_seconds: float = Field(
+        60.0, gt=0, description="solver time one portfolio call may use in total (the "
+        "optimisation and its frontier re-solves)")
 
     @field_validator("api_key")
     @classmethod
     def _api_key_is_long_enough(cls, key: SecretStr | None) -> SecretStr | None:
         """Unset turns admin off; set, the key must resist guessing (empty is not "off")."""
-        if key is None:
-            return None
-        length = len(key.get_secret_value())
-        if length < MIN_API_KEY_LENGTH:
-            problem = "is empty" if length == 0 else f"is too short ({length} characters)"
-            raise ValueError(
-                f"{problem}: a key needs at least {MIN_API_KEY_LENGTH} characters (make one with "
-                "python -c 'import secrets; print(secrets.token_urlsafe(24))'), or leave it unset "
-                "to turn the admin endpoints off")
-        return key
+        return _long_enough(key, MIN_API_KEY_LENGTH, "a key", "token_urlsafe(24)",
+                            "to turn the admin endpoints off")
+
+    @field_validator("model_signing_key")
+    @classmethod
+    def _signing_key_is_long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        """Unset: models are not signed or checked; set, it must resist guessing."""
+        return _long_enough(key, MIN_SIGNING_KEY_LENGTH, "a signing key", "token_hex(32)",
+                            "to load unsigned models")
+
+    def signing_key(self) -> str | None:
+        """The model signing key's value (`opm_ml.signing`), None when models are unsigned."""
+        key = self.model_signing_key
+        return None if key is None else key.get_secret_value()
+
+
+def _long_enough(key: SecretStr | None, minimum: int, noun: str, maker: str,
+                 unset_means: str) -> SecretStr | None:
+    """`key` unless set to fewer than `minimum` characters (the message never shows it)."""
+    if key is None:
+        return None
+    length = len(key.get_secret_value())
+    if length < minimum:
+        problem = "is empty" if length == 0 else f"is too short ({length} characters)"
+        raise ValueError(f"{problem}: {noun} needs at least {minimum} characters (make one with "
+                         f"python -c 'import secrets; print(secrets.{maker})'), or leave it "
+                         f"unset {unset_means}")
+    return key
 
 
 def settings_error(exc: ValidationError) -> SettingsError:

@@ -301,28 +301,49 @@ def write_rejections(rejections: pd.DataFrame, path: str | Path) -> Path:
 
 
 def _coerce(values: pd.Series, col: Column) -> tuple[pd.Series, pd.Series]:
-    """Convert one column to its checking dtype; also return where a present value failed."""
+    """Convert one column to its checking dtype; also return where a present value failed.
+
+    Any dtype a file can carry is handled: a category column is read as its values, text with
+    lone surrogates as text, and a dtype that cannot hold the kind (a timestamp where a number
+    belongs) fails in every present cell rather than raising.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
     is_text = values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
     if is_text:
-        values = values.astype("str").str.strip().replace("", np.nan)
+        values = _as_str(values).str.strip().replace("", np.nan)
     present = values.notna()
     if col.kind == "category" or (col.kind == "str" and not is_text):
         parsed = category_labels(values).astype("str")  # 4.0 (Parquet) and "4.0" are "4"
     elif col.kind == "str":
-        parsed = values.astype("str")
+        parsed = _as_str(values)
     elif col.kind == "date":
         parsed = _to_dates(values, is_text)
     elif col.kind == "bool":
         parsed = yes_no(values)
+    elif not (is_text or pd.api.types.is_bool_dtype(values.dtype)
+              or pd.api.types.is_float_dtype(values.dtype)
+              or pd.api.types.is_integer_dtype(values.dtype)):
+        parsed = pd.Series(pd.NA, index=values.index, dtype="Int64" if col.kind == "int"
+                           else "Float64")
     else:
         numbers = _to_numbers(values) if is_text else values.astype("Float64")
         finite = numbers.notna() & np.isfinite(numbers.fillna(0).to_numpy(dtype=float))
-        if col.kind == "int":
-            finite &= (numbers.fillna(0) % 1 == 0).to_numpy(dtype=bool)
+        if col.kind == "int":  # whole numbers among the finite ones (inf % 1 is no number)
+            finite &= (numbers.where(finite, 0) % 1 == 0).to_numpy(dtype=bool, na_value=False)
         parsed = numbers.where(finite, pd.NA)
         if col.kind == "int":
             parsed = parsed.astype("Int64")
     return parsed, present & parsed.isna()
+
+
+def _as_str(values: pd.Series) -> pd.Series:
+    """Values as text; a lone surrogate (valid JSON, not valid UTF-8) becomes U+FFFD."""
+    try:
+        return values.astype("str")
+    except UnicodeEncodeError:
+        return values.map(lambda v: v.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+                          if isinstance(v, str) else v).astype("str")
 
 
 def _to_numbers(text: pd.Series) -> pd.Series:
@@ -560,7 +581,7 @@ def _text(values: pd.Series) -> pd.Series:
             values.dtype):
         text = values.astype("float64").map(_number, na_action="ignore")
     else:
-        text = values.astype("str")
+        text = _as_str(values)
     return text.fillna("").astype("str")
 
 

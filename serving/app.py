@@ -8,8 +8,10 @@ models in the background at start-up (/readyz says 503 until they are in).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -21,6 +23,8 @@ from opm_ml.mlflow_access import ACTIVITY_DURATION
 from opm_ml.model_set import ModelSet
 from opm_ml.settings import Settings, get_settings
 from serving import errors, openapi
+from serving.batches import BatchLane
+from serving.limits import ScoringLimitMiddleware
 from serving.middleware import BodySizeLimitMiddleware, ObservabilityMiddleware
 from serving.model_store import ModelStore
 from serving.monitoring import install as install_monitoring
@@ -39,6 +43,7 @@ from serving.routers import (
 from serving.routers import monitoring as monitoring_router
 from serving.schemas.projects import EXAMPLE_PROJECT, EXAMPLE_STATUS
 
+log = logging.getLogger("opm_ml.serving")
 DESCRIPTION = """\
 Delay, cost-overrun and resource-demand forecasts for projects, each with a P10/P50/P90
 interval and a SHAP explanation, next to the standard earned-value and earned-schedule metrics.
@@ -87,6 +92,7 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     app.state.settings = settings
     app.state.model_store = store
     app.state.metrics = metrics
+    app.state.batch_lane = BatchLane(settings.batch_threads)
     store.on_load(record_load)
     install_monitoring(app, settings, metrics)
     openapi.install(app, served_manifest)
@@ -100,6 +106,8 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST"], allow_headers=["*"])
+    app.add_middleware(ScoringLimitMiddleware, concurrency=settings.scoring_concurrency,
+                       queue=settings.scoring_queue, wait_seconds=settings.scoring_queue_seconds)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)  # outermost: sees every answer
     return app
@@ -120,14 +128,41 @@ def banner(settings: Settings | None = None) -> str:
 
 
 def serve(settings: Settings | None = None) -> None:
-    """Run the API with uvicorn on `settings.api_host:api_port` (blocks until stopped).
+    """Run the API with uvicorn on `api_host:api_port` with `api_workers` processes (blocks).
 
-    One process: the model set lives in memory once, and LightGBM uses the cores for batches.
+    One worker: the app in this process. Several: uvicorn starts that many processes, each
+    building the app from the same OPM_ML_* settings and loading the champions itself (memory
+    times workers); the registry poller moves them all to a new alias within
+    `registry_poll_seconds`. SIGTERM stops accepting connections, lets requests in flight finish
+    (up to `shutdown_grace_seconds`), then exits; SIGHUP restarts the workers one by one.
     """
     import uvicorn
 
     settings = settings or get_settings()
-    # Our own log lines (model loads, swaps, crashes) next to uvicorn's.
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                log_level="info", access_log=False)
+    workers = settings.api_workers
+    if workers > 1 and settings.registry_poll_seconds <= 0:
+        log.warning("%d workers without registry polling (OPM_ML_REGISTRY_POLL_SECONDS=0): an "
+                    "admin reload reaches one worker only, so workers may serve different "
+                    "versions until restarted", workers)
+    options = {"host": settings.api_host, "port": settings.api_port, "access_log": False,
+               "log_config": log_config(workers),
+               "timeout_graceful_shutdown": settings.shutdown_grace_seconds}
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+    else:  # each worker process imports the factory and reads the settings from OPM_ML_*
+        os.environ["OPM_ML_PROFILE"] = settings.profile  # a --profile given to `opm-ml serve`
+        uvicorn.run("serving.app:create_app", factory=True, workers=workers, **options)
+
+
+def log_config(workers: int) -> dict:
+    """uvicorn's logging, plus everyone else's lines (model loads, swaps, crashes) in every
+    worker, tagged with the worker's process id when there are several."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    tag = "[%(process)d] " if workers > 1 else ""
+    config["formatters"]["opm_ml"] = {"format": f"%(levelname)s:     {tag}%(name)s: %(message)s"}
+    config["handlers"]["opm_ml"] = {"class": "logging.StreamHandler", "formatter": "opm_ml",
+                                    "stream": "ext://sys.stderr"}
+    config["root"] = {"handlers": ["opm_ml"], "level": "INFO"}
+    return config

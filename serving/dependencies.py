@@ -1,13 +1,15 @@
 """FastAPI dependencies and the helpers every router shares.
 
-Settings, the model store and metrics come from `app.state` (put there by `create_app`), not
-from globals, so tests and benchmarks can run several apps side by side. `ERRORS`, `TopK` and
-`served` are what the forecast routes have in common.
+Settings, the model store, metrics and the batch lane come from `app.state` (put there by
+`create_app`), not from globals, so tests and benchmarks can run several apps side by side.
+`ERRORS`, `TopK`, `Compact`, the answer's media type and `served` are what the forecast routes
+have in common.
 """
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Query, Request
@@ -17,25 +19,38 @@ from opm_ml.manifest import FeatureManifest
 from opm_ml.model_set import ModelSet, ModelUnavailable
 from opm_ml.monitoring.log import PredictionLog
 from opm_ml.settings import MIN_API_KEY_LENGTH, Settings
+from serving.batches import BatchLane
+from serving.formats import negotiate
 from serving.model_store import ModelStore
 from serving.observability import Metrics
 from serving.schemas.common import ErrorResponse
 
 
-def get_settings(request: Request) -> Settings:
+# Async: FastAPI runs a plain `def` dependency in its thread pool, a hop per dependency per
+# request that costs more than these attribute reads.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_store(request: Request) -> ModelStore:
+async def get_store(request: Request) -> ModelStore:
     return request.app.state.model_store
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def get_prediction_log(request: Request) -> PredictionLog | None:
+async def get_prediction_log(request: Request) -> PredictionLog | None:
     return request.app.state.prediction_log
+async def get_lane(request: Request) -> BatchLane:
+    return request.app.state.batch_lane
+
+
+async def get_media(accept: Annotated[str | None, Header(
+        description="application/json (default), application/x-ndjson (streamed), "
+                    "application/vnd.apache.arrow.stream or application/vnd.apache.parquet"
+)] = None) -> str:
+    return negotiate(accept)
 
 
 def require_admin(
@@ -58,10 +73,55 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[ModelStore, Depends(get_store)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 LogDep = Annotated[PredictionLog | None, Depends(get_prediction_log)]
+LaneDep = Annotated[BatchLane, Depends(get_lane)]
+MediaDep = Annotated[str, Depends(get_media)]
 TopK = Annotated[int | None, Query(ge=1, description="only the k largest contributions")]
+Compact = Annotated[bool, Query(description="state what every project shares once, under "
+                                            "`families`, and leave out repeated fields")]
 ERRORS = {400: {"model": ErrorResponse, "description": "the body cannot be parsed"},
           413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-          503: {"model": ErrorResponse, "description": "a model is not loaded (named, with why)"}}
+          503: {"model": ErrorResponse, "description": "a model is not loaded (named, with why), "
+                                                     "or the server is busy scoring "
+                                                     "(Retry-After)"}}
+# Views built on the contract's fields, asked of models trained on an organisation's profile.
+CONTRACT_ONLY = {409: {"model": ErrorResponse, "description": "the served models read an "
+                       "organisation's own profile, and this view needs the contract's fields"}}
+
+
+@dataclass
+class Forecasting:
+    """What a forecast route takes besides the body: the app's parts and the answer options
+    (`?top_k=`, `?compact=`, the media type `Accept` asks for), and the prediction log
+    every answer's forecasts go to (None when turned off)."""
+
+    store: StoreDep
+    settings: SettingsDep
+    metrics: MetricsDep
+    lane: LaneDep
+    media: MediaDep
+    prediction_log: LogDep
+    top_k: TopK = None
+    compact: Compact = False
+
+
+async def forecasting(store: StoreDep, settings: SettingsDep, metrics: MetricsDep,
+                      lane: LaneDep, media: MediaDep, prediction_log: LogDep,
+                      top_k: TopK = None, compact: Compact = False) -> Forecasting:
+    return Forecasting(store, settings, metrics, lane, media, prediction_log, top_k, compact)
+
+
+ForecastingDep = Annotated[Forecasting, Depends(forecasting)]
+
+
+def contract_models(what: str, instead: str = ""):
+    """A route dependency: 409 (`ContractOnly`) when the served models read an organisation's
+    profile, solved before the body is validated, so a profile's user is told why rather than
+    listed the contract's fields as missing."""
+    async def check(store: StoreDep) -> None:
+        if store.current is not None:
+            store.current.require_contract(what, instead)
+
+    return Depends(check)
 
 
 def served(store: ModelStore, settings: Settings) -> tuple[ModelSet | None, FeatureManifest]:

@@ -7,7 +7,10 @@ answered with a reference id only (see `internal_error_response`).
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
+import traceback
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -16,8 +19,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
-from opm_ml.model_set import ModelUnavailable
+from opm_ml.model_set import ContractOnly, ModelUnavailable
+from opm_ml.text import mask_credentials
 from serving.schemas.evm import BATCH, SINGLE
 
 log = logging.getLogger("opm_ml.serving")
@@ -74,17 +79,39 @@ def unknown_categories(errors: Sequence[dict[str, Any]]) -> list[str]:
     ]
 
 
+def log_with_reference(message: str, exc: BaseException, level: int = logging.ERROR) -> str:
+    """Log `message` with `exc`'s traceback, credentials masked, under a new reference id, and
+    return the id: anonymous answers quote it instead of the exception's text."""
+    reference = uuid.uuid4().hex[:12]
+    trace = mask_credentials("".join(traceback.format_exception(exc)).rstrip())
+    log.log(level, "%s (reference %s)\n%s", message, reference, trace)
+    return reference
+
+
 def internal_error_response() -> JSONResponse:
     """The 500 body: a reference to the logged traceback, nothing about the internals.
 
     Call it from an `except` block so the traceback is the one being handled.
     """
-    reference = uuid.uuid4().hex[:12]
-    log.exception("unhandled error (reference %s)", reference)
+    reference = log_with_reference("unhandled error", sys.exception())
     return JSONResponse(
         error_body("internal_error", f"internal server error; reference {reference} in the log"),
         status_code=500,
     )
+
+
+async def send_json(send: Send, status: int, body: dict,
+                    headers: dict[str, str] | None = None) -> None:
+    """A JSON answer straight from ASGI middleware (before or instead of the app)."""
+    payload = json.dumps(body).encode()
+    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()), *extra],
+    })
+    await send({"type": "http.response.body", "body": payload})
 
 
 def install(app: FastAPI) -> None:
@@ -110,6 +137,10 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )
+
+    @app.exception_handler(ContractOnly)
+    async def _contract_only(request: Request, exc: ContractOnly) -> JSONResponse:
+        return JSONResponse(error_body("contract_only", exc.reason), status_code=409)
 
     @app.exception_handler(ModelUnavailable)
     async def _not_ready(request: Request, exc: ModelUnavailable) -> JSONResponse:

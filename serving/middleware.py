@@ -6,13 +6,12 @@ which matters for the single-project latency target.
 
 from __future__ import annotations
 
-import json
 import time
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.errors import error_body, internal_error_response
+from serving.errors import error_body, internal_error_response, send_json
 from serving.observability import Metrics
 
 
@@ -69,7 +68,7 @@ class BodySizeLimitMiddleware:
         message = f"request body larger than the limit of {self.max_bytes:,} bytes"
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_json(send, 413, error_body("payload_too_large", message))
+            await send_json(send, 413, error_body("payload_too_large", message))
             return
         received = 0
 
@@ -84,14 +83,3 @@ class BodySizeLimitMiddleware:
             return msg
 
         await self.app(scope, counted_receive, send)
-
-
-async def _send_json(send: Send, status: int, body: dict) -> None:
-    payload = json.dumps(body).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode())],
-    })
-    await send({"type": "http.response.body", "body": payload})

@@ -5,6 +5,9 @@ so a request that took the set at its start finishes on it, and no request ever 
 half-loaded set. A failed load keeps the set in use. A polling thread reloads when a registry
 alias moves. A model missing from the registry does not stop the others being served: the set
 records it as missing, and /readyz and the endpoints that need it answer 503 naming it.
+
+Why a load failed reaches anonymous clients only as a public reason (which model, refused or
+unreadable) and a reference id; the exception itself goes to the log, credentials masked.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from opm_ml import mlflow_access
 from opm_ml.model_set import ModelSet, ModelUnavailable, load_model_set
 from opm_ml.schedule.served import activity_version
 from opm_ml.settings import Settings
-from opm_ml.text import first_line
+from opm_ml.text import first_line, mask_credentials
+from serving.errors import log_with_reference
 
 log = logging.getLogger("opm_ml.serving")
 
@@ -51,7 +55,8 @@ class ModelStore:
         self.settings = settings
         self._current: ModelSet | None = None
         self._reason = "models are not loaded yet"
-        self.last_error: str | None = None
+        self.last_error: str | None = None  # the failure's first line, for the admin answer
+        self.problem: str | None = None  # its public reason, while the failure is the latest
         self._load_lock = threading.Lock()  # one load at a time; readers never take it
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -99,10 +104,12 @@ class ModelStore:
 
     def check_registry(self) -> bool:
         """Reload if the alias now points at other versions; returns whether it reloaded."""
+        if self._load_lock.locked():  # a load is under way (the first one, at start-up)
+            return False
         try:
             wanted = registry_versions(self.settings, activity=True)
         except Exception as exc:  # a registry outage must not kill the poller
-            log.warning("registry check failed: %s", first_line(exc))
+            log.warning("registry check failed: %s", mask_credentials(first_line(exc)))
             return False
         current = self._current
         if wanted == (current.registry_state() if current is not None else {}):
@@ -143,15 +150,19 @@ class ModelStore:
         try:
             new = load_model_set(self.settings, activity=True)
         except Exception as exc:
-            log.exception("loading the model set failed; keeping the set in use")
-            self.last_error = first_line(exc)
+            reference = log_with_reference("loading the model set failed; keeping the set in use",
+                                           exc)
+            self.last_error = mask_credentials(first_line(exc))
+            public = getattr(exc, "public", None)  # ModelLoadError, ModelUnavailable
+            self.problem = (f"loading the models failed{': ' + public if public else ''}; "
+                            f"reference {reference} in the log")
             if self._current is None:
-                self._reason = f"loading the models failed: {self.last_error}"
+                self._reason = self.problem
             for listener in self._listeners:
                 listener(None, self.last_error)
             return False
         self._current = new  # the atomic swap: one reference assignment
-        self.last_error = None
+        self.last_error = self.problem = None
         log.info("serving model set %s", new.versions())
         if new.missing:
             log.warning("not serving: %s", new.missing_text())

@@ -9,11 +9,11 @@ and batch scoring check them. Field paths read `body[3].status.ev` (`body.status
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from fastapi import HTTPException
+from fastapi import Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
@@ -28,6 +28,32 @@ def check_batch_size(n: int, limit: int) -> None:
     if n > limit:
         raise HTTPException(413, f"batch of {n:,} items exceeds the limit of {limit:,} "
                                  "(OPM_ML_MAX_BATCH); split it into smaller requests")
+
+
+def counted_first(items_in: Callable[[Any], Any]) -> Any:
+    """A route dependency: 413 when the body's item list (`items_in(body)`) is longer than
+    OPM_ML_MAX_BATCH, before FastAPI validates a single item of a typed body.
+
+    FastAPI solves dependencies before it validates the body, and has already parsed the JSON
+    (the request caches it), so counting costs one `len`.
+    """
+    async def check(request: Request) -> None:
+        if not await request.body():
+            return
+        try:
+            body = await request.json()
+        except (ValueError, RecursionError):
+            return  # not JSON: FastAPI answers that itself
+        items = items_in(body)
+        if isinstance(items, list):
+            check_batch_size(len(items), request.app.state.settings.max_batch)
+
+    return Depends(check)
+
+
+def candidates_in(body: Any) -> Any:
+    """The candidate list of an intake body: the body itself, or its `candidates`."""
+    return body.get("candidates") if isinstance(body, dict) else body
 
 
 def items_of(body: Any, limit: int) -> tuple[list, bool]:
@@ -82,7 +108,7 @@ def check_rows(inputs: ProjectInputs) -> rules.Findings:
     found = [rules.profile_findings(inputs.columns, inputs.manifest.rules)]
     if len(inputs.inflight) and inputs.manifest.has("start_date", "status_date"):
         found.append(rules.status_findings(inputs.columns, inputs.inflight_mask))
-    return rules.Findings.of([f.frame for f in found])
+    return rules.Findings.of([f.frame for f in found if len(f)])
 
 
 def raise_findings(findings: rules.Findings, single: bool, nested: str = "status",

@@ -94,10 +94,13 @@ def test_csv_and_parquet_equal_predict_the_api_and_evm(registry, rows, tmp_path)
                                from_csv[numbers].astype(float), rtol=1e-12)
     assert (pd.read_csv(tmp_path / "a.rejects.csv").empty)  # the audit file, with no problem
 
-    # Every family's columns are FamilyModel.predict's, prefixed; and the SHAP identity holds.
+    # Every family's columns are FamilyModel.predict's, prefixed (the late classifier's SHAP
+    # only with --late-shap, below); and the SHAP identity holds.
     models = load_models(registry, list(FAMILIES))
     for family, model in models.models.items():
-        direct = model.predict(model_columns(rows)).to_frame().add_prefix(f"{family}__")
+        direct = model.predict(model_columns(rows)).to_frame(late_shap=False).add_prefix(
+            f"{family}__")
+        assert not from_csv.filter(like=f"{family}__late_shap").columns.size
         pd.testing.assert_frame_equal(from_csv[direct.columns], direct, check_dtype=False)
         planned, quantity = family_spec(family).planned, family_spec(family).quantity
         shap = from_csv.filter(regex=f"^{family}__shap__").sum(axis=1)  # NaN: unused feature
@@ -132,6 +135,23 @@ def test_csv_and_parquet_equal_predict_the_api_and_evm(registry, rows, tmp_path)
     got.columns = expected.columns
     pd.testing.assert_frame_equal(got, expected, check_dtype=False, check_index_type=False)
     assert from_csv.loc[~inflight].filter(like="evm__").isna().all().all()
+
+
+def test_late_shap_adds_the_classifiers_columns_only(registry, rows, tmp_path):
+    """--late-shap: the late classifier's SHAP columns, as `to_frame()` writes them, and
+    every other column unchanged."""
+    rows.to_parquet(tmp_path / "in.parquet")
+    for name, options in (("plain", ()), ("late", ("--late-shap",))):
+        result = score(tmp_path / "in.parquet", "--out", tmp_path / f"{name}.parquet",
+                       "--models", "delay", *options)
+        assert result.exit_code == 0, result.output
+    plain, late = (pd.read_parquet(tmp_path / f"{n}.parquet") for n in ("plain", "late"))
+    added = [c for c in late.columns if c not in plain.columns]
+    assert added and all(c.startswith("delay__late_shap") for c in added)
+    pd.testing.assert_frame_equal(late[plain.columns], plain)
+    model = load_models(registry, ["delay"]).models["delay"]
+    direct = model.predict(model_columns(rows)).to_frame().add_prefix("delay__")
+    pd.testing.assert_frame_equal(late[added], direct[added], check_dtype=False)
 
 
 def test_local_cluster_writes_the_single_machine_result(registry, rows, tmp_path):

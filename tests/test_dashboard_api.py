@@ -128,6 +128,14 @@ def test_a_bad_upload_names_the_row_and_field(dashboard):
     missing = frame.drop(columns=["complexity"]).to_csv(index=False).encode()
     got = client.post("/v1/dashboard/portfolio?filename=p.csv", content=missing)
     assert got.status_code == 422 and "complexity" in got.json()["message"]
+    # With allow_rejects the valid rows are scored and the rejected one listed, not dropped.
+    kept = client.post("/v1/dashboard/portfolio?filename=p.csv&allow_rejects=true",
+                       content=frame.to_csv(index=False).encode())
+    assert kept.status_code == 200, kept.text
+    body = kept.json()
+    assert body["count"] == 2 and body["rejected_rows"] == 1
+    assert [(r["row"], r["column"]) for r in body["rejections"]] == [
+        (2, "budget_at_completion")]
 
 
 def test_intake_view_ranks_as_the_intake_endpoint(dashboard):

@@ -166,7 +166,9 @@ def test_api_answers_503_when_the_database_is_unreachable(small_registry):
     client = TestClient(create_app(settings, store))
     response = client.post("/v1/intake/score", json=[CRM])
     assert response.status_code == 503 and response.json()["error"] == "pipeline_unavailable"
-    assert "127.0.0.1" in response.text and "secret" not in response.text
+    # Anonymous clients get a reference into the log, not the database's host (issue 13, #9).
+    assert "reference" in response.json()["message"] and response.headers["Retry-After"]
+    assert "127.0.0.1" not in response.text and "secret" not in response.text
 
 
 def test_cli_keep_pipeline_and_close(small_registry, tmp_path, monkeypatch):

@@ -257,3 +257,46 @@ def test_batch_scoring_warns_of_unseen_snapshot_levels_as_the_api_does(real_regi
     unseen = scores["warnings"].str.contains("phase_now 'Scoping/Planning' was not seen",
                                              na=False)
     assert unseen.any() and scores.loc[unseen, "overrun__cost_p50"].notna().all()
+
+
+def test_the_dashboard_reads_an_uploaded_export_through_the_profile(nyc):
+    """The Portfolio view's upload takes the organisation's own file: each project once, at
+    its latest report, with the profile's families. Rows the profile rejects are a 422 naming
+    their row in the file, or, with `allow_rejects`, listed beside the projects kept."""
+    export = REAL / "NYC_capital_projects_20190901.csv"
+    url = "/v1/dashboard/portfolio?filename=nyc.csv"
+    refused = nyc.post(url, content=export.read_bytes())
+    assert refused.status_code == 422 and "row(s) rejected: row " in refused.json()["message"]
+    response = nyc.post(url + "&allow_rejects=true", content=export.read_bytes())
+    assert response.status_code == 200, response.text[:500]
+    body = response.json()
+    ids = [p["project_id"] for p in body["projects"]]
+    assert len(ids) == len(set(ids)) == body["count"] > 300
+    assert all(p["status_date"] for p in body["projects"])
+    # A project without a planned duration is listed with its overrun, and says why it has no
+    # delay numbers; every other project has them.
+    unplanned = [p for p in body["projects"]
+                 if "no delay forecast: planned_duration_days is missing" in p["warnings"]]
+    assert 0 < len(unplanned) < len(ids)
+    assert all(p["probability_late"] is None for p in unplanned)
+    assert any(p["overrun_pct_p50"] is not None for p in unplanned)
+    assert all(p["probability_late"] is not None for p in body["projects"]
+               if p not in unplanned)
+    assert body["rejected_rows"] > 0
+    first = body["rejections"][0]
+    assert first["row"] >= 1 and first["column"] and first["reason"]
+
+
+@pytest.mark.parametrize("method, path", [
+    ("get", "/v1/dashboard/portfolio"), ("get", "/v1/dashboard/intake"),
+    ("get", "/v1/dashboard/projects/P1"), ("post", "/v1/intake/score"),
+    ("post", "/v1/portfolio/optimize")])
+def test_views_built_on_the_contract_say_so_for_a_profile(nyc, method, path):
+    """The sample history and intake candidates are in the contract's fields: a profile's
+    models answer 409 saying what to use instead, before any body is validated."""
+    project, _ = example(nyc)
+    response = getattr(nyc, method)(path, **({"json": [project]} if method == "post" else {}))
+    assert response.status_code == 409, response.text
+    message = response.json()["message"]
+    assert "'nyc_capital' profile" in message
+    assert "POST /v1/dashboard/portfolio" in message or "POST /v1/projects/assess" in message

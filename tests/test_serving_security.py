@@ -2,6 +2,10 @@
 configured, and no request able to name a model, URI or file for the service to load.
 """
 
+import re
+import socket
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
@@ -9,6 +13,7 @@ from pydantic import SecretStr, ValidationError
 from opm_ml.settings import Settings
 from serving.app import create_app
 from serving.model_store import ModelStore
+from serving.schemas.projects import EXAMPLE_PROJECT
 
 KEY = "security-admin-key"
 # Words a parameter would carry if a request could point the service at something to load.
@@ -146,3 +151,34 @@ def test_no_request_can_name_a_model_or_a_location_to_load(tmp_path):
     reload = openapi["paths"]["/v1/admin/reload"]["post"]
     assert "requestBody" not in reload
     assert {p["name"] for p in reload["parameters"]} == {"wait", "X-API-Key"}
+
+
+def test_anonymous_answers_never_carry_the_stores_credentials_or_hosts(tmp_path, monkeypatch,
+                                                                      caplog):
+    """Issue 13, item 9: a tracking URI and a database URL with credentials, both unreachable.
+    /readyz, the model 503s and the pipeline 503 give a generic reason and a reference id; the
+    log has the detail under that id, with the credentials masked."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    secrets = ("alice", "s3cret-tracking", "bob", "hunter2-db", f"{port}", "db.internal")
+    settings = Settings(_env_file=None, registry_poll_seconds=0,
+                        mlflow_tracking_uri=f"http://alice:s3cret-tracking@127.0.0.1:{port}",
+                        database_url=f"postgresql+psycopg2://bob:hunter2-db@127.0.0.1:{port}/db.internal")
+    with caplog.at_level("WARNING", "opm_ml.serving"), TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").json()["detail"] in ("models are loading",
+                                                         "models are not loaded yet"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        answers = [client.get("/readyz"), client.post("/v1/projects/assess", json=EXAMPLE_PROJECT),
+                   client.get("/v1/intake/pipeline")]
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        assert not [s for s in secrets if s in answer.text], answer.text
+        reference = re.search(r"reference ([0-9a-f]{12}) in the log", answer.text).group(1)
+        logged = caplog.text.split(f"(reference {reference})", 1)[1]
+        assert "***@127.0.0.1" in logged.split("(reference", 1)[0]
+    assert "s3cret-tracking" not in caplog.text and "hunter2-db" not in caplog.text

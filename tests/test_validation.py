@@ -264,6 +264,31 @@ def test_parquet_with_bad_values_is_reported_per_row(tmp_path):
         (2, "budget_at_completion", "-5000", "budget_at_completion must be >= 1, got -5000")]
 
 
+@pytest.mark.parametrize("cells", [
+    pd.Series(pd.to_datetime(["2024-01-01", "2024-02-01"])),
+    pd.Series(pd.to_datetime(["2024-01-01", "2024-02-01"]).tz_localize("UTC")),
+    pd.Series(pd.to_timedelta([1, 2], unit="D")),
+    pd.Series([1 + 2j, 3 + 0j]),
+    pd.Series(["a", "b"], dtype="category"),
+], ids=["timestamp", "tz-timestamp", "timedelta", "complex", "text-category"])
+def test_a_number_column_of_another_type_is_rejected_per_row(tmp_path, cells):
+    """A Parquet file can carry any dtype where the contract wants a number: every row is one
+    named rejection, never an exception."""
+    good = validate_frame(frame([valid_project("P1"), valid_project("P2")]), "projects").good
+    good["budget_at_completion"] = cells.to_numpy()
+    result = validate_frame(good, "projects")
+    assert result.good.empty
+    assert set(result.rejections["column"]) == {"budget_at_completion"}
+    assert list(result.rejections["row"]) == [1, 2]
+
+
+def test_lone_surrogates_in_text_are_reported_not_raised():
+    """JSON allows a lone surrogate; pandas' Arrow strings do not. It is kept as U+FFFD."""
+    bad = pd.DataFrame([valid_project("P1") | {"sector": "\ud800"}], dtype=object)
+    result = validate_frame(bad, "projects")
+    assert rejection_tuples(result)[0][:3] == (1, "sector", "\ufffd")
+
+
 def test_unreadable_files_are_contract_errors(tmp_path):
     with pytest.raises(ContractError, match="expected a .csv or .parquet"):
         load_table(tmp_path / "projects.xlsx", "projects")

@@ -21,6 +21,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from opm_ml import mlflow_access
+from opm_ml.forecasting.pyfunc import MODEL_ARTIFACT
 from opm_ml.settings import Settings
 from training.evaluation import score_predictions
 
@@ -57,7 +58,7 @@ def champion_score(client, settings: Settings, name: str, family: str, metric: s
     except MlflowException:
         return None, None, None
     model = mlflow_access.load_family_model(client, name, champion.version,
-                                            settings.mlflow_tracking_uri)
+                                            settings.mlflow_tracking_uri, settings.signing_key())
     digest = model.manifest.profile_digest
     output = model.predict(heldout, shap=False).to_frame(shap=False)
     return champion.version, score_predictions(family, output, heldout)[metric], digest
@@ -75,13 +76,15 @@ def scored_champion(client, name: str, score: Callable[[str], float]):
 def register_and_judge(model_uri: str, name: str, spec, heldout: pd.DataFrame,
                        challenger_metric: float, failed_checks: list[str],
                        settings: Settings, profile_digest: str = "",
-                       score_champion: Callable[[str], float] | None = None) -> Decision:
+                       score_champion: Callable[[str], float] | None = None,
+                       artifact: str = MODEL_ARTIFACT) -> Decision:
     """Register the model as `challenger` and decide whether it should become `champion`.
 
     `spec` gives the family, `promotion_metric`, `greater_is_better`, `margin` and
     `must_beat_baselines` (a family's `ModelSpec`, or the activity-duration model's spec).
     `score_champion(version)` scores a registered version on this run's held-out data with that
-    metric (default: a family model on the `heldout` rows). Moves no `champion` alias: `promote`
+    metric (default: a family model on the `heldout` rows); `artifact` names its joblib file
+    (what a signing key signs). Moves no `champion` alias: `promote`
     does, once every family of the run is decided (see `settle_profile_set`). Runs inside
     `mlflow_access.tracking(settings)`.
     """
@@ -92,6 +95,9 @@ def register_and_judge(model_uri: str, name: str, spec, heldout: pd.DataFrame,
                         challenger_score=challenger_metric, profile_digest=profile_digest)
     client = mlflow_access.client(settings)
     version = mlflow.register_model(model_uri, name).version
+    if settings.model_signing_key is not None:  # signed before any alias can point at it
+        mlflow_access.sign_version(client, name, version, settings.mlflow_tracking_uri,
+                                   settings.signing_key(), artifact)
     client.set_registered_model_alias(name, "challenger", version)
     if profile_digest:
         client.set_model_version_tag(name, version, PROFILE_TAG, profile_digest)
@@ -133,11 +139,13 @@ def promote(decision: Decision, name: str, settings: Settings) -> None:
 def register_and_gate(model_uri: str, name: str, spec, heldout: pd.DataFrame,
                       challenger_metric: float, failed_checks: list[str],
                       settings: Settings,
-                      score_champion: Callable[[str], float] | None = None) -> Decision:
+                      score_champion: Callable[[str], float] | None = None,
+                      artifact: str = MODEL_ARTIFACT) -> Decision:
     """`register_and_judge` then `promote`: one model on its own (a family, or the schedule's
-    activity-duration model with its own `score_champion`)."""
+    activity-duration model with its own `score_champion` and `artifact`)."""
     decision = register_and_judge(model_uri, name, spec, heldout, challenger_metric,
-                                  failed_checks, settings, score_champion=score_champion)
+                                  failed_checks, settings, score_champion=score_champion,
+                                  artifact=artifact)
     promote(decision, name, settings)
     return decision
 

@@ -222,12 +222,12 @@ def train_activity_model(source: str = "synthetic", settings: Settings | None = 
             def score_champion(version: str) -> float:
                 champion = mlflow_access.load_family_model(
                     mlflow_access.client(settings), name, version, settings.mlflow_tracking_uri,
-                    MODEL_ARTIFACT)
+                    settings.signing_key(), MODEL_ARTIFACT)
                 return ratio_metrics(champion.predict_log_quantiles(data.X[test]),
                                      log_true)[spec.promotion_metric]
 
             decision = register_and_gate(info.model_uri, name, spec, data.X[test], score,
-                                         failed, settings, score_champion)
+                                         failed, settings, score_champion, MODEL_ARTIFACT)
             log_decision(decision, spec.promotion_metric)
             seconds = time.perf_counter() - started
             mlflow.log_metric("time/total_seconds", seconds)

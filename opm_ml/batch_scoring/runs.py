@@ -107,7 +107,7 @@ class OutputWriter:
 
 
 def score_files(files: list[Path], out: Path, models: ScoringModels, *, shap: bool = True,
-                allow_rejects: bool = False, chunk_rows: int = 50_000,
+                late_shap: bool = False, allow_rejects: bool = False, chunk_rows: int = 50_000,
                 progress: Progress | None = None, log_url: str | None = None) -> Outcome:
     """Score `files` in order into the one file `out`; the loop every run uses.
 
@@ -125,7 +125,7 @@ def score_files(files: list[Path], out: Path, models: ScoringModels, *, shap: bo
             if len(rejected):
                 outcome.rejections.append(rejected)
             if len(valid) and (allow_rejects or not outcome.failed):
-                writer.write(score_frame(valid, models, shap, log))
+                writer.write(score_frame(valid, models, shap, log, late_shap))
                 outcome.scored += len(valid)
             if progress is not None:
                 progress(len(frame))
@@ -142,7 +142,8 @@ def score_files(files: list[Path], out: Path, models: ScoringModels, *, shap: bo
 
 
 def score_profiled(path: Path, out: Path, models: ScoringModels, *, shap: bool = True,
-                   allow_rejects: bool = False, progress: Progress | None = None,
+                   late_shap: bool = False, allow_rejects: bool = False,
+                   progress: Progress | None = None,
                    log_url: str | None = None) -> Outcome:
     """Score an organisation's export read through the served models' profile (in memory:
     exports are thousands of rows); rows are reported with the file's row numbers. With
@@ -165,7 +166,7 @@ def score_profiled(path: Path, out: Path, models: ScoringModels, *, shap: bool =
     log = _prediction_log(log_url, len(valid))
     try:
         if len(valid) and (allow_rejects or not outcome.failed):
-            writer.write(score_frame(valid, models, shap, log))
+            writer.write(score_frame(valid, models, shap, log, late_shap))
             outcome.scored = len(valid)
     except BaseException:
         writer.discard()
@@ -182,8 +183,9 @@ def score_profiled(path: Path, out: Path, models: ScoringModels, *, shap: bool =
 
 
 def score_dask(client, files: list[Path], out_dir: Path, models: ScoringModels, *,
-               shap: bool = True, allow_rejects: bool = False, chunk_rows: int = 50_000,
-               progress: Progress | None = None, log_url: str | None = None) -> Outcome:
+               shap: bool = True, late_shap: bool = False, allow_rejects: bool = False,
+               chunk_rows: int = 50_000, progress: Progress | None = None,
+               log_url: str | None = None) -> Outcome:
     """One `score_files` task per part file, each writing `out_dir/<part>.parquet`.
 
     The models go to every worker once (broadcast), not with each task. Parts are written into
@@ -200,8 +202,9 @@ def score_dask(client, files: list[Path], out_dir: Path, models: ScoringModels, 
     rows = {}
     for path in files:
         future = client.submit(score_files, [path.resolve()], staging / f"{path.stem}.parquet",
-                               shipped, shap=shap, allow_rejects=allow_rejects,
-                               chunk_rows=chunk_rows, log_url=log_url, pure=False)
+                               shipped, shap=shap, late_shap=late_shap,
+                               allow_rejects=allow_rejects, chunk_rows=chunk_rows,
+                               log_url=log_url, pure=False)
         rows[future] = count_rows(path)
     outcome = Outcome()
     try:

@@ -3,7 +3,8 @@
 Models come from the registry at the serving alias (`opm_ml.model_set.load_model_set`, the
 API's own loader), once per run; the loaded `FamilyModel`s are plain picklable objects, so a
 Dask run ships them to each worker once. The output is `Assessment.to_frame()`: per family
-its `ForecastBatch.to_frame()` columns prefixed `<family>__`, then the OPM metrics of
+its `ForecastBatch.to_frame()` columns prefixed `<family>__` (SHAP values as columns,
+`<family>__shap__<feature>`, one row per project: docs/formats.md), then the OPM metrics of
 in-flight rows as `evm__<metric>` (null at intake).
 """
 
@@ -72,11 +73,12 @@ def load_models(settings, families: list[str] | None) -> ScoringModels:
 
 
 def score_frame(valid: pd.DataFrame, models: ScoringModels, shap: bool = True,
-                log=None) -> pd.DataFrame:
+                log=None, late_shap: bool = False) -> pd.DataFrame:
     """Output rows for validated rows (`inputs.validate_rows`), in their order; each forecast
-    also goes to `log` (an `opm_ml.monitoring.log.PredictionLog`) when given."""
+    also goes to `log` (an `opm_ml.monitoring.log.PredictionLog`) when given. `late_shap` adds
+    the late classifier's SHAP values (a fourth TreeSHAP pass, about a quarter more time)."""
     inputs = ProjectInputs.from_frame(valid, models.manifest)
     assessment = assess(models.models, inputs, shap)
     if log is not None:
         log.record("score", inputs, assessment.forecasts, models.refs, block=LOG_WAIT_SECONDS)
-    return assessment.to_frame(shap)
+    return assessment.to_frame(shap, late_shap)

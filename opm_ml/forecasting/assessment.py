@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from opm_ml.features import StatusMetrics
+from opm_ml.forecasting.families import LEVELS
 from opm_ml.forecasting.inputs import ProjectInputs
 from opm_ml.forecasting.model import FamilyModel
 from opm_ml.forecasting.result import ForecastBatch
@@ -42,67 +43,82 @@ class Assessment:
 
     # --- JSON -----------------------------------------------------------------------------------
 
-    def to_json(self, top_k: int | None = None) -> list[dict]:
-        """Per project: id, forecasts by family slug, and in flight the OPM metrics."""
-        by_slug = {b.family.slug: b.to_json(top_k) for b in self.forecasts.values()}
+    def to_json(self, top_k: int | None = None, compact: bool = False) -> list[dict]:
+        """Per project: id, forecasts by family slug (those it has the planned value of), and
+        in flight the OPM metrics.
+
+        `compact` (see `ForecastBatch.to_json`) also leaves out what repeats another field of
+        the same answer (the id inside `opm_metrics`, `evm_forecast_finish_date`, the models'
+        intervals inside `evm_comparison`) and the empty in-flight fields of intake rows.
+        """
+        by_slug = {b.family.slug: b.to_json(top_k, compact) for b in self.forecasts.values()}
         warnings = self.warnings()
+        empty = {} if compact else {"opm_metrics": None, "evm_comparison": None,
+                                    "evm_forecast_finish_date": None}
         results = [
             {"project_id": pid, "forecasts": {slug: by_slug[slug][i] for slug in by_slug
                                               if by_slug[slug][i] is not None},
-             "opm_metrics": None, "evm_comparison": None, "evm_forecast_finish_date": None,
-             **({"warnings": warnings[i]} if warnings[i] else {})}
+             **empty, **({"warnings": warnings[i]} if warnings[i] else {})}
             for i, pid in enumerate(self.inputs.ids)
         ]
         evm = self.inputs.evm
         if evm is not None:
-            self._add_opm_metrics(results, evm)
+            self._add_opm_metrics(results, evm, compact)
         return results
 
     def warnings(self) -> list[list[str]]:
         """Per project: unseen category values, and the families it has no forecast of."""
         return self.inputs.family_warnings([b.family for b in self.forecasts.values()])
 
-    def _add_opm_metrics(self, results: list[dict], evm: StatusMetrics) -> None:
+    def _add_opm_metrics(self, results: list[dict], evm: StatusMetrics, compact: bool) -> None:
         rows = self.inputs.inflight
         values = metric_dicts(evm)
         comparisons: list[dict] = [{} for _ in rows]
         for batch in self.forecasts.values():
             family = batch.family
-            planned = self.inputs.columns[family.planned][rows]
+            planned = self.inputs.columns[family.planned][rows].tolist()
             index = self.index_forecasts(batch)
-            p50, q = batch.quantiles[rows, 1].tolist(), batch.quantiles[rows]
-            for j in np.flatnonzero(np.isfinite(planned)):  # a family without a plan: none
+            p50, q = batch.quantiles[rows, 1].tolist(), batch.quantiles[rows].tolist()
+            for j in np.flatnonzero(np.isfinite(np.asarray(planned, dtype=float))).tolist():
+                # a family without a plan has no forecast to compare
+                model = {} if compact else {"model_p50": p50[j],
+                                            "model_interval": dict(zip(LEVELS, q[j]))}
                 comparisons[j][family.quantity] = {
-                    "planned": float(planned[j]), "model_p50": p50[j],
-                    "model_interval": dict(zip(("p10", "p50", "p90"), q[j].tolist())),
+                    "planned": planned[j], **model,
                     "evm": {name: v[j] for name, v in index.items()},
                 }
         reasons = evm.reasons()
         for j, pos in enumerate(rows.tolist()):
             result = results[pos]
-            result["opm_metrics"] = {"project_id": result["project_id"], "metrics": values[j],
-                                     "undefined": reasons[j]}
-            result["evm_forecast_finish_date"] = values[j]["forecast_finish_date"]
+            result["opm_metrics"] = {"metrics": values[j], "undefined": reasons[j]} if compact \
+                else {"project_id": result["project_id"], "metrics": values[j],
+                      "undefined": reasons[j]}
+            if not compact:
+                result["evm_forecast_finish_date"] = values[j]["forecast_finish_date"]
             result["evm_comparison"] = comparisons[j]
 
     def index_forecasts(self, batch: ForecastBatch) -> dict[str, list]:
-        """The family's EVM index forecasts for the in-flight rows (None where undefined)."""
+        """The family's EVM index forecasts for the in-flight rows (None where undefined, or
+        where scaling a finite EAC overflows: JSON has no infinity)."""
         family, rows = batch.family, self.inputs.inflight
         planned = self.inputs.columns[family.planned][rows]
         ratio_of = planned / self.inputs.columns[family.evm_scale][rows]
-        return {name: np.where(np.isnan(f := self.inputs.evm.values[col] * ratio_of), None,
-                               f).tolist()
-                for name, col in family.evm_baselines.items()}
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = {name: self.inputs.evm.values[col] * ratio_of
+                      for name, col in family.evm_baselines.items()}
+        return {name: np.where(np.isfinite(f), f, None).tolist() for name, f in scaled.items()}
 
     # --- DataFrame ------------------------------------------------------------------------------
 
-    def to_frame(self, shap: bool = True) -> pd.DataFrame:
+    def to_frame(self, shap: bool = True, late_shap: bool = True,
+                 top_k: int | None = None) -> pd.DataFrame:
         """`project_id`, `warnings` (as the API's, joined by "; "), each family's `to_frame()`
         prefixed `<family>__`, the OPM metrics."""
         warnings = pd.array(["; ".join(w) or None for w in self.warnings()], dtype="string")
         parts = [pd.DataFrame({"project_id": np.asarray(self.inputs.ids, dtype=object),
                                "warnings": warnings})]
-        parts += [b.to_frame(shap).add_prefix(f"{name}__") for name, b in self.forecasts.items()]
+        parts += [b.to_frame(shap, late_shap, top_k).add_prefix(f"{name}__")
+                  for name, b in self.forecasts.items()]
         if self.inputs.manifest.evm:
             parts.append(self.evm_frame())
         return pd.concat(parts, axis=1)

@@ -11,7 +11,8 @@
 * `StageEstimator` bundles them on one feature matrix.
 Models are fitted on `build_features` frames and predict on the float matrix of
 `opm_ml.features.feature_matrix` through their boosters: `StageEstimator.predict_arrays` is the
-one prediction path (the MLflow pyfunc and serving both run it), cheap enough for one row.
+one prediction path (the MLflow pyfunc and serving both run it), cheap enough for one row
+(`single_row` skips `Booster.predict`'s per-call set-up there).
 SHAP values come from LightGBM's own TreeSHAP (`pred_contrib=True`): the same algorithm as
 `shap.TreeExplainer`, exact for categorical splits, vectorised and with no explainer to build.
 """
@@ -19,7 +20,9 @@ SHAP values come from LightGBM's own TreeSHAP (`pred_contrib=True`): the same al
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 import pandas as pd
@@ -37,6 +40,7 @@ from opm_ml.forecasting.starts import (
     frame_matrix,
     log_positive,
 )
+from opm_ml.forecasting import single_row
 
 # fitter(jobs, early_stopping_rounds): fits (model, X, y, X_eval, y_eval) jobs in place.
 Fitter = Callable[[list, "int | None"], None]
@@ -45,6 +49,7 @@ Fitter = Callable[[list, "int | None"], None]
 _ROLE_EPS = 1e-3
 # Below this many rows one thread predicts faster than waking LightGBM's OpenMP team.
 _SINGLE_THREAD_ROWS = 500
+_BATCH_THREADS: ContextVar[int] = ContextVar("opm_ml_batch_threads", default=0)
 
 
 def lgbm_params(hyperparameters: dict, random_state: int) -> dict:
@@ -99,8 +104,22 @@ def conformal_offsets(raw: np.ndarray, y: np.ndarray, quantiles) -> np.ndarray:
 
 
 def prediction_threads(n_rows: int) -> int:
-    """LightGBM `num_threads` for predicting `n_rows`: 1 for few rows, else all cores (0)."""
-    return 1 if n_rows < _SINGLE_THREAD_ROWS else 0
+    """LightGBM `num_threads` for predicting `n_rows`: 1 for few rows, else the batch budget
+    (`batch_threads`; 0, every core, unless a caller bounds it)."""
+    return 1 if n_rows < _SINGLE_THREAD_ROWS else _BATCH_THREADS.get()
+
+
+@contextmanager
+def batch_threads(threads: int) -> Iterator[None]:
+    """Predict batches inside the block on at most `threads` LightGBM threads (0: every core).
+
+    A context variable, so a server can bound one request's share without touching others.
+    """
+    token = _BATCH_THREADS.set(threads)
+    try:
+        yield
+    finally:
+        _BATCH_THREADS.reset(token)
 
 
 def order_around_median(q: np.ndarray) -> np.ndarray:
@@ -204,8 +223,8 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         out = {"log_quantiles": order_around_median(self._raw(X, start, threads) + self.offsets_)}
         if shap:
             if self.trees_:
-                contrib = self.models_[1].booster_.predict(X, pred_contrib=True,
-                                                           num_threads=threads)
+                contrib = single_row.predict(self.models_[1].booster_, X, threads,
+                                             single_row.CONTRIB)
             else:
                 contrib = np.zeros((len(X), X.shape[1] + 1))
                 contrib[:, -1] = self.flat_[1]
@@ -251,7 +270,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         """Uncalibrated quantiles: each level's trees (or its constant) plus the start."""
         if not getattr(self, "trees_", True):
             return start[:, None] + self.flat_[None, :]
-        return np.column_stack([m.booster_.predict(X, num_threads=threads)
+        return np.column_stack([single_row.predict(m.booster_, X, threads)
                                 for m in self.models_]) + start[:, None]
 
     def _start(self, X: np.ndarray) -> np.ndarray:
@@ -303,9 +322,10 @@ class CalibratedLateClassifier(BaseEstimator):
         """
         booster = self.model_.booster_
         if self.calibrator_ is None:
-            return booster.predict(X, num_threads=threads)
-        score = booster.predict(X, raw_score=hasattr(self.model_, "decision_function"),
-                                num_threads=threads)
+            return single_row.predict(booster, X, threads)
+        kind = single_row.RAW_SCORE if hasattr(self.model_, "decision_function") else \
+            single_row.NORMAL
+        score = single_row.predict(booster, X, threads, kind)
         return np.mean([_calibrated(member.calibrators[0], score)
                         for member in self.calibrator_.calibrated_classifiers_], axis=0)
 
@@ -344,7 +364,7 @@ class RoleShareRegressor(BaseEstimator):
 
     def predict(self, X: np.ndarray, threads: int = 1) -> np.ndarray:
         """Share of the total effort per role (n, roles), summing to 1."""
-        raw = np.clip(np.column_stack([m.booster_.predict(X, num_threads=threads)
+        raw = np.clip(np.column_stack([single_row.predict(m.booster_, X, threads)
                                        for m in self.models_]), 0, None)
         total = raw.sum(axis=1, keepdims=True)
         # All-zero predictions cannot happen with sane data; fall back to equal shares.

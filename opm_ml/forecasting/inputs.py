@@ -60,6 +60,13 @@ class ProjectInputs:
             columns[column.name] = _array(values, column.kind)
         return cls(manifest, columns, inflight, [getattr(i, "project_id", None) for i in items])
 
+    def take(self, positions: np.ndarray | slice) -> ProjectInputs:
+        """The projects at `positions` (a slice keeps views): a chunk to predict on its own."""
+        ids = self.ids[positions] if isinstance(positions, slice) else \
+            [self.ids[i] for i in positions]
+        return ProjectInputs(self.manifest, {k: v[positions] for k, v in self.columns.items()},
+                             self.inflight_mask[positions], ids)
+
     # --- rows ---------------------------------------------------------------------------------
 
     @cached_property

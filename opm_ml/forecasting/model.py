@@ -11,6 +11,7 @@ through `predict`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from opm_ml.features import feature_matrix
 from opm_ml.forecasting.estimators import StageEstimator
 from opm_ml.forecasting.families import STAGES, Family, family
 from opm_ml.forecasting.inputs import ProjectInputs
-from opm_ml.forecasting.result import ForecastBatch, StageShap
+from opm_ml.forecasting.result import ForecastBatch, StageShap, family_info
 from opm_ml.forecasting.role_profile import RoleProfile
 from opm_ml.manifest import FeatureManifest
 
@@ -54,7 +55,7 @@ class FamilyModel:
         """The columns of `stage`'s feature matrix, in order."""
         return list(self.stages[stage].feature_names_)
 
-    @property
+    @cached_property  # fixed once fitted; a one-project prediction asked for it per call
     def feature_names(self) -> list[str]:
         """Union of the stages' features, intake first (the SHAP column order of frames)."""
         names: list[str] = []
@@ -62,7 +63,7 @@ class FamilyModel:
             names += [f for f in self.stage_features(stage) if f not in names]
         return names
 
-    @property
+    @cached_property
     def outputs(self):
         """What `predict` returns besides the quantity's P10/P50/P90 (see `Family.outputs`)."""
         any_stage = next(iter(self.stages.values()))
@@ -72,6 +73,10 @@ class FamilyModel:
             has_dates=self.manifest.has("start_date"),
             has_late=any_stage.classifier_ is not None,
         )
+
+    def info(self) -> dict:
+        """What every forecast of this model shares (`result.family_info`)."""
+        return family_info(self.spec, self.outputs, self.late_threshold)
 
     def predict(self, inputs: ProjectInputs | pd.DataFrame, shap: bool = True) -> ForecastBatch:
         """Forecasts for every row of `inputs` (a frame of raw columns or `ProjectInputs`);
@@ -107,8 +112,8 @@ class FamilyModel:
             if shap:
                 shap_parts.append(StageShap(stage, rows, out["shap"], X, names))
                 if estimator.classifier_ is not None:
-                    late_parts.append(StageShap(stage, rows,
-                                                estimator.classifier_.contributions(X), X, names))
+                    late_parts.append(StageShap(stage, rows, None, X, names,
+                                                estimator.classifier_.contributions))
         profiles = None
         if any(o.kind == "profile" for o in outputs):
             profiles = self._profiles(inputs, values["effort_by_role"])

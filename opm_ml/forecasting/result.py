@@ -12,6 +12,7 @@ classifier's values (`late_shap_*`) are in log-odds of its uncalibrated booster.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,13 +28,24 @@ LAST_DATE = np.datetime64("9999-12-31")
 
 @dataclass
 class StageShap:
-    """SHAP values of one stage's rows: `contrib` (m, F + 1), last column the base value."""
+    """SHAP values of one stage's rows: `contrib` (m, F + 1), last column the base value.
+
+    Without `values`, `explain(X)` computes them on first use: the late classifier's are only
+    written to frames, so answers that never show them skip that TreeSHAP pass.
+    """
 
     stage: str
     rows: np.ndarray
-    contrib: np.ndarray
+    values: np.ndarray | None
     X: np.ndarray
     names: list[str]
+    explain: Callable[[np.ndarray], np.ndarray] | None = None
+
+    @property
+    def contrib(self) -> np.ndarray:
+        if self.values is None:
+            self.values = self.explain(self.X)
+        return self.values
 
 
 @dataclass
@@ -63,16 +75,19 @@ class ForecastBatch:
 
     # --- DataFrame ------------------------------------------------------------------------------
 
-    def to_frame(self, shap: bool = True) -> pd.DataFrame:
-        """One row per input row: stage, quantiles, extras, then the SHAP columns."""
+    def to_frame(self, shap: bool = True, late_shap: bool = True,
+                 top_k: int | None = None) -> pd.DataFrame:
+        """One row per input row: stage, quantiles, extras, then the SHAP columns (with
+        `late_shap`, the late classifier's too). With `top_k`, a row keeps its k largest
+        |SHAP| values (the others null) and `shap_other` holds their sum, as in JSON."""
         columns: dict[str, object] = {"stage": self.stage}
         for output in self.outputs:
             columns.update(self._frame_columns(output))
         frame = pd.DataFrame(columns)
         if shap and self.shap:
-            parts = [frame, self._shap_frame(self.shap, "shap")]
-            if self.late_shap:
-                parts.append(self._shap_frame(self.late_shap, "late_shap"))
+            parts = [frame, self._shap_frame(self.shap, "shap", top_k)]
+            if late_shap and self.late_shap:
+                parts.append(self._shap_frame(self.late_shap, "late_shap", top_k))
             frame = pd.concat(parts, axis=1)
         return frame
 
@@ -90,32 +105,44 @@ class ForecastBatch:
             return {name: profiles_json(self.profiles)}
         return {}  # constants are JSON-only
 
-    def _shap_frame(self, parts: list[StageShap], prefix: str) -> pd.DataFrame:
+    def _shap_frame(self, parts: list[StageShap], prefix: str,
+                    top_k: int | None = None) -> pd.DataFrame:
         names = self.feature_names
         index = {f: j for j, f in enumerate(names)}
         values = np.full((self.n, len(names) + 1), np.nan)
+        other = np.full(self.n, np.nan)
         for part in parts:
             columns = [index[f] for f in part.names] + [len(names)]
-            values[np.ix_(part.rows, columns)] = part.contrib
+            contrib = part.contrib
+            if top_k is not None:
+                contrib, other[part.rows] = _top_k(contrib, top_k)
+            values[np.ix_(part.rows, columns)] = contrib
         out = pd.DataFrame(values[:, :-1], columns=[f"{prefix}__{f}" for f in names])
         out.insert(0, f"{prefix}_base", values[:, -1])
+        if top_k is not None:
+            out.insert(1, f"{prefix}_other", other)
         return out
 
     # --- JSON -----------------------------------------------------------------------------------
 
-    def to_json(self, top_k: int | None = None) -> list[dict | None]:
+    def to_json(self, top_k: int | None = None, compact: bool = False) -> list[dict | None]:
         """Per row (in input order): the API's `Forecast` object as a JSON-ready dict, None
-        for a row the family did not forecast (it lacks the planned value)."""
+        for a row the family did not forecast (it lacks the planned value).
+
+        `compact` leaves out what `family_info` states once for every row (quantity, unit,
+        output space, late threshold) and `prediction`, which repeats `interval.p50`.
+        """
         q = _levels(self.quantiles)
-        extras = {o.name: self._json_column(o) for o in self.outputs[1:]}
+        extras = {o.name: self._json_column(o) for o in self.outputs[1:]
+                  if not (compact and o.kind == "constant")}
         explained: list[dict | None] = [None] * self.n
         for part in self.shap:
-            for row, explanation in zip(part.rows.tolist(), self._explain(part, top_k)):
+            for row, explanation in zip(part.rows.tolist(), self._explain(part, top_k, compact)):
                 explained[row] = explanation
-        family = self.family
+        head = {} if compact else {"quantity": self.family.quantity, "unit": self.family.unit}
         return [
-            {"stage": self.stage[i], "quantity": family.quantity, "unit": family.unit,
-             "prediction": q[i]["p50"], "interval": q[i],
+            {"stage": self.stage[i], **head,
+             **({} if compact else {"prediction": q[i]["p50"]}), "interval": q[i],
              **{name: values[i] for name, values in extras.items()},
              **({"explanation": explained[i]} if explained[i] is not None else {})}
             if self.stage[i] is not None else None  # no planned value: no forecast
@@ -139,7 +166,7 @@ class ForecastBatch:
             return self.profiles
         raise ValueError(f"unknown output kind {output.kind!r}")
 
-    def _explain(self, part: StageShap, top_k: int | None) -> list[dict]:
+    def _explain(self, part: StageShap, top_k: int | None, compact: bool = False) -> list[dict]:
         """Base value, contributions sorted by |contribution| (top_k), the rest summed.
 
         base_value + sum(all contributions) = prediction, in the output space; with `top_k`,
@@ -157,17 +184,38 @@ class ForecastBatch:
         for j, name in enumerate(names):
             if name in self.inputs.manifest.categories:  # the label as given, seen or not
                 values[:, j] = self.inputs.columns[name][part.rows]
-        prediction = base + contrib.sum(axis=1)
-        space = self.family.output_space
+        prediction = (base + contrib.sum(axis=1)).tolist()
+        space = {} if compact else {"output_space": self.family.output_space}
         return [
-            {"output_space": space, "base_value": float(base[i]),
-             "prediction": float(prediction[i]),
+            {**space, "base_value": b, "prediction": p,
              "contributions": [{"feature": names[j], "value": row_values[j], "contribution": c}
                                for j, c in zip(cols, row_contrib)],
-             "other_features_contribution": float(rest[i])}
-            for i, (cols, row_values, row_contrib) in enumerate(
-                zip(order.tolist(), values.tolist(), shown.tolist()))
+             "other_features_contribution": r}
+            for cols, row_values, row_contrib, b, p, r in zip(
+                order.tolist(), values.tolist(), shown.tolist(), base.tolist(), prediction,
+                rest.tolist())
         ]
+
+
+def family_info(family: Family, outputs: tuple[Output, ...],
+                late_threshold: float | None) -> dict:
+    """What every forecast of a family shares: what a compact answer states once."""
+    out = {"quantity": family.quantity, "unit": family.unit, "output_space": family.output_space}
+    if any(o.kind == "constant" for o in outputs):
+        out["late_threshold"] = late_threshold
+    return out
+
+
+def _top_k(contrib: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(contrib with all but each row's k largest |values| set to NaN, base column kept;
+    the sum of those left out), ranked as `_explain` ranks them."""
+    values = contrib[:, :-1]
+    order = np.argsort(-np.abs(values), axis=1, kind="stable")
+    dropped = np.zeros(values.shape, dtype=bool)
+    np.put_along_axis(dropped, order[:, k:], True, axis=1)
+    kept = np.where(dropped, np.nan, values)
+    rest = values.sum(axis=1) - np.where(dropped, 0.0, values).sum(axis=1)
+    return np.column_stack([kept, contrib[:, -1]]), rest
 
 
 def _levels(values: np.ndarray) -> list[dict]:

@@ -70,7 +70,8 @@ def load_activity_model(settings: Settings, client=None
         if version is None:
             return None, f"{reason} (train one: opm-ml schedule train)"
         model = mlflow_access.load_family_model(client, name, version.version,
-                                                settings.mlflow_tracking_uri, MODEL_ARTIFACT)
+                                                settings.mlflow_tracking_uri,
+                                                settings.signing_key(), MODEL_ARTIFACT)
         run = client.get_run(version.run_id) if version.run_id else None
     except Exception as exc:  # an outage or a broken version: the template still works
         return None, f"{name}@{settings.serve_alias} cannot be loaded: {first_line(exc)}"

@@ -7,8 +7,9 @@ their snapshots, validates uploaded tables row by row and applies the RAG thresh
 
 from __future__ import annotations
 
-import io
 import logging
+import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,23 +19,22 @@ from opm_ml.contract import History
 from opm_ml.forecasting.assessment import assess
 from opm_ml.forecasting.inputs import ProjectInputs
 from opm_ml.model_set import ModelSet
+from opm_ml.text import first_line
 from opm_ml.validation import ContractError, load_history, scoring_table, validate_frame
 from serving.dashboard import CANDIDATES, CONSTRAINTS, SAMPLE_DIR
+from serving.dashboard.tables import DashboardInputError, TableLimits, check_upload
 
 logger = logging.getLogger(__name__)
 
 # RAG thresholds: (amber, red). Higher is worse for probability and overrun; lower is worse for
 # the indices (SPI/CPI of 0.9 is the usual PMO "red" line, 0.95 the watch line).
+REJECTION = ("row", "column", "reason")  # what an upload's answer says of a rejected row
 RAG_THRESHOLDS = {
     "probability_late": {"amber": 0.25, "red": 0.5, "worse": "higher"},
     "overrun_pct_p50": {"amber": 5.0, "red": 10.0, "worse": "higher"},
     "spi": {"amber": 0.95, "red": 0.9, "worse": "lower"},
     "cpi": {"amber": 0.95, "red": 0.9, "worse": "lower"},
 }
-
-
-class DashboardInputError(ValueError):
-    """A project table the dashboard cannot use; the message names the rows and fields."""
 
 
 def rag(name: str, values: np.ndarray) -> np.ndarray:
@@ -58,34 +58,88 @@ def latest_inflight(history: History, columns: tuple[str, ...] | None = None) ->
     return projects[keep].merge(latest, on="project_id", how="left")
 
 
-def read_table(content: bytes, filename: str) -> pd.DataFrame:
-    """An uploaded CSV or Parquet project table (every CSV cell as text, validated later)."""
-    try:
-        if filename.lower().endswith(".parquet"):
-            return pd.read_parquet(io.BytesIO(content))
-        return pd.read_csv(io.BytesIO(content), dtype=str, skip_blank_lines=False)
-    except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
-        raise DashboardInputError(f"cannot read {filename!r} as "
-                                  f"{'Parquet' if filename.endswith('.parquet') else 'CSV'}: "
-                                  f"{exc}") from None
+def table_columns(model_set: ModelSet) -> frozenset[str]:
+    """The columns of an uploaded table the models read (any others are not decoded)."""
+    return frozenset(c.name for c in scoring_table(model_set.manifest).columns)
 
 
-def project_inputs(frame: pd.DataFrame, model_set: ModelSet) -> ProjectInputs:
-    """Validated rows of a project table; DashboardInputError listing every rejected row."""
+def project_inputs(frame: pd.DataFrame, model_set: ModelSet,
+                   allow_rejects: bool = False) -> tuple[ProjectInputs, pd.DataFrame]:
+    """(valid rows of a project table, the rejected ones: row, column, reason). Without
+    `allow_rejects`, DashboardInputError listing every rejected row instead."""
     if frame.empty:
         raise DashboardInputError("project table has no rows")
     try:
         result = validate_frame(frame, scoring_table(model_set.manifest))
     except ContractError as exc:  # a missing or repeated column: no row can be read
         raise DashboardInputError(str(exc)) from None
-    if len(result.rejections):
-        shown = result.rejections.head(20)
-        problems = "; ".join(f"row {r.row} ({r.column}): {r.reason}"
+    rejections = _kept(result.rejections, allow_rejects, result.good)
+    return (ProjectInputs.from_frame(result.good.reset_index(drop=True), model_set.manifest),
+            rejections)
+
+
+def profiled_inputs(content: bytes, filename: str, model_set: ModelSet, limits: TableLimits,
+                    allow_rejects: bool = False) -> tuple[ProjectInputs, pd.DataFrame]:
+    """An organisation's export read through the served models' profile, as `opm-ml score`
+    reads it: each project at its latest status report. Rejected rows are numbered by their
+    row in the file, as `project_inputs` returns or refuses them."""
+    from opm_ml.profiles import ProfileError
+    from opm_ml.profiles.profile import parse_profile
+    from opm_ml.profiles.reader import scoring_rows
+
+    check_upload(content, filename, limits)
+    manifest = model_set.manifest
+    profile = parse_profile(manifest.source, f"the {manifest.profile} profile of the models")
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name) or "upload.csv"
+    with tempfile.TemporaryDirectory(prefix="opm-ml-upload-") as folder:
+        path = Path(folder) / name
+        path.write_bytes(content)
+        try:
+            frame, source_rows, failed = scoring_rows(profile, path)
+        except (ProfileError, OSError, ValueError, KeyError) as exc:
+            why = first_line(exc, typed=False).replace(str(path), name).replace(folder, ".")
+            raise DashboardInputError(f"{filename!r} cannot be read with the {manifest.profile} "
+                                      f"profile: {why}") from None
+    if frame.empty and failed.empty:
+        raise DashboardInputError("project table has no rows")
+    result = validate_frame(frame, scoring_table(manifest))
+    rejected = result.rejections.assign(row=source_rows[result.rejections["row"] - 1]
+                                        if len(result.rejections) else [])
+    problems = pd.concat([failed[list(REJECTION)], rejected[list(REJECTION)]],
+                         ignore_index=True).sort_values("row", kind="stable")
+    rejections = _kept(problems, allow_rejects, result.good)
+    good = result.good.reset_index(drop=True)
+    if "status_date" in good.columns:  # repeated reports: each project at its latest
+        good = (good.sort_values("status_date", kind="stable", na_position="first")
+                .groupby("project_id", sort=False).tail(1).reset_index(drop=True))
+    return ProjectInputs.from_frame(good, manifest), rejections
+
+
+def _kept(rejections: pd.DataFrame, allow_rejects: bool, good: pd.DataFrame) -> pd.DataFrame:
+    """The rejections (row, column, reason) when they may be set aside; otherwise, or when no
+    row is left, DashboardInputError quoting the first 20 problems."""
+    rejections = rejections[list(REJECTION)].reset_index(drop=True)
+    if len(rejections) and (not allow_rejects or good.empty):
+        shown = rejections.head(20)
+        problems = "; ".join(f"row {r.row} ({r.column}): {_shortened(r.reason)}"
                              for r in shown.itertuples(index=False))
-        more = len(result.rejections) - len(shown)
-        raise DashboardInputError(f"{result.n_rejected_rows} row(s) rejected: {problems}"
+        more = len(rejections) - len(shown)
+        rows = rejections["row"].nunique()
+        raise DashboardInputError(f"{rows} row(s) rejected: {problems}"
                                   + (f" (and {more} more)" if more > 0 else ""))
-    return ProjectInputs.from_frame(result.good.reset_index(drop=True), model_set.manifest)
+    return rejections
+
+
+def rejections_json(rejections: pd.DataFrame, limit: int = 100) -> dict:
+    """What an upload set aside: the count of rejected rows and the first `limit` problems."""
+    shown = rejections.head(limit).assign(reason=lambda f: f["reason"].map(_shortened))
+    return {"rejected_rows": int(rejections["row"].nunique()),
+            "rejections": shown.astype({"row": "int64"}).to_dict("records")}
+
+
+def _shortened(text: str, limit: int = 200) -> str:
+    """A reason as the 422 quotes it: a hostile cell of megabytes is not echoed whole."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def portfolio(model_set: ModelSet, inputs: ProjectInputs) -> dict:
@@ -123,6 +177,7 @@ def portfolio(model_set: ModelSet, inputs: ProjectInputs) -> dict:
                           **cols, **{f"rag_{k}": v for k, v in colours.items()},
                           "rag": overall})
     table = table.astype(object).where(table.notna(), None)
+    table["warnings"] = assessment.warnings()
     return {"thresholds": RAG_THRESHOLDS, "count": n, "projects": table.to_dict("records")}
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 from opm_ml.contract import History
 from opm_ml.model_set import ModelSet
 from serving.dashboard import data
+from serving.dashboard.tables import read_table
 
 STATIC = Path(data.__file__).parent / "static"
 _VENDOR = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
@@ -29,7 +30,7 @@ _STATUS = ["status_date", "pv", "ev", "ac", "percent_complete"]
 
 def history_from_table(frame: pd.DataFrame, model_set: ModelSet) -> History:
     """A flat project table (one status snapshot per row at most) as a one-snapshot history."""
-    inputs = data.project_inputs(frame, model_set)  # every row valid, or each one named
+    inputs, _ = data.project_inputs(frame, model_set)  # every row valid, or each one named
     columns = {name: values for name, values in inputs.columns.items()}
     table = pd.DataFrame(columns).assign(project_id=[str(i) for i in inputs.ids])
     manifest = model_set.manifest
@@ -89,4 +90,4 @@ def read_projects(path: Path, model_set: ModelSet) -> History:
     """A history folder (projects + snapshots), or a CSV/Parquet project table."""
     if path.is_dir():
         return data.default_history(path)
-    return history_from_table(data.read_table(path.read_bytes(), path.name), model_set)
+    return history_from_table(read_table(path.read_bytes(), path.name), model_set)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Union
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from opm_ml.forecasting.assessment import assess as assess_projects
-from serving.dependencies import ERRORS, MetricsDep, SettingsDep, StoreDep, TopK, require, served
-from serving.dependencies import LogDep
+from serving.dependencies import ERRORS, ForecastingDep, require, served
+from serving.formats import OPENAPI_200, Answer, with_warnings
 from serving.monitoring import log_forecasts
 from serving.requests import project_inputs
 from serving.routers.predictions import ProjectBody
@@ -19,24 +19,35 @@ router = APIRouter(prefix="/v1/projects", tags=["forecasts"])
 
 
 @router.post(
-    "/assess", response_model=Union[AssessmentResult, AssessmentBatchResult], responses=ERRORS,
+    "/assess", response_model=Union[AssessmentResult, AssessmentBatchResult],
+    responses={**ERRORS, 200: OPENAPI_200},
     summary="Every family's forecast, explained, plus OPM metrics when status is given",
 )
-def assess(body: ProjectBody, store: StoreDep, settings: SettingsDep, metrics: MetricsDep,
-           prediction_log: LogDep, top_k: TopK = None) -> JSONResponse:
+def assess(body: ProjectBody, ask: ForecastingDep) -> Response:
     """Delay, overrun and resource-demand forecasts with SHAP explanations; with `status`,
     also SV, CV, SPI, CPI, EAC, ETC, VAC, TCPI, ES, SPI(t), IEAC(t), the forecast finish and
-    the EVM index forecasts next to each model's P50."""
-    model_set, manifest = served(store, settings)
-    inputs = project_inputs(body, manifest, settings.max_batch)
-    model_set = require(model_set, store)
+    the EVM index forecasts next to each model's P50. `Accept` chooses JSON (default), NDJSON
+    (streamed), Arrow IPC or Parquet (docs/formats.md)."""
+    model_set, manifest = served(ask.store, ask.settings)
+    inputs = project_inputs(body, manifest, ask.settings.max_batch)
+    model_set = require(model_set, ask.store)
     model_set.require_all()
-    assessment = assess_projects(model_set.family_models(), inputs)
-    for name, batch in assessment.forecasts.items():
-        metrics.observe(batch, model_set.models[name].slug)
-    log_forecasts(prediction_log, inputs, assessment.forecasts, model_set.models)
-    results = assessment.to_json(top_k)
-    refs = model_set.refs()
-    if not isinstance(body, list):
-        return JSONResponse({**results[0], "models": refs})
-    return JSONResponse({"models": refs, "count": len(results), "items": results})
+    models = model_set.family_models()
+
+    def score(chunk):
+        assessment = assess_projects(models, chunk)
+        for name, batch in assessment.forecasts.items():
+            ask.metrics.observe(batch, model_set.models[name].slug)
+        log_forecasts(ask.prediction_log, chunk, assessment.forecasts, model_set.models)
+        return assessment
+
+    def frame(assessment):  # warnings last, with the families a row has no forecast of
+        columns = assessment.to_frame(True, False, ask.top_k).drop(columns="warnings")
+        return with_warnings(columns, assessment.warnings())
+
+    head = {"models": model_set.refs()}
+    if ask.compact:
+        head["families"] = {m.slug: m.model.info() for m in model_set.models.values()}
+    answer = Answer(head, not isinstance(body, list),
+                    lambda assessment: assessment.to_json(ask.top_k, ask.compact), frame)
+    return answer.respond(ask.media, ask.lane.run(inputs, score))

@@ -16,8 +16,7 @@ from fastapi.responses import JSONResponse
 from opm_ml import rules
 from opm_ml.features import status_metrics
 from opm_ml.forecasting.assessment import metric_dicts
-from serving.dependencies import SettingsDep
-from serving.requests import check_batch_size, raise_findings
+from serving.requests import counted_first, raise_findings
 from serving.schemas.common import ErrorResponse
 from serving.schemas.evm import EXAMPLE_EVM, EvmBatchResult, EvmBody, EvmRequest, EvmResult
 
@@ -31,7 +30,8 @@ EXAMPLES = {
     },
 }
 ERRORS = {400: {"model": ErrorResponse, "description": "the body cannot be parsed"},
-          413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+          413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+          503: {"model": ErrorResponse, "description": "the server is busy scoring (Retry-After)"}}
 # Contract column (what `status_metrics` and the rules read) -> request field.
 _AMOUNTS = {"budget_at_completion": "bac", "planned_duration_days": "planned_duration_days",
             "pv": "pv", "ev": "ev", "ac": "ac"}
@@ -49,17 +49,15 @@ def inconsistent_input(exc: ValueError) -> RequestValidationError:
     response_model=Union[EvmResult, EvmBatchResult],
     responses=ERRORS,
     summary="Earned value and earned schedule metrics (SV, CV, SPI, CPI, EAC, TCPI, ES, ...)",
+    dependencies=[counted_first(lambda body: body)],
 )
-def evm(
-    body: Annotated[EvmBody, Body(openapi_examples=EXAMPLES)], settings: SettingsDep
-) -> JSONResponse:
+def evm(body: Annotated[EvmBody, Body(openapi_examples=EXAMPLES)]) -> JSONResponse:
     """The standard OPM metrics for one status snapshot, or for a list of them.
 
     Undefined metrics (e.g. CPI while AC is 0) are null, with the reason in `undefined`.
     """
     if isinstance(body, EvmRequest):
         return JSONResponse(evm_metrics([body], single=True)[0])
-    check_batch_size(len(body), settings.max_batch)
     items = evm_metrics(body)
     return JSONResponse({"count": len(items), "items": items})
 

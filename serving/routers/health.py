@@ -23,7 +23,12 @@ def healthz() -> dict:
     responses={503: {"model": Health, "description": "not ready, with the reason"}},
 )
 def readyz(store: StoreDep):
-    """Ready when every family's model is served; otherwise 503 naming what is missing and why."""
+    """Ready when every family's model is served; otherwise 503 naming what is missing and why.
+
+    Reasons are public ones (which model, refused or unreadable) with a reference id into the
+    log. A reload that failed after a set was in (a refused or broken version) leaves the
+    replica ready on the old set, saying so in `detail`.
+    """
     current = store.current
     if current is None:
         return JSONResponse({"status": "not_ready", "detail": store.reason, "models": {},
@@ -34,7 +39,8 @@ def readyz(store: StoreDep):
                              "models": current.versions(),
                              "missing": {family(f).slug: why for f, why in current.missing.items()}},
                             503)
-    return {"status": "ready", "models": current.versions()}
+    detail = None if store.problem is None else f"serving the previous set: {store.problem}"
+    return {"status": "ready", "detail": detail, "models": current.versions()}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from opm_ml.database import DatabaseUnavailable
@@ -21,9 +22,9 @@ from opm_ml.intake.scorecard import load_config
 from opm_ml.intake.scoring import score_candidates
 from opm_ml.intake.selection import Constraints, select_portfolio
 from opm_ml.intake.weighting import WeightsError
-from serving.dependencies import ERRORS, SettingsDep, StoreDep
-from serving.errors import error_body
-from serving.requests import check_batch_size, check_rows, raise_findings
+from serving.dependencies import CONTRACT_ONLY, ERRORS, SettingsDep, StoreDep, contract_models
+from serving.errors import error_body, log_with_reference
+from serving.requests import candidates_in, check_rows, counted_first, raise_findings
 from serving.schemas.common import ErrorResponse
 from serving.schemas.intake import (
     EXAMPLE_CANDIDATE,
@@ -71,6 +72,11 @@ _PORTFOLIO_EXAMPLES = {
 }
 
 
+# What a user of an organisation's profile does instead of contract intake scoring.
+INSTEAD = ("forecast candidates in the profile's own fields with POST /v1/projects/assess or "
+           "`opm-ml score`")
+
+
 def _score(store, items: list[IntakeCandidate], weights: IntakeWeights,
            at: tuple[str, ...] = ("body",)):
     """Candidates -> ScoredCandidates with the served models and the call's weights; also the
@@ -80,6 +86,7 @@ def _score(store, items: list[IntakeCandidate], weights: IntakeWeights,
     """
     config = load_config().with_weights(**weights.overrides())
     models = store.require()
+    models.require_contract("intake scoring", INSTEAD)
     models.require_all()
     inputs = ProjectInputs.from_requests(items, models.manifest)
     raise_findings(check_rows(inputs), single=False, prefix=at)
@@ -96,14 +103,22 @@ def _unprocessable(error: str, exc: ValueError) -> JSONResponse:
 
 
 def _unavailable(exc: DatabaseUnavailable) -> JSONResponse:
-    return JSONResponse(error_body("pipeline_unavailable", str(exc)), status_code=503)
+    """503 without the database's name, host or error text: those go to the log."""
+    reference = log_with_reference("the pipeline database is unavailable", exc)
+    return JSONResponse(error_body("pipeline_unavailable", "the intake pipeline database is "
+                                   f"unavailable; reference {reference} in the log"),
+                        status_code=503, headers={"Retry-After": "30"})
 
 
 @router.post("/v1/intake/score", response_model=IntakeScoreResult,
-             responses={**ERRORS, 503: {"model": ErrorResponse,
-                                        "description": "a model or the pipeline database is "
-                                                       "unavailable (named, with why)"}},
-             summary="Score intake candidates on fixed scales; place them in the open pipeline")
+             responses={**ERRORS, **CONTRACT_ONLY,
+                        503: {"model": ErrorResponse,
+                              "description": "a model or the pipeline database is "
+                                             "unavailable, or the server is busy "
+                                             "scoring (Retry-After)"}},
+             summary="Score intake candidates on fixed scales; place them in the open pipeline",
+             dependencies=[contract_models("intake scoring", INSTEAD),
+                           counted_first(candidates_in)])
 def intake_score(
     body: Annotated[IntakeScoreBody, Body(openapi_examples=_SCORE_EXAMPLES)],
     store: StoreDep, settings: SettingsDep,
@@ -116,7 +131,6 @@ def intake_score(
     its place among the open pipeline, finance, risk-adjusted value, SHAP drivers."""
     request = body if isinstance(body, IntakeScoreRequest) else IntakeScoreRequest(
         candidates=body)
-    check_batch_size(len(request.candidates), settings.max_batch)
     try:
         at = ("body",) if isinstance(body, list) else ("body", "candidates")
         scored, refs = _score(store, request.candidates, request, at)
@@ -161,15 +175,48 @@ def intake_close(
     return JSONResponse(record(closed))
 
 
-@router.post("/v1/portfolio/optimize", response_model=PortfolioResult, responses=ERRORS,
-             summary="Pick the portfolio maximising risk-adjusted value under budget and capacity")
+def check_work(body: PortfolioRequest, settings) -> None:
+    """422 before any scoring when the problem or its solver time exceeds this server's bounds.
+
+    The size counts what the solve and its report hold densely: candidates x constraint rows.
+    """
+    c, problems = body.constraints, []
+    rows = len(c.budget) + len(c.capacity) * c.months + len(c.dependencies) + len(c.exclusions)
+    size = len(body.candidates) * rows
+    if size > settings.max_portfolio_cells:
+        problems.append({
+            "type": "problem_too_large", "loc": ("body", "constraints"), "input": None,
+            "msg": f"the problem has {size:,} cells ({len(body.candidates):,} candidates x "
+                   f"{rows:,} rows: budget years + roles x months + dependencies + exclusions);"
+                   f" this server solves at most {settings.max_portfolio_cells:,} "
+                   "(OPM_ML_MAX_PORTFOLIO_CELLS): fewer candidates, months or roles"})
+    # The frontier's re-solves share the same limit again (selection.select_portfolio).
+    total = body.time_limit_seconds * (2 if c.frontier_scales else 1)
+    if total > settings.max_solver_seconds:
+        most = settings.max_solver_seconds / (2 if c.frontier_scales else 1)
+        problems.append({
+            "type": "solver_time_too_long", "loc": ("body", "time_limit_seconds"), "input": None,
+            "msg": f"time_limit_seconds {body.time_limit_seconds:g} allows {total:g} s of "
+                   "solving (the optimisation, then the frontier's re-solves sharing the limit "
+                   f"again); this server allows {settings.max_solver_seconds:g} s per call "
+                   f"(OPM_ML_MAX_SOLVER_SECONDS): use at most {most:g}"})
+    if problems:
+        raise RequestValidationError(problems)
+
+
+@router.post("/v1/portfolio/optimize", response_model=PortfolioResult,
+             responses={**ERRORS, **CONTRACT_ONLY},
+             summary="Pick the portfolio maximising risk-adjusted value under budget and capacity",
+             dependencies=[contract_models("portfolio optimisation", INSTEAD),
+                           counted_first(candidates_in)])
 def portfolio_optimize(
     body: Annotated[PortfolioRequest, Body(openapi_examples=_PORTFOLIO_EXAMPLES)],
     store: StoreDep, settings: SettingsDep,
 ) -> JSONResponse:
     """Exact 0/1 integer program (HiGHS): must-do forced in, dependencies and exclusions kept.
-    Infeasible constraints get a 422 naming the violated one."""
-    check_batch_size(len(body.candidates), settings.max_batch)
+    Infeasible constraints get a 422 naming the violated one, as does a problem larger or a
+    time limit longer than the server allows (OPM_ML_MAX_PORTFOLIO_CELLS, _MAX_SOLVER_SECONDS)."""
+    check_work(body, settings)
     try:
         scored, refs = _score(store, body.candidates, body, ("body", "candidates"))
         constraints = Constraints.from_dict(body.constraints.model_dump())

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def request_config(**options: Any) -> ConfigDict:
+    """The configuration of every request body: unknown fields are errors, and no number may
+    be NaN or +-Infinity (Python's JSON parser accepts both; the models and the JSON encoder
+    do not, so they must never get past the 422)."""
+    return ConfigDict(extra="forbid", allow_inf_nan=False, **options)
 
 
 class Problem(BaseModel):

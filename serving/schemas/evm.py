@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
+from pydantic import BaseModel, Discriminator, Field, Tag, create_model
 
 from opm_ml.contract import column
 from opm_ml.opm_metrics import METRIC_COLUMNS
+from serving.schemas.common import request_config
 from serving.schemas.projects import field_of
 
 # Union tags of single-or-batch bodies; the error formatter drops them from field paths.
@@ -36,7 +37,7 @@ class EvmRequest(BaseModel):
     finish on are checked by `opm_ml.rules` after parsing (a 422 naming the field).
     """
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_EVM]})
+    model_config = request_config(json_schema_extra={"examples": [EXAMPLE_EVM]})
 
     project_id: str | None = Field(None, max_length=200, description="your id, echoed back")
     bac: Annotated[float, field_of(column("projects", "budget_at_completion"))[1]]

@@ -1,7 +1,9 @@
 """Forecasts, explanations and assessments: what the prediction and assess endpoints return.
 
 Built by `opm_ml.forecasting` (`ForecastBatch.to_json`, `Assessment.to_json`); these models
-document the shape and are checked against that serializer in the tests.
+document the shape and are checked against that serializer in the tests. Fields marked
+"omitted with compact" are left out of `?compact=true` answers, which state them once under
+`families` or leave them out because another field of the same answer repeats them.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ class Contribution(BaseModel):
 class Explanation(BaseModel):
     """TreeSHAP of the P50: base_value + sum(contributions) + other = prediction, exactly."""
 
-    output_space: str = Field(description="e.g. log(duration_days / planned_duration_days)")
+    output_space: str | None = Field(
+        None, description="e.g. log(duration_days / planned_duration_days); omitted with compact")
     base_value: float
     prediction: float = Field(description="the P50 in the output space, log(P50 / planned)")
     contributions: list[Contribution] = Field(description="sorted by |contribution|, top_k")
@@ -41,13 +44,16 @@ class Forecast(BaseModel):
     """One family's forecast of one project (family-specific fields are null for the others)."""
 
     stage: Literal["intake", "inflight"] = Field(description="inflight when status was given")
-    quantity: str = Field(description="duration_days, cost or effort_hours")
-    unit: str
-    prediction: float = Field(description="point forecast (= P50)")
+    quantity: str | None = Field(None, description="duration_days, cost or effort_hours; "
+                                                   "omitted with compact")
+    unit: str | None = Field(None, description="omitted with compact")
+    prediction: float | None = Field(None, description="point forecast (= P50); omitted with "
+                                                       "compact")
     interval: Interval = Field(description="conformalised P10/P50/P90")
     delay_days: Interval | None = Field(None, description="delay: duration minus plan")
     probability_late: float | None = Field(None, description="delay: calibrated P(late)")
-    late_threshold: float | None = Field(None, description="delay: late = beyond plan x (1+t)")
+    late_threshold: float | None = Field(
+        None, description="delay: late = beyond plan x (1+t); omitted with compact")
     finish_date: dict[str, date | None] | None = Field(
         None, description="delay: start + P10/P50/P90 (null past 9999-12-31)")
     overrun_pct: Interval | None = Field(None, description="overrun: cost over BAC in percent")
@@ -58,11 +64,21 @@ class Forecast(BaseModel):
     explanation: Explanation
 
 
+class FamilyInfo(BaseModel):
+    """What every forecast of a family shares: stated once by compact answers."""
+
+    quantity: str
+    unit: str
+    output_space: str
+    late_threshold: float | None = None
+
+
 class PredictionResult(Forecast):
     """One project's forecast from one model."""
 
     project_id: str | None = None
     model: ModelRef
+    families: dict[str, FamilyInfo] | None = Field(None, description="only with compact")
     warnings: list[str] | None = Field(
         None, description="input values the model treats as missing (unseen categories)")
 
@@ -76,6 +92,7 @@ class PredictionBatchResult(BaseModel):
     """A batch's forecasts in request order."""
 
     model: ModelRef
+    families: dict[str, FamilyInfo] | None = Field(None, description="only with compact")
     count: int
     items: list[PredictionItem]
 
@@ -84,8 +101,8 @@ class EvmComparison(BaseModel):
     """The model's P50 next to the earned-value index forecasts of the same quantity."""
 
     planned: float
-    model_p50: float
-    model_interval: Interval
+    model_p50: float | None = Field(None, description="omitted with compact")
+    model_interval: Interval | None = Field(None, description="omitted with compact")
     evm: dict[str, float | None] = Field(description="index forecast -> value (null: undefined)")
 
 
@@ -100,7 +117,8 @@ class Assessment(BaseModel):
         None, description="quantity -> model vs EVM index forecasts; only with `status`"
     )
     evm_forecast_finish_date: date | None = Field(
-        None, description="start + IEAC(t), next to forecasts.delay.finish_date"
+        None, description="start + IEAC(t), next to forecasts.delay.finish_date; omitted "
+                          "with compact (opm_metrics.metrics.forecast_finish_date)"
     )
     warnings: list[str] | None = Field(
         None, description="input values the models treat as missing (unseen categories)")
@@ -108,9 +126,11 @@ class Assessment(BaseModel):
 
 class AssessmentResult(Assessment):
     models: dict[str, ModelRef]
+    families: dict[str, FamilyInfo] | None = Field(None, description="only with compact")
 
 
 class AssessmentBatchResult(BaseModel):
     models: dict[str, ModelRef]
+    families: dict[str, FamilyInfo] | None = Field(None, description="only with compact")
     count: int
     items: list[Assessment]

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
+from opm_ml.contract import MAX_AMOUNT
 from opm_ml.features import contract_manifest
 from opm_ml.intake import weighting
 from opm_ml.intake.scorecard import CRITERIA as INTAKE_CRITERIA
-from serving.schemas.common import ModelRef
+from serving.schemas.common import ModelRef, request_config
 from serving.schemas.evm import BATCH, SINGLE
 from serving.schemas.projects import EXAMPLE_PROJECT, project_request
 
 # Candidates are projects at intake as the contract describes them, plus a business case.
 ProjectRequest = project_request(contract_manifest())
+# Bounds that keep sums, ratios and discounting of the numbers below finite.
+Amount = Annotated[float, Field(ge=0, le=MAX_AMOUNT, description="currency")]
+Weight = Annotated[float, Field(ge=0, le=1e6)]
+Hours = Annotated[float, Field(ge=0, le=1e9, description="role hours in one month")]
 
 
 def _problem(loc: tuple[str | int, ...], kind: str, message: str, value: Any) -> ValidationError:
@@ -38,16 +43,16 @@ EXAMPLE_CANDIDATE: dict[str, Any] = {
 class IntakeCandidate(ProjectRequest):
     """A candidate project: contract intake fields plus its business case (no status)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_CANDIDATE]})
+    model_config = request_config(json_schema_extra={"examples": [EXAMPLE_CANDIDATE]})
 
     project_id: str = Field(max_length=200, description="candidate id, used in constraints")
     name: str | None = Field(None, max_length=200)
     status: None = Field(None, description="not used at intake")
     discount_rate: float = Field(ge=0, lt=1, description="annual discount rate, 0.08 = 8 %")
-    cost_by_year: list[Annotated[float, Field(ge=0)]] | None = Field(
+    cost_by_year: list[Amount] | None = Field(
         None, max_length=50, description="cost per project year (year 1 = first 12 months from "
         "start_date); omitted: budget_at_completion spread evenly over the planned months")
-    benefits_by_year: list[Annotated[float, Field(ge=0)]] | None = Field(
+    benefits_by_year: list[Amount] | None = Field(
         None, max_length=50, description="benefit per project year; omitted: expected_benefits "
         "evenly over the 3 years after the planned finish")
     mandatory: bool = False
@@ -66,14 +71,14 @@ Judgement = tuple[str, str, SaatyValue]
 class IntakeWeights(BaseModel):
     """Weights for one call instead of the scorecard's: typed, or pairwise comparisons (AHP)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = request_config()
 
-    weights: dict[str, Annotated[float, Field(ge=0)]] | None = Field(
+    weights: dict[str, Weight] | None = Field(
         None, description="criterion -> weight (normalised to sum 1)")
     criteria_comparisons: list[Judgement] | None = Field(
         None, max_length=105, description="AHP judgements of every pair of criteria, "
         "[a, b, value]; refused when the consistency ratio is above 0.1")
-    objectives: dict[str, Annotated[float, Field(ge=0)]] | None = Field(
+    objectives: dict[str, Weight] | None = Field(
         None, description="objective (strategic driver) -> weight, for alignment scores")
     objective_comparisons: list[Judgement] | None = Field(
         None, max_length=105, description="AHP judgements of every pair of objectives")
@@ -99,7 +104,7 @@ class IntakeWeights(BaseModel):
 class IntakeScoreRequest(IntakeWeights):
     """Candidates and, optionally, the weights to score them with."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = request_config()
 
     candidates: list[IntakeCandidate] = Field(min_length=1)
 
@@ -215,22 +220,22 @@ class ClosedEntry(_StoredCandidate):
 
 
 class PortfolioConstraints(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = request_config()
 
     start_month: str = Field(pattern=r"^\d{4}-\d{2}$", description="first horizon month")
     months: int = Field(ge=1, le=600)
-    budget: dict[str, Annotated[float, Field(ge=0)]] = Field(description="calendar year -> budget")
-    capacity: dict[str, float | list[float]] = Field(
+    budget: dict[str, Amount] = Field(description="calendar year -> budget")
+    capacity: dict[str, Hours | list[Hours]] = Field(
         description="role -> hours per month (one number, or one per horizon month)")
-    dependencies: list[tuple[str, str]] = Field(default_factory=list,
+    dependencies: list[tuple[str, str]] = Field(default_factory=list, max_length=10_000,
                                                 description="[project, requires]")
-    exclusions: list[tuple[str, str]] = Field(default_factory=list)
-    frontier_scales: list[Annotated[float, Field(gt=0)]] = Field(
+    exclusions: list[tuple[str, str]] = Field(default_factory=list, max_length=10_000)
+    frontier_scales: list[Annotated[float, Field(gt=0, le=100)]] = Field(
         default_factory=lambda: [0.5, 0.75, 1.0, 1.25, 1.5], max_length=20)
 
 
 class PortfolioRequest(IntakeWeights):
-    model_config = ConfigDict(extra="forbid")
+    model_config = request_config()
 
     candidates: list[IntakeCandidate] = Field(min_length=1)
     constraints: PortfolioConstraints

@@ -14,11 +14,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, Field, create_model
 
 from opm_ml.categories import category_label
 from opm_ml.contract import Column
 from opm_ml.manifest import FeatureManifest
+from serving.schemas.common import request_config
 
 EXAMPLE_PROJECT: dict[str, Any] = {
     "project_id": "PRJ-2025-0042",
@@ -107,13 +108,12 @@ def request_models(manifest: FeatureManifest) -> tuple[type[BaseModel], type[Bas
         project, status = examples(manifest)
         columns = [manifest.column(n) for n in manifest.snapshot_columns]
         report = create_model(
-            "StatusReport", __config__=ConfigDict(extra="forbid",
-                                                  json_schema_extra={"examples": [status]}),
+            "StatusReport", __config__=request_config(json_schema_extra={"examples": [status]}),
             __doc__="The latest status snapshot of an in-flight project.",
             **{c.name: field_of(c, required=c.name in manifest.status_required,
                                 closed=c.name in manifest.closed) for c in columns})
         _MODELS[key] = create_model(
-            "ProjectRequest", __config__=ConfigDict(extra="forbid", json_schema_extra={
+            "ProjectRequest", __config__=request_config(json_schema_extra={
                 "examples": [project, {**project, "status": status}]}),
             __doc__="One project at intake, as the served models read it; add `status` in "
                     "flight.",

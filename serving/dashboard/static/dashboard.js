@@ -82,13 +82,26 @@ function thresholdsText(t) {
     rule("spi", "SPI", String), rule("cpi", "CPI", String)].join("; ") + ". Overall RAG = worst of the four.";
 }
 
+const UPLOAD_INPUT = `<input type="file" id="upload" accept=".csv,.parquet,.arff,.txt,.tsv"> <span id="upload-status"></span>`;
+
 async function renderPortfolio() {
-  portfolioData = portfolioData || await getJSON("portfolio");
+  if (!portfolioData) {
+    try {
+      portfolioData = await getJSON("portfolio");
+    } catch (err) {  // e.g. models of an organisation's own profile: no sample history to show
+      app.innerHTML = `<h2>Portfolio</h2><p class="note">${esc(err.message)}</p>
+        <p>Upload your export (read through the served profile): ${UPLOAD_INPUT}</p>`;
+      document.getElementById("upload").addEventListener("change", uploadTable);
+      return null;
+    }
+  }
   const d = portfolioData;
+  const rejected = d.rejected_rows ? `<p class="note error">${d.rejected_rows} row(s) of the upload were set aside: ${
+    d.rejections.slice(0, 5).map((r) => `row ${r.row} (${esc(r.column)}): ${esc(r.reason)}`).join("; ")}${d.rejections.length > 5 ? "; …" : ""}</p>` : "";
   app.innerHTML = `
-    <h2>Portfolio: ${d.count} projects in flight</h2>
-    ${EMBEDDED ? "" : `<p class="note">Default: the latest snapshot of each unfinished project. Or upload a project table (CSV or Parquet, contract columns plus optional status_date, pv, ev, ac, percent_complete):
-      <input type="file" id="upload" accept=".csv,.parquet"> <span id="upload-status"></span></p>`}
+    <h2>Portfolio: ${d.count} projects in flight</h2>${rejected}
+    ${EMBEDDED ? "" : `<p class="note">Default: the latest snapshot of each unfinished project. Or upload a project table (CSV or Parquet, contract columns plus optional status_date, pv, ev, ac, percent_complete; or your own export when the models read your profile):
+      ${UPLOAD_INPUT}</p>`}
     <div class="row">
       <div class="card scroll"><table id="portfolio-table"><thead><tr>${COLUMNS.map(([key, label, , cls]) =>
         `<th data-key="${key}" data-cls="${cls || ""}">${label}</th>`).join("")}</tr></thead><tbody></tbody></table>
@@ -131,10 +144,10 @@ async function uploadTable(event) {
   const file = event.target.files[0];
   const status = document.getElementById("upload-status");
   status.textContent = "scoring…";
-  const resp = await fetch(`/v1/dashboard/portfolio?filename=${encodeURIComponent(file.name)}`,
+  const resp = await fetch(`/v1/dashboard/portfolio?allow_rejects=true&filename=${encodeURIComponent(file.name)}`,
     { method: "POST", body: await file.arrayBuffer(), headers: { "content-type": "application/octet-stream" } });
   const body = await resp.json();
-  if (!resp.ok) { status.className = "error"; status.textContent = body.detail || JSON.stringify(body); return; }
+  if (!resp.ok) { status.className = "error"; status.textContent = body.message || body.detail || JSON.stringify(body); return; }
   portfolioData = body;
   await renderPortfolio();
 }

@@ -1,0 +1,64 @@
+"""Large batches share the cores with single-project requests: one lane, chunks, a bounded share.
+
+A request of `LANE_ROWS` projects or more is scored in chunks of `CHUNK_ROWS` through one lane
+(a lock): batches take turns chunk by chunk, so however many arrive at once, batch work holds at
+most one chunk's LightGBM threads. Each chunk gets `threads` of them (OPM_ML_BATCH_THREADS; 0 =
+every core), one fewer while a smaller request is being scored, so an interactive answer always
+has a core. Smaller requests skip the lane and predict on one thread (`prediction_threads`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from opm_ml.forecasting.estimators import batch_threads
+from opm_ml.forecasting.inputs import ProjectInputs
+
+# From this size on LightGBM predicts on several threads (estimators._SINGLE_THREAD_ROWS).
+LANE_ROWS = 500
+# Big enough that LightGBM's per-call cost vanishes, small enough that a waiting single request
+# gets its core back within a fraction of a second and a stream's first lines come early.
+CHUNK_ROWS = 2_000
+Result = TypeVar("Result")
+
+
+class BatchLane:
+    """The process's one batch lane and its count of interactive requests in flight."""
+
+    def __init__(self, threads: int = 0):
+        self.cores = threads or os.cpu_count() or 1
+        self._lane = threading.Lock()
+        self._count = threading.Lock()
+        self.interactive = 0
+
+    def threads(self) -> int:
+        """LightGBM threads for the next chunk: the share, one fewer while others wait."""
+        return self.cores if not self.interactive else max(1, self.cores - 1)
+
+    @contextmanager
+    def small(self) -> Iterator[None]:
+        """Mark a small request in flight, so the batches leave it a core."""
+        with self._count:
+            self.interactive += 1
+        try:
+            yield
+        finally:
+            with self._count:
+                self.interactive -= 1
+
+    def run(self, inputs: ProjectInputs,
+            score: Callable[[ProjectInputs], Result]) -> Iterator[Result]:
+        """`score` of `inputs`, chunk by chunk through the lane for a large batch."""
+        if inputs.n < LANE_ROWS:
+            with self.small():
+                yield score(inputs)
+            return
+        for start in range(0, inputs.n, CHUNK_ROWS):
+            chunk = inputs.take(slice(start, start + CHUNK_ROWS))
+            with self._lane, batch_threads(self.threads()):
+                result = score(chunk)
+            yield result
