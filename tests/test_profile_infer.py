@@ -146,6 +146,17 @@ def test_small_integer_quantities_are_integers_and_codes_categories(tmp_path):
     assert kinds["Simple Actors"] == "integer" and kinds["Client Code"] == "category"
 
 
+def test_a_repeated_id_without_report_dates_is_a_warning(tmp_path):
+    frame = export()
+    frame.loc[35:, "Project ID"] = ["P0", "P1", "P2", "P3", "P4"]  # 5 rows repeat an id
+    draft, profile, _ = draft_of(tmp_path, frame)
+    assert profile.roles["project_id"] == "Project ID" and "reports" not in profile.read
+    assert ("Project ID: 5 of 40 rows repeat an earlier row's id; validation rejects them: add "
+            "read.deduplicate = 'Project ID' to keep each id's first row, or map the id column "
+            "that is unique") in draft.warnings
+    assert not any("repeat an earlier row" in w for w in draft_of(tmp_path, export())[0].warnings)
+
+
 def test_a_header_only_file_is_an_error_line(tmp_path):
     path = tmp_path / "export.csv"
     path.write_text("Project ID,Start Date\n")

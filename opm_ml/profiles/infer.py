@@ -83,6 +83,7 @@ def infer_profile(path: str | Path, snapshots: str | Path | None = None,
     warnings += [f"{c.column}: {c.warning}" for c in columns + snapshot_columns
                  if c.warning and not c.warning.startswith("name:")]
     warnings += _leaks(columns, frame, read)
+    warnings += _repeated_ids(frame, columns, reports)
     name = name or re.sub(r"[^a-z0-9]+", "_", path.stem.lower()).strip("_") or "profile"
     if not name[0].isalpha():
         name = "p_" + name
@@ -91,6 +92,22 @@ def infer_profile(path: str | Path, snapshots: str | Path | None = None,
                   units=_units(columns + snapshot_columns))
     draft.toml = to_toml(draft, path, snapshots)
     return draft
+
+
+def _repeated_ids(frame: pd.DataFrame, columns: list[ColumnSummary],
+                  reports: str | None) -> list[str]:
+    """A warning when the id column repeats and no report date says why: `data validate`
+    would reject every repeat row by row."""
+    key = _role_column(columns, "project_id")
+    if key is None or reports:
+        return []
+    ids = frame[key].dropna()
+    repeats = int(ids.duplicated().sum())
+    if not repeats:
+        return []
+    return [f"{key}: {repeats:,} of {len(ids):,} rows repeat an earlier row's id; validation "
+            f"rejects them: add read.deduplicate = {key!r} to keep each id's first row, or map "
+            "the id column that is unique"]
 
 
 def _snapshot_columns(path: Path, frame: pd.DataFrame, columns: list[ColumnSummary],
