@@ -40,7 +40,7 @@ class ModelUnavailable(LookupError):
 
 
 class ContractOnly(LookupError):
-    """A view built on the contract's fields (intake candidates, the sample history) asked of
+    """A view built on the contract's fields (the sample history, the example candidates) asked of
     models trained on an organisation's own profile: `reason` says which and what to do."""
 
     def __init__(self, reason: str):

@@ -113,17 +113,6 @@ async def forecasting(store: StoreDep, settings: SettingsDep, metrics: MetricsDe
 ForecastingDep = Annotated[Forecasting, Depends(forecasting)]
 
 
-def contract_models(what: str, instead: str = ""):
-    """A route dependency: 409 (`ContractOnly`) when the served models read an organisation's
-    profile, solved before the body is validated, so a profile's user is told why rather than
-    listed the contract's fields as missing."""
-    async def check(store: StoreDep) -> None:
-        if store.current is not None:
-            store.current.require_contract(what, instead)
-
-    return Depends(check)
-
-
 def served(store: ModelStore, settings: Settings) -> tuple[ModelSet | None, FeatureManifest]:
     """The model set in use (taken once per request, so a swap cannot mix versions) and the
     manifest requests are read with: the set's, or before any load the built-in contract's

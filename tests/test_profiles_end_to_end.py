@@ -289,14 +289,92 @@ def test_the_dashboard_reads_an_uploaded_export_through_the_profile(nyc):
 
 @pytest.mark.parametrize("method, path", [
     ("get", "/v1/dashboard/portfolio"), ("get", "/v1/dashboard/intake"),
-    ("get", "/v1/dashboard/projects/P1"), ("post", "/v1/intake/score"),
-    ("post", "/v1/portfolio/optimize")])
+    ("get", "/v1/dashboard/projects/P1")])
 def test_views_built_on_the_contract_say_so_for_a_profile(nyc, method, path):
-    """The sample history and intake candidates are in the contract's fields: a profile's
-    models answer 409 saying what to use instead, before any body is validated."""
-    project, _ = example(nyc)
-    response = getattr(nyc, method)(path, **({"json": [project]} if method == "post" else {}))
+    """The sample history and the example intake candidates are in the contract's fields: a
+    profile's models answer 409 saying what to use instead."""
+    response = getattr(nyc, method)(path)
     assert response.status_code == 409, response.text
     message = response.json()["message"]
     assert "'nyc_capital' profile" in message
-    assert "POST /v1/dashboard/portfolio" in message or "POST /v1/projects/assess" in message
+    assert ("POST /v1/dashboard/portfolio" in message or "POST /v1/projects/assess" in message
+            or "POST /v1/intake/score" in message)
+
+
+def candidate(api: TestClient, pid: str, **changes) -> dict:
+    """A candidate in the profile's own fields: its real example project, a business case."""
+    project, _ = example(api)
+    return {**project, "project_id": pid, "discount_rate": 0.08,
+            "cost_by_year": [400_000.0, 200_000.0],
+            "benefits_by_year": [0.0, 500_000.0, 500_000.0, 500_000.0],
+            "strategic_fit": 7.0, **changes}
+
+
+def test_intake_candidates_in_a_profiles_fields_are_scored_with_its_families(nyc, kitchenham):
+    """Intake scoring works with whatever the served models read: the candidate is the
+    profile's project plus its business case, and a family the profile lacks counts neutrally,
+    the answer saying so."""
+    # nyc_capital: delay + overrun, no resource model.
+    weak = candidate(nyc, "N-2", benefits_by_year=[0.0, 100_000.0], strategic_fit=2.0)
+    response = nyc.post("/v1/intake/score", json=[weak, candidate(nyc, "N-1")])
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["profile"] == "nyc_capital" and body["count"] == 2
+    assert [i["project_id"] for i in body["items"]] == ["N-1", "N-2"]
+    assert [i["rank"] for i in body["items"]] == [1, 2]
+    assert any(n.startswith("no resource model in profile nyc_capital") for n in body["notes"])
+    first = body["items"][0]
+    assert first["criterion_scores"]["resource_load"] == 0.5
+    assert first["risk"]["effort_hours_p50"] is None
+    assert first["risk"]["overrun_pct_p90"] is not None and set(first["top_drivers"]) == {
+        "delay", "overrun"}
+    # kitchenham: delay + resource, no overrun model and no budget: cost = its costs by year.
+    response = kitchenham.post("/v1/intake/score", json={
+        "candidates": [candidate(kitchenham, "K-1", client="Z9")],
+        "weights": {"financial_value": 1, "strategic_fit": 1, "risk": 1, "resource_load": 1}})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    item = body["items"][0]
+    assert any(n.startswith("no overrun model in profile kitchenham: expected cost = planned "
+                            "cost") for n in body["notes"])
+    assert item["risk"]["expected_cost"] == item["finance"]["total_cost"] == 600_000.0
+    assert item["risk"]["overrun_pct_p90"] is None and item["risk"]["effort_hours_p50"] > 0
+    assert item["warnings"] == [
+        "client 'Z9' was not seen in training: the models treat it as missing"]
+    # Portfolio selection: no hours by role, so a capacity is refused saying why.
+    constraints = {"start_month": "1997-01", "months": 24, "budget": {"1997": 1e7}}
+    ok = kitchenham.post("/v1/portfolio/optimize", json={
+        "candidates": [candidate(kitchenham, "K-1")], "constraints": {**constraints,
+                                                                       "capacity": {}}})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["selected"] == ["K-1"] and ok.json()["notes"]
+    refused = kitchenham.post("/v1/portfolio/optimize", json={
+        "candidates": [candidate(kitchenham, "K-1")],
+        "constraints": {**constraints, "capacity": {"build": 100}}})
+    assert refused.status_code == 422
+    assert "forecasts no hours by role" in refused.json()["message"]
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"function_points": "many"}, "function_points"),
+    ({"strategic_fit": 11}, "strategic_fit"),
+    ({"budget_at_completion": 1e6}, "budget_at_completion"),  # not a kitchenham field
+    ({"cost_by_year": None}, "cost_by_year"),  # no budget to spread: required
+])
+def test_a_wrong_candidate_field_is_a_422_naming_it(kitchenham, change, field):
+    response = kitchenham.post("/v1/intake/score", json=[candidate(kitchenham, "K-1", **change)])
+    assert response.status_code == 422, response.text
+    assert field in response.text
+
+
+def test_the_docs_show_the_profiles_candidate(kitchenham):
+    spec = kitchenham.get("/openapi.json").json()
+    fields = spec["components"]["schemas"]["IntakeCandidate"]["properties"]
+    assert {"function_points", "client", "cost_by_year", "strategic_fit"} <= set(fields)
+    assert "budget_at_completion" not in fields and "role_share_build" not in fields
+    for path in ("/v1/intake/score", "/v1/portfolio/optimize"):
+        cases = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"][
+            "examples"]
+        for name, case in cases.items():
+            response = kitchenham.post(path, json=case["value"])
+            assert response.status_code == 200, (path, name, response.text)

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from opm_ml.cli_options import ProfileOption, with_profile
 from opm_ml.csv_safety import write_csv
 from opm_ml.intake.scorecard import DEFAULT_CONFIG
 from opm_ml.settings import get_settings
@@ -35,13 +36,17 @@ def intake_score(
     weights: Annotated[Optional[Path], _WEIGHTS] = None,
     keep: Annotated[bool, typer.Option(help="keep the candidates in the open pipeline (an id "
                                             "kept again replaces its entry)")] = False,
+    profile: ProfileOption = None,
 ) -> None:
-    """Score and rank intake candidates; place each among the open pipeline."""
+    """Score and rank intake candidates; place each among the open pipeline.
+
+    With `--profile` the candidates carry that profile's intake columns (docs/intake-scoring.md).
+    """
     from opm_ml.database import DatabaseUnavailable
     from opm_ml.intake.pipeline import Pipeline
 
     try:
-        scored = score_candidates_file(candidates, alias, config, weights)
+        scored = score_candidates_file(candidates, alias, config, weights, profile)
         view = Pipeline.from_url(get_settings().database_url).view(scored, keep)
     except (ValueError, DatabaseUnavailable) as exc:
         raise _fail(str(exc)) from None
@@ -50,6 +55,8 @@ def intake_score(
     s = view.summary()
     typer.echo(f"scorecard {scored.config.version} ({scored.config.digest[:19]}...): "
                f"{len(ranked)} candidates ranked -> {out}")
+    for note in scored.notes:
+        typer.echo(f"note: {note}")
     typer.echo(f"pipeline: {len(s['kept'])} kept, {s['compared']} open compared"
                + (f", {s['not_comparable']} scored with another scorecard" if s["not_comparable"]
                   else ""))
@@ -59,8 +66,10 @@ def intake_score(
 
 
 def score_candidates_file(candidates: Path, alias: str = "champion",
-                          config: Path = DEFAULT_CONFIG, weights: Path | None = None):
-    """Library form of `intake score`: read, load the registered models, score."""
+                          config: Path = DEFAULT_CONFIG, weights: Path | None = None,
+                          profile: str | None = None):
+    """Library form of `intake score`: load the registered models (of `profile`, default the
+    settings'), read the candidates in the fields they read, score."""
     from opm_ml.intake.candidates import read_candidates
     from opm_ml.intake.risk import model_forecaster
     from opm_ml.intake.scorecard import load_config, read_weights
@@ -71,8 +80,7 @@ def score_candidates_file(candidates: Path, alias: str = "champion",
     scorecard = load_config(config)
     if weights is not None:
         scorecard = scorecard.with_weights(**read_weights(weights))
-    parsed = read_candidates(candidates)
-    settings = get_settings().model_copy(update={"serve_alias": alias})
+    settings = with_profile(get_settings(), profile).model_copy(update={"serve_alias": alias})
     try:
         model_set = load_model_set(settings)
         model_set.require_all()
@@ -80,6 +88,7 @@ def score_candidates_file(candidates: Path, alias: str = "champion",
         raise ValueError(f"cannot load the {alias} models from {settings.mlflow_tracking_uri} "
                          f"(train them first: opm-ml train): {first_line(exc, typed=False)}"
                          ) from None
+    parsed = read_candidates(candidates, model_set.manifest)
     return score_candidates(parsed, model_forecaster(model_set.family_models()), scorecard)
 
 
@@ -152,6 +161,7 @@ def portfolio_optimize(
     config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG,
     weights: Annotated[Optional[Path], _WEIGHTS] = None,
     time_limit: Annotated[float, typer.Option(help="solver time limit, seconds")] = 10.0,
+    profile: ProfileOption = None,
 ) -> None:
     """Choose the portfolio maximising risk-adjusted value under budget and role capacity."""
     from opm_ml.intake.plots import plot_frontier, plot_resource_load
@@ -159,8 +169,9 @@ def portfolio_optimize(
     from opm_ml.intake.selection import Constraints, select_portfolio
 
     try:
-        scored = score_candidates_file(candidates, alias, config, weights)
-        report = select_portfolio(scored, Constraints.read(constraints), time_limit)
+        scored = score_candidates_file(candidates, alias, config, weights, profile)
+        limits = Constraints.read(constraints, scored.roles, scored.no_roles)
+        report = select_portfolio(scored, limits, time_limit)
     except InfeasiblePortfolio as exc:
         typer.echo(f"infeasible: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -169,7 +180,8 @@ def portfolio_optimize(
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in ("decisions", "binding", "budget", "resource_load", "frontier"):
         write_csv(report[name], out_dir / f"{name}.csv", index=False)
-    plot_resource_load(report["resource_load"], out_dir / "resource_load.png")
+    if len(report["resource_load"]):  # no capacity by role: nothing to chart
+        plot_resource_load(report["resource_load"], out_dir / "resource_load.png")
     plot_frontier(report["frontier"], out_dir / "frontier.png")
     d = report["decisions"]
     typer.echo(f"{report['status']} (gap {report['gap']:.3%}, {report['solve_seconds']:.2f} s): "
@@ -178,4 +190,6 @@ def portfolio_optimize(
     typer.echo("binding: " + (", ".join(
         f"{r.kind} {r.role} {r.period}".replace("  ", " ") for r in report["binding"].itertuples())
         or "none"))
+    for note in scored.notes:
+        typer.echo(f"note: {note}")
     typer.echo(f"report CSVs and charts in {out_dir}/")

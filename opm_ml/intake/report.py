@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from opm_ml.contract import ROLES
 from opm_ml.intake.pipeline import PipelineView
 from opm_ml.intake.scorecard import CRITERIA, ScorecardConfig
 from opm_ml.intake.scoring import ScoredCandidates
@@ -16,7 +15,7 @@ _FINANCE = ("npv", "roi", "payback_years", "irr", "irr_note", "total_cost", "cos
             "benefit_basis")
 _RISK = ("delay_days_p50", "delay_days_p90", "probability_late", "overrun_pct_p50",
          "overrun_pct_p90", "expected_cost", "expected_cost_pv", "risk_adjusted_npv",
-         "effort_hours_p50", *(f"effort_{r}_hours_p50" for r in ROLES))
+         "effort_hours_p50")
 
 
 def _clean(value):
@@ -55,6 +54,8 @@ def scored_json(scored: ScoredCandidates, view: PipelineView | None = None) -> l
     place (null without a pipeline), finance, risk and SHAP drivers."""
     t = scored.table
     place = view.frame.set_index("project_id") if view is not None else None
+    risk_keys = (*_RISK, *(f"effort_{r}_hours_p50" for r in scored.roles))
+    warnings = scored.candidates.warnings
     items = []
     for i in t["rank"].to_numpy().argsort():
         row = {k: _clean(v) for k, v in t.iloc[i].items()}
@@ -72,8 +73,9 @@ def scored_json(scored: ScoredCandidates, view: PipelineView | None = None) -> l
             "sensitivity": _sensitivity(scored, i),
             "pipeline": pipeline,
             "finance": {k: (row[k] if row[k] != "" else None) for k in _FINANCE},
-            "risk": {k: row[k] for k in _RISK},
+            "risk": {k: row[k] for k in risk_keys},
             "top_drivers": {family: drivers[i] for family, drivers in scored.drivers.items()},
+            **({"warnings": warnings[i]} if warnings[i] else {}),
         })
     return items
 
@@ -83,6 +85,8 @@ def intake_json(scored: ScoredCandidates, view: PipelineView | None = None) -> d
     items = scored_json(scored, view)
     return {**scorecard_json(scored.config),
             "pipeline": view.summary() if view is not None else None,
+            **({"profile": scored.candidates.profile, "notes": scored.notes}
+               if scored.candidates.manifest is not None else {}),
             "count": len(items), "items": items}
 
 

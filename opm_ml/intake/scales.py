@@ -25,7 +25,8 @@ from opm_ml.contract import ACTUAL_EFFORT_COLUMNS, History
 MEASURES = {
     "financial_value": "risk-adjusted NPV / present value of the expected costs",
     "strategic_fit": "objective-weighted alignment / 10 (or the contract's strategic_fit / 10)",
-    "risk": "1 - (P(late) + min(1, max(0, P90 overrun %) / 100)) / 2",
+    "risk": "1 - (P(late) + min(1, max(0, P90 overrun %) / 100)) / 2 (the one term a profile "
+            "has when it lacks the delay or the overrun model)",
     "resource_load": "P50 effort hours",
 }
 
@@ -133,10 +134,14 @@ def measures(risk_adjusted_npv, expected_cost_pv, fit, probability_late, overrun
         # Nothing to pay for: any positive value is the best ratio there is.
         ratio = np.where(cost > 0, npv / cost, np.where(npv > 0, np.inf, 0.0))
     overrun = np.clip(np.asarray(overrun_pct_p90, float), 0, 100) / 100
+    late = np.asarray(probability_late, float)
+    # A family the served models lack (a dataset profile) is left out of the mean, not zero.
+    hazard = np.where(np.isnan(late), overrun,
+                      np.where(np.isnan(overrun), late, (late + overrun) / 2))
     return pd.DataFrame({
         "financial_value": ratio,
         "strategic_fit": np.asarray(fit, float),
-        "risk": 1 - (np.asarray(probability_late, float) + overrun) / 2,
+        "risk": 1 - hazard,
         "resource_load": np.asarray(effort_hours, float),
     })
 

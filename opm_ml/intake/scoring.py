@@ -15,7 +15,7 @@ import pandas as pd
 
 from opm_ml.intake import finance, scales, scorecard
 from opm_ml.intake.candidates import Candidates
-from opm_ml.intake.risk import Forecaster, assess_risk, drivers_text
+from opm_ml.intake.risk import NEUTRAL_SCORE, Forecaster, assess_risk, drivers_text
 from opm_ml.intake.sensitivity import weight_intervals
 
 _MOSCOW_ORDER = {c: k for k, c in enumerate(scorecard.MOSCOW)}
@@ -33,6 +33,9 @@ class ScoredCandidates:
     config: scorecard.ScorecardConfig
     criterion_scores: pd.DataFrame  # criterion -> 0..1 score, unrounded
     sensitivity: dict[str, pd.DataFrame] = field(default_factory=dict)  # criterion -> intervals
+    roles: tuple[str, ...] = ()  # the rows of `monthly_hours` (none without role forecasts)
+    notes: list[str] = field(default_factory=list)  # what a family the models lack changes
+    no_roles: str = ""  # why `roles` is empty (what refuses a portfolio's capacity by role)
 
     @property
     def config_version(self) -> str:
@@ -61,11 +64,12 @@ def score_candidates(candidates: Candidates, forecaster: Forecaster,
     irr, irr_note = finance.irr(flows)
     risk = assess_risk(c, forecaster, top_k)
     r = risk["table"]
-    fit = scorecard.strategic_fit(c.alignment, c.model_input["strategic_fit"].to_numpy(),
-                                  config.objectives.weights, config.version)
+    fit = scorecard.strategic_fit(c.alignment, c.fit, config.objectives.weights, config.version)
     measured = scales.measures(r["risk_adjusted_npv"], r["expected_cost_pv"], fit,
                                r["probability_late"], r["overrun_pct_p90"], r["effort_hours_p50"])
     scores = scorecard.criterion_scores(measured, config)
+    for criterion in risk["neutral"]:  # no served model measures it
+        scores[criterion] = NEUTRAL_SCORE
     pts = scorecard.points(scores, config.weights)
     klass = scorecard.moscow(pts["score"], r["risk_adjusted_npv"], c.mandatory, config)
     stability = weight_intervals(scores, config.weights, r["risk_adjusted_npv"], c.mandatory,
@@ -91,8 +95,9 @@ def score_candidates(candidates: Candidates, forecaster: Forecaster,
         "total_cost": c.costs.sum(axis=1),
         "cost_basis": c.cost_basis,
         "benefit_basis": c.benefit_basis,
-        "top_drivers_delay": drivers_text(risk["drivers"]["delay"]),
-        "top_drivers_overrun": drivers_text(risk["drivers"]["overrun"]),
+        **{f"top_drivers_{family}": drivers_text(risk["drivers"][family])
+           if family in risk["drivers"] else [""] * len(c.ids)
+           for family in ("delay", "overrun")},
         "scorecard_version": config.version,
         "scorecard_digest": config.digest,
         "reference_digest": config.reference_digest or "",
@@ -100,4 +105,5 @@ def score_candidates(candidates: Candidates, forecaster: Forecaster,
     table.insert(0, "rank", rank_order(table["moscow"], table["score"],
                                        table["risk_adjusted_npv"]))
     return ScoredCandidates(c, table, risk["drivers"], risk["monthly_hours"],
-                            risk["cost_factor"], config, scores, stability)
+                            risk["cost_factor"], config, scores, stability, risk["roles"],
+                            risk["notes"], risk["no_roles"])

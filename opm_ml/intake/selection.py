@@ -33,8 +33,13 @@ class Constraints:
     frontier_scales: list[float] = field(default_factory=lambda: [0.5, 0.75, 1.0, 1.25, 1.5])
 
     @classmethod
-    def from_dict(cls, data: dict) -> Constraints:
-        """Check a constraints mapping (the TOML file or the API body); errors name the field."""
+    def from_dict(cls, data: dict, roles: tuple[str, ...] = ROLES,
+                  no_roles: str = "") -> Constraints:
+        """Check a constraints mapping (the TOML file or the API body); errors name the field.
+
+        `roles`: the roles the served resource model forecasts hours for (the contract's by
+        default); none: any capacity is refused, saying why (`no_roles`).
+        """
         for key in ("start_month", "months", "budget", "capacity"):
             if key not in data:
                 raise ValueError(f"constraints: missing `{key}`")
@@ -43,10 +48,14 @@ class Constraints:
             raise ValueError("constraints: `months` must be 1..600")
         np.datetime64(str(data["start_month"]), "M")  # ValueError names a bad month
         capacity = {}
+        if data["capacity"] and not roles:
+            raise ValueError(f"constraints: capacity ({', '.join(data['capacity'])}) cannot be "
+                             f"checked: {no_roles or 'the models forecast no hours by role'}; "
+                             "leave capacity empty ({})")
         for role, value in data["capacity"].items():
-            if role not in ROLES:
+            if role not in roles:
                 raise ValueError(f"constraints: capacity role {role!r} is not one of "
-                                 f"{', '.join(ROLES)}")
+                                 f"{', '.join(roles)}")
             values = [float(value)] * months if np.isscalar(value) else [float(v) for v in value]
             if len(values) != months or min(values) < 0:
                 raise ValueError(f"constraints: capacity.{role} needs {months} non-negative "
@@ -65,8 +74,9 @@ class Constraints:
                                                                [0.5, 0.75, 1.0, 1.25, 1.5])])
 
     @classmethod
-    def read(cls, path: Path | str) -> Constraints:
-        return cls.from_dict(tomllib.loads(Path(path).read_text()))
+    def read(cls, path: Path | str, roles: tuple[str, ...] = ROLES,
+             no_roles: str = "") -> Constraints:
+        return cls.from_dict(tomllib.loads(Path(path).read_text()), roles, no_roles)
 
 
 def build_problem(scored: ScoredCandidates, constraints: Constraints) -> PortfolioProblem:
@@ -81,7 +91,7 @@ def build_problem(scored: ScoredCandidates, constraints: Constraints) -> Portfol
     offset = (c.start_month - horizon0).astype(int)  # candidate start, in horizon months
     n, months = len(ids), constraints.months
     roles = list(constraints.capacity)
-    role_rows = [ROLES.index(r) for r in roles]
+    role_rows = [scored.roles.index(r) for r in roles]
     hours = np.zeros((n, len(roles), months))
     for i, profile in enumerate(scored.monthly_hours):
         lo, hi = max(0, offset[i]), min(months, offset[i] + profile.shape[1])
@@ -98,7 +108,8 @@ def build_problem(scored: ScoredCandidates, constraints: Constraints) -> Portfol
     return PortfolioProblem(
         ids=ids, value=scored.table["risk_adjusted_npv"].to_numpy(float), cost=cost,
         budget=np.array([constraints.budget[y] for y in years]), hours=hours,
-        capacity=np.array([constraints.capacity[r] for r in roles]), years=years, roles=roles,
+        capacity=np.array([constraints.capacity[r] for r in roles]).reshape(len(roles), months),
+        years=years, roles=roles,
         months=[str(horizon0 + m) for m in range(months)], must=c.mandatory.copy(),
         dependencies=[(index[a], index[b]) for a, b in constraints.dependencies],
         exclusions=[(index[a], index[b]) for a, b in constraints.exclusions],
@@ -180,4 +191,6 @@ def select_portfolio(scored: ScoredCandidates, constraints: Constraints,
         "scorecard_version": scored.config.version,
         "scorecard_digest": scored.config.digest,
         "reference_digest": scored.config.reference_digest,
+        **({"profile": scored.candidates.profile, "notes": scored.notes}
+           if scored.candidates.manifest is not None else {}),
     }

@@ -114,7 +114,8 @@ def project(project_id: str, request: Request, store: StoreDep) -> JSONResponse:
             summary="Ranked example candidates and the optimised portfolio")
 def intake(store: StoreDep) -> JSONResponse:
     model_set = store.require()
+    # Its example candidates (data/examples/candidates.csv) are rows in the contract's fields.
     model_set.require_contract("the intake view (its example candidates)",
-                               "forecast candidates in the profile's fields with "
-                               "POST /v1/projects/assess or `opm-ml score`")
+                               "score candidates in the profile's own fields with "
+                               "POST /v1/intake/score or `opm-ml intake score --profile`")
     return JSONResponse(data.intake(model_set))

@@ -5,11 +5,12 @@ Thin: scoring, the pipeline and selection are `opm_ml.intake`; this maps bodies 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from opm_ml.database import DatabaseUnavailable
 from opm_ml.forecasting.inputs import ProjectInputs
@@ -22,77 +23,58 @@ from opm_ml.intake.scorecard import load_config
 from opm_ml.intake.scoring import score_candidates
 from opm_ml.intake.selection import Constraints, select_portfolio
 from opm_ml.intake.weighting import WeightsError
-from serving.dependencies import CONTRACT_ONLY, ERRORS, SettingsDep, StoreDep, contract_models
+from serving.dependencies import ERRORS, SettingsDep, StoreDep, require, served
 from serving.errors import error_body, log_with_reference
 from serving.requests import candidates_in, check_rows, counted_first, raise_findings
 from serving.schemas.common import ErrorResponse
 from serving.schemas.intake import (
-    EXAMPLE_CANDIDATE,
+    CONTRACT,
     ClosedEntry,
-    IntakeCandidate,
-    IntakeScoreBody,
-    IntakeScoreRequest,
     IntakeScoreResult,
     IntakeWeights,
     PipelineListing,
-    PortfolioRequest,
     PortfolioResult,
+    intake_models,
 )
 
 router = APIRouter(tags=["intake"])
 
-_EXAMPLE_CONSTRAINTS = {
-    "start_month": "2025-01", "months": 24, "budget": {"2025": 6_000_000, "2026": 2_000_000},
-    "capacity": {"management": 1_000, "analysis": 2_000, "design": 2_000, "build": 4_000,
-                 "testing": 2_000, "deployment": 1_500},
-}
-
-# A second candidate with only a stated business case (no yearly profiles) and a must-do flag.
-_STATED = {k: v for k, v in EXAMPLE_CANDIDATE.items() if not k.endswith("_by_year")}
-_STATED.update(project_id="C-002", name="Regulatory reporting", regulatory=True)
-_SCORE_EXAMPLES = {
-    "one": {"summary": "one candidate with yearly costs and benefits",
-            "value": [EXAMPLE_CANDIDATE]},
-    "batch": {"summary": "a batch; the second has only a stated business case and is a must",
-              "value": [EXAMPLE_CANDIDATE, _STATED]},
-    "ahp": {"summary": "weights from pairwise comparisons (AHP) of the criteria",
-            "value": {"candidates": [EXAMPLE_CANDIDATE], "criteria_comparisons": [
-                ["financial_value", "strategic_fit", 2], ["financial_value", "risk", 3],
-                ["financial_value", "resource_load", 5], ["strategic_fit", "risk", 2],
-                ["strategic_fit", "resource_load", 3], ["risk", "resource_load", 2]]}},
-}
-_PORTFOLIO_EXAMPLES = {
-    "simple": {"summary": "candidates with budget and capacity limits",
-               "value": {"candidates": [EXAMPLE_CANDIDATE, _STATED],
-                         "constraints": _EXAMPLE_CONSTRAINTS}},
-    "logic": {"summary": "the same with an exclusion between the two",
-              "value": {"candidates": [EXAMPLE_CANDIDATE, _STATED],
-                        "constraints": {**_EXAMPLE_CONSTRAINTS,
-                                        "exclusions": [["C-001", "C-002"]]}}},
-}
+# A dataset profile's models: the bodies are the profile's (`intake_models`), documented by
+# serving.openapi; these are the contract's, as /docs shows them before any model is loaded.
+ScoreBody = Annotated[Any, Body(openapi_examples=CONTRACT.score_examples)]
+PortfolioBody = Annotated[Any, Body(openapi_examples=CONTRACT.portfolio_examples)]
 
 
-# What a user of an organisation's profile does instead of contract intake scoring.
-INSTEAD = ("forecast candidates in the profile's own fields with POST /v1/projects/assess or "
-           "`opm-ml score`")
+def _parsed(parse, body: Any):
+    """`parse(body)`, or the 422 FastAPI would give for a typed body (paths from `body`)."""
+    try:
+        return parse(body)
+    except ValidationError as exc:
+        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])}
+                                      for err in exc.errors(include_url=False)]) from None
 
 
-def _score(store, items: list[IntakeCandidate], weights: IntakeWeights,
-           at: tuple[str, ...] = ("body",)):
+def _served(store, settings):
+    """(the model set, or None before a contract load, and its intake bodies)."""
+    model_set, manifest = served(store, settings)
+    return model_set, intake_models(manifest)
+
+
+def _score(models, items: list, weights: IntakeWeights, at: tuple[str, ...] = ("body",)):
     """Candidates -> ScoredCandidates with the served models and the call's weights; also the
     models' registry refs. WeightsError when the weights do not fit the scorecard.
 
     The candidates' project fields obey the same row rules as any project (422 otherwise).
     """
     config = load_config().with_weights(**weights.overrides())
-    models = store.require()
-    models.require_contract("intake scoring", INSTEAD)
     models.require_all()
     inputs = ProjectInputs.from_requests(items, models.manifest)
     raise_findings(check_rows(inputs), single=False, prefix=at)
-    candidates = parse_candidates(frame_from_records([i.model_dump() for i in items]))
+    candidates = parse_candidates(frame_from_records([i.model_dump() for i in items]),
+                                  models.manifest)
     forecaster = model_forecaster(models.family_models())
     return score_candidates(candidates, forecaster, config), models.refs()
+
 
 
 def _unprocessable(error: str, exc: ValueError) -> JSONResponse:
@@ -111,29 +93,33 @@ def _unavailable(exc: DatabaseUnavailable) -> JSONResponse:
 
 
 @router.post("/v1/intake/score", response_model=IntakeScoreResult,
-             responses={**ERRORS, **CONTRACT_ONLY,
+             responses={**ERRORS,
                         503: {"model": ErrorResponse,
                               "description": "a model or the pipeline database is "
                                              "unavailable, or the server is busy "
                                              "scoring (Retry-After)"}},
              summary="Score intake candidates on fixed scales; place them in the open pipeline",
-             dependencies=[contract_models("intake scoring", INSTEAD),
-                           counted_first(candidates_in)])
+             dependencies=[counted_first(candidates_in)])
 def intake_score(
-    body: Annotated[IntakeScoreBody, Body(openapi_examples=_SCORE_EXAMPLES)],
-    store: StoreDep, settings: SettingsDep,
+    body: ScoreBody, store: StoreDep, settings: SettingsDep,
     keep: Annotated[bool, Query(description="keep the candidates in the open pipeline; an id "
                                             "kept again replaces its entry")] = False,
 ) -> JSONResponse:
     """A list of candidates, or `{"candidates": [...]}` with `weights` / `criteria_comparisons`
     / `objectives` / `objective_comparisons`. Each answer item: fixed-scale score and MoSCoW
     class (the same alone or in any batch), points per criterion, weight-stability intervals,
-    its place among the open pipeline, finance, risk-adjusted value, SHAP drivers."""
-    request = body if isinstance(body, IntakeScoreRequest) else IntakeScoreRequest(
-        candidates=body)
+    its place among the open pipeline, finance, risk-adjusted value, SHAP drivers.
+
+    The candidates' project fields are those of the served models (the contract's, or the
+    dataset profile's, as /docs shows); with a profile the answer has `profile` and `notes`
+    (what a family the profile lacks changes) and an item `warnings` (unseen categories)."""
+    model_set, bodies = _served(store, settings)
+    parsed = _parsed(bodies.parse_score, body)
+    request = parsed if not isinstance(parsed, list) else IntakeWeights.model_construct()
+    candidates = parsed if isinstance(parsed, list) else parsed.candidates
     try:
-        at = ("body",) if isinstance(body, list) else ("body", "candidates")
-        scored, refs = _score(store, request.candidates, request, at)
+        at = ("body",) if isinstance(parsed, list) else ("body", "candidates")
+        scored, refs = _score(require(model_set, store), candidates, request, at)
     except ValueError as exc:
         return _unprocessable("invalid_candidates", exc)
     try:
@@ -175,7 +161,7 @@ def intake_close(
     return JSONResponse(record(closed))
 
 
-def check_work(body: PortfolioRequest, settings) -> None:
+def check_work(body, settings) -> None:
     """422 before any scoring when the problem or its solver time exceeds this server's bounds.
 
     The size counts what the solve and its report hold densely: candidates x constraint rows.
@@ -205,21 +191,25 @@ def check_work(body: PortfolioRequest, settings) -> None:
 
 
 @router.post("/v1/portfolio/optimize", response_model=PortfolioResult,
-             responses={**ERRORS, **CONTRACT_ONLY},
+             responses=ERRORS,
              summary="Pick the portfolio maximising risk-adjusted value under budget and capacity",
-             dependencies=[contract_models("portfolio optimisation", INSTEAD),
-                           counted_first(candidates_in)])
-def portfolio_optimize(
-    body: Annotated[PortfolioRequest, Body(openapi_examples=_PORTFOLIO_EXAMPLES)],
-    store: StoreDep, settings: SettingsDep,
-) -> JSONResponse:
+             dependencies=[counted_first(candidates_in)])
+def portfolio_optimize(body: PortfolioBody, store: StoreDep, settings: SettingsDep) -> JSONResponse:
     """Exact 0/1 integer program (HiGHS): must-do forced in, dependencies and exclusions kept.
     Infeasible constraints get a 422 naming the violated one, as does a problem larger or a
-    time limit longer than the server allows (OPM_ML_MAX_PORTFOLIO_CELLS, _MAX_SOLVER_SECONDS)."""
+    time limit longer than the server allows (OPM_ML_MAX_PORTFOLIO_CELLS, _MAX_SOLVER_SECONDS).
+
+    With a dataset profile the candidates are in its fields; capacity by role needs a resource
+    model forecasting hours by role: without one, a capacity is a 422 saying so (leave it
+    `{}`), and the answer's `notes` name what the missing families change."""
+    model_set, bodies = _served(store, settings)
+    body = _parsed(bodies.parse_portfolio, body)
     check_work(body, settings)
     try:
-        scored, refs = _score(store, body.candidates, body, ("body", "candidates"))
-        constraints = Constraints.from_dict(body.constraints.model_dump())
+        models = require(model_set, store)
+        scored, refs = _score(models, body.candidates, body, ("body", "candidates"))
+        constraints = Constraints.from_dict(body.constraints.model_dump(), scored.roles,
+                                            scored.no_roles)
         report = select_portfolio(scored, constraints, body.time_limit_seconds)
     except InfeasiblePortfolio as exc:
         return _unprocessable("infeasible_portfolio", exc)

@@ -1,20 +1,38 @@
 """Intake scoring and portfolio selection (`POST /v1/intake/score`, `/v1/portfolio/optimize`,
-the open pipeline), served by serving/routers/intake.py over opm_ml.intake."""
+the open pipeline), served by serving/routers/intake.py over opm_ml.intake.
+
+The candidate is a project at intake plus its business case. With the contract's models it is
+`IntakeCandidate` below; with models trained on a dataset profile, `intake_models(manifest)`
+builds the same request bodies around that profile's own `ProjectRequest`, so the routes and
+/docs follow the served models as the project routes do.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    BaseModel,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    create_model,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from opm_ml.contract import MAX_AMOUNT
 from opm_ml.features import contract_manifest
+from opm_ml.manifest import FeatureManifest
 from opm_ml.intake import weighting
+from opm_ml.intake.candidates import scoring_fields
 from opm_ml.intake.scorecard import CRITERIA as INTAKE_CRITERIA
 from serving.schemas.common import ModelRef, request_config
 from serving.schemas.evm import BATCH, SINGLE
-from serving.schemas.projects import EXAMPLE_PROJECT, project_request
+from serving.schemas.projects import EXAMPLE_PROJECT, examples, project_request
 
 # Candidates are projects at intake as the contract describes them, plus a business case.
 ProjectRequest = project_request(contract_manifest())
@@ -154,10 +172,12 @@ class ScoredCandidate(BaseModel):
     pipeline: PipelinePlace | None = Field(description="place among the open pipeline")
     finance: dict[str, float | str | None] = Field(
         description="npv, roi, payback_years, irr (null + irr_note when none), total_cost")
-    risk: dict[str, float] = Field(
+    risk: dict[str, float | None] = Field(
         description="delay/overrun quantiles, P(late), expected cost, risk-adjusted NPV, "
-        "P50 effort hours in total and by role")
+        "P50 effort hours in total and by role (null: the profile has no model for it)")
     top_drivers: dict[str, list[IntakeDriver]]
+    warnings: list[str] | None = Field(
+        None, description="category values the models never saw (treated as missing)")
 
 
 class WeightsUsed(BaseModel):
@@ -183,6 +203,10 @@ class IntakeScorecardInfo(BaseModel):
 
 class IntakeScoreResult(IntakeScorecardInfo):
     models: dict[str, ModelRef]
+    profile: str | None = Field(None, description="the dataset profile the models read (absent "
+                                "for the contract)")
+    notes: list[str] | None = Field(None, description="what a model family the profile lacks "
+                                    "changes (it counts neutrally)")
     pipeline: PipelineSummary
     count: int
     items: list[ScoredCandidate] = Field(description="ranked, best first")
@@ -260,3 +284,153 @@ class PortfolioResult(BaseModel):
     resource_load: list[dict[str, Any]] = Field(description="role x month load vs capacity")
     frontier: list[dict[str, Any]] = Field(description="value at scaled budgets")
     models: dict[str, ModelRef]
+    profile: str | None = Field(None, description="the dataset profile (absent: the contract)")
+    notes: list[str] | None = Field(None, description="what a family the profile lacks changes")
+
+
+# --- request bodies of the served manifest ------------------------------------------------------
+
+# The business-case fields of a candidate, the same for every profile (the contract's classes).
+BUSINESS_FIELDS = ("project_id", "name", "status", "discount_rate", "cost_by_year",
+                   "benefits_by_year", "mandatory", "regulatory", "alignment")
+_SCORING_FIELD = {
+    "expected_benefits": (Amount | None, Field(
+        None, description="the stated business case (currency); with no benefits_by_year, "
+        "spread evenly over the 3 years after the planned finish")),
+    "strategic_fit": (float | None, Field(
+        None, ge=0, le=10, description="0-10 fit with strategy; required unless `alignment` "
+        "scores every objective")),
+}
+
+
+@dataclass(frozen=True)
+class IntakeModels:
+    """The request bodies of the intake routes for one manifest."""
+
+    candidate: type[BaseModel]
+    score_body: Any  # a list of candidates, or a score request
+    portfolio: type[BaseModel]
+    score_examples: dict[str, dict]
+    portfolio_examples: dict[str, dict]
+
+    @cached_property
+    def _score_adapter(self) -> TypeAdapter:
+        return TypeAdapter(self.score_body)
+
+    def parse_score(self, body: Any):
+        """The body as FastAPI would validate it (pydantic ValidationError otherwise)."""
+        return self._score_adapter.validate_python(body, from_attributes=True)
+
+    def parse_portfolio(self, body: Any):
+        return self.portfolio.model_validate(body, from_attributes=True)
+
+
+_INTAKE: dict[str, IntakeModels] = {}
+_EXAMPLE_CONSTRAINTS = {
+    "start_month": "2025-01", "months": 24, "budget": {"2025": 6_000_000, "2026": 2_000_000},
+    "capacity": {"management": 1_000, "analysis": 2_000, "design": 2_000, "build": 4_000,
+                 "testing": 2_000, "deployment": 1_500},
+}
+# A second candidate with only a stated business case (no yearly profiles) and a must-do flag.
+_STATED = {k: v for k, v in EXAMPLE_CANDIDATE.items() if not k.endswith("_by_year")}
+_STATED.update(project_id="C-002", name="Regulatory reporting", regulatory=True)
+CONTRACT = IntakeModels(
+    IntakeCandidate, IntakeScoreBody, PortfolioRequest,
+    {"one": {"summary": "one candidate with yearly costs and benefits",
+             "value": [EXAMPLE_CANDIDATE]},
+     "batch": {"summary": "a batch; the second has only a stated business case and is a must",
+               "value": [EXAMPLE_CANDIDATE, _STATED]},
+     "ahp": {"summary": "weights from pairwise comparisons (AHP) of the criteria",
+             "value": {"candidates": [EXAMPLE_CANDIDATE], "criteria_comparisons": [
+                 ["financial_value", "strategic_fit", 2], ["financial_value", "risk", 3],
+                 ["financial_value", "resource_load", 5], ["strategic_fit", "risk", 2],
+                 ["strategic_fit", "resource_load", 3], ["risk", "resource_load", 2]]}}},
+    {"simple": {"summary": "candidates with budget and capacity limits",
+                "value": {"candidates": [EXAMPLE_CANDIDATE, _STATED],
+                          "constraints": _EXAMPLE_CONSTRAINTS}},
+     "logic": {"summary": "the same with an exclusion between the two",
+               "value": {"candidates": [EXAMPLE_CANDIDATE, _STATED],
+                         "constraints": {**_EXAMPLE_CONSTRAINTS,
+                                         "exclusions": [["C-001", "C-002"]]}}}},
+)
+
+
+def candidate_example(manifest: FeatureManifest) -> dict[str, Any]:
+    """A candidate of the profile for the docs: its real example project plus a business case."""
+    project, _ = examples(manifest)
+    cost = float(project.get("budget_at_completion") or 1_000_000.0)
+    example = {**project, "project_id": "C-001", "name": "first candidate",
+               "discount_rate": 0.08, "cost_by_year": [round(0.6 * cost, 2), round(0.4 * cost, 2)],
+               "benefits_by_year": [0.0, round(0.5 * cost, 2), round(0.7 * cost, 2),
+                                    round(0.7 * cost, 2)],
+               "mandatory": False, "regulatory": False}
+    if "strategic_fit" in scoring_fields(manifest):
+        example["strategic_fit"] = 7.0
+    return example
+
+
+def intake_models(manifest: FeatureManifest) -> IntakeModels:
+    """The intake bodies of `manifest`: the contract's classes for the contract, else built
+    once per manifest digest around the profile's `ProjectRequest`."""
+    if manifest.profile == "contract":
+        return CONTRACT
+    if manifest.digest not in _INTAKE:
+        _INTAKE[manifest.digest] = _profile_models(manifest)
+    return _INTAKE[manifest.digest]
+
+
+def _profile_models(manifest: FeatureManifest) -> IntakeModels:
+    base = project_request(manifest)
+    example = candidate_example(manifest)
+    fields: dict[str, Any] = {name: (info.annotation, info) for name, info in
+                              IntakeCandidate.model_fields.items() if name in BUSINESS_FIELDS}
+    # The defaults spread the plan; what a profile cannot spread the candidate must give.
+    if not (manifest.has("budget_at_completion") and manifest.has("planned_duration_days")):
+        fields["cost_by_year"] = (list[Amount], Field(
+            min_length=1, max_length=50, description="cost per project year (year 1 = first "
+            f"12 months from start_date); required: profile {manifest.profile} has no "
+            "budget_at_completion and planned_duration_days to spread"))
+    if not manifest.has("planned_duration_days"):
+        fields["benefits_by_year"] = (list[Amount], Field(
+            min_length=1, max_length=50, description="benefit per project year; required: "
+            f"profile {manifest.profile} has no planned_duration_days to place them after"))
+    fields.update({name: _SCORING_FIELD[name] for name in scoring_fields(manifest)})
+
+    class ProfileCandidate(base):
+        model_config = request_config(json_schema_extra={"examples": [example]})
+
+    candidate = create_model(
+        "IntakeCandidate", __base__=ProfileCandidate, __module__=__name__,
+        __doc__=f"A candidate project: the intake fields of profile {manifest.profile} plus "
+                "its business case (no status).", **fields)
+    request = create_model("IntakeScoreRequest", __base__=IntakeWeights, __module__=__name__,
+                           __doc__=IntakeScoreRequest.__doc__,
+                           candidates=(list[candidate], Field(min_length=1)))
+    body = Annotated[
+        Union[Annotated[request, Tag(SINGLE)],
+              Annotated[list[candidate], Field(min_length=1), Tag(BATCH)]],
+        Discriminator(lambda value: BATCH if isinstance(value, list) else SINGLE)]
+    portfolio = create_model(
+        "PortfolioRequest", __base__=IntakeWeights, __module__=__name__,
+        candidates=(list[candidate], Field(min_length=1)),
+        constraints=(PortfolioConstraints, ...),
+        time_limit_seconds=(float, Field(10.0, gt=0, le=120)))
+    second = {**example, "project_id": "C-002", "name": "second candidate", "regulatory": True}
+    start = str(example.get("start_date") or "2025-01-06")[:7]
+    year = int(start[:4])
+    budget = sum(example["cost_by_year"])
+    constraints = {"start_month": start, "months": 24,
+                   "budget": {str(year): budget, str(year + 1): budget},
+                   "capacity": {r: 1_000 for r in manifest.roles}}
+    return IntakeModels(
+        candidate, body, portfolio,
+        {"one": {"summary": "one candidate with yearly costs and benefits", "value": [example]},
+         "batch": {"summary": "a batch; the second is a must (regulatory)",
+                   "value": [example, second]}},
+        {"simple": {"summary": "candidates with budget limits"
+                               + (" and capacity by role" if manifest.roles else ""),
+                    "value": {"candidates": [example, second], "constraints": constraints}},
+         "logic": {"summary": "the same with an exclusion between the two",
+                   "value": {"candidates": [example, second],
+                             "constraints": {**constraints,
+                                             "exclusions": [["C-001", "C-002"]]}}}})
