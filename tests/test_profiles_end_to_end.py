@@ -360,6 +360,7 @@ def test_intake_candidates_in_a_profiles_fields_are_scored_with_its_families(nyc
     ({"strategic_fit": 11}, "strategic_fit"),
     ({"budget_at_completion": 1e6}, "budget_at_completion"),  # not a kitchenham field
     ({"cost_by_year": None}, "cost_by_year"),  # no budget to spread: required
+    ({"planned_duration_days": None}, "planned_duration_days"),  # intake weighs delay
 ])
 def test_a_wrong_candidate_field_is_a_422_naming_it(kitchenham, change, field):
     response = kitchenham.post("/v1/intake/score", json=[candidate(kitchenham, "K-1", **change)])
