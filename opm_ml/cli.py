@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -86,7 +87,7 @@ console = Console()
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a user-facing error (no stack trace) and return the Exit to raise."""
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, for grep and logs
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # one line, for grep and logs
     return typer.Exit(code)
 
 

@@ -21,6 +21,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from opm_ml.categories import category_labels
 from opm_ml.expressions import compile_expression
 from opm_ml.contract_manifest import CONTRACT_MANIFEST
 from opm_ml.manifest import EVM_FEATURES, TIME_FEATURES, FeatureManifest
@@ -275,7 +276,7 @@ def _check_closed_categories(frame: pd.DataFrame, manifest: FeatureManifest) -> 
         if name not in frame.columns:
             continue
         allowed = manifest.categories[name]
-        unknown = sorted(set(frame[name].dropna().astype(str)) - set(allowed))
+        unknown = sorted(set(category_labels(frame[name]).dropna()) - set(allowed))
         if unknown:
             raise ValueError(f"column {name} has unknown value(s) {unknown[:5]}; allowed: "
                              f"{', '.join(allowed)}")
@@ -290,9 +291,9 @@ def _missing(kind: str, n: int) -> np.ndarray:
 
 
 def _labels(values: pd.Series) -> np.ndarray:
-    """Category labels as an object array of str (None where missing)."""
-    text = values.astype(object)
-    return np.where(values.isna().to_numpy(), None, text.astype(str).to_numpy(dtype=object))
+    """Category labels as an object array of str (None where missing), spelled as training
+    spelled them (`opm_ml.categories`: a code 4.0 is the level "4")."""
+    return category_labels(values).to_numpy(dtype=object)
 
 
 def _numeric(values: pd.Series, name: str) -> np.ndarray:

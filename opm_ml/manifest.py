@@ -61,6 +61,7 @@ class FeatureManifest:
     examples: tuple[dict, ...] = ()  # (an intake row, a status report) for docs; real values
     families: tuple[str, ...] = ("delay", "overrun", "resource")  # what the profile can train
     metric: str = "mape"  # what training holds the models to (baselines, champion gate)
+    group: str | None = None  # a column whose groups training's split keeps whole
     # "strict": a model must beat every baseline check, progress points included (the
     # contract's thousands of projects); "noise": it must not be worse beyond the noise of a
     # small held-out slice, in-flight points pooled (an organisation's tens of projects).

@@ -24,6 +24,7 @@ import pandera.pandas as pa
 from rich.table import Table
 
 from opm_ml import rules
+from opm_ml.categories import category_labels
 from opm_ml.contract import OUTCOME_COLUMNS, TABLES, Column, History
 from opm_ml.contract_manifest import RULES
 from opm_ml.csv_safety import write_csv
@@ -101,14 +102,17 @@ class ValidationResult:
 
 def scoring_table(manifest) -> TableSpec:
     """Rows to forecast (batch scoring, dashboard uploads): `project_id`, the manifest's intake
-    columns and optionally a status snapshot; open category lists accept unseen values."""
+    columns and optionally a status snapshot; open category lists (intake or snapshot) accept
+    unseen values, which the output's `warnings` name, as the API's answers do."""
     from dataclasses import replace
 
+    def opened(c: Column) -> Column:
+        return c if c.name in manifest.closed else replace(c, categories=None)
+
     id_column = Column("project_id", "str", "id", "your project id")
-    columns = [id_column] + [
-        c if c.name in manifest.closed else replace(c, categories=None)
-        for c in manifest.columns if c.stage == "intake"]
-    snapshot = [replace(c, nullable=True) for c in manifest.columns if c.stage == "snapshot"]
+    columns = [id_column] + [opened(c) for c in manifest.columns if c.stage == "intake"]
+    snapshot = [replace(opened(c), nullable=True) for c in manifest.columns
+                if c.stage == "snapshot"]
     return TableSpec("rows", tuple(columns + snapshot), rules=manifest.rules,
                      status=manifest.status_required,
                      optional=tuple(c.name for c in snapshot))
@@ -309,10 +313,14 @@ def _coerce(values: pd.Series, col: Column) -> tuple[pd.Series, pd.Series]:
     if is_text:
         values = _as_str(values).str.strip().replace("", np.nan)
     present = values.notna()
-    if col.kind in ("str", "category"):
+    if col.kind == "category" or (col.kind == "str" and not is_text):
+        parsed = category_labels(values).astype("str")  # 4.0 (Parquet) and "4.0" are "4"
+    elif col.kind == "str":
         parsed = _as_str(values)
     elif col.kind == "date":
         parsed = _to_dates(values, is_text)
+    elif col.kind == "bool":
+        parsed = yes_no(values)
     elif not (is_text or pd.api.types.is_bool_dtype(values.dtype)
               or pd.api.types.is_float_dtype(values.dtype)
               or pd.api.types.is_integer_dtype(values.dtype)):
@@ -346,6 +354,20 @@ def _to_numbers(text: pd.Series) -> pd.Series:
         return pd.to_numeric(text, errors="coerce").astype("Float64")
 
 
+_YES = {"true": 1.0, "yes": 1.0, "y": 1.0, "t": 1.0, "1": 1.0,
+        "false": 0.0, "no": 0.0, "n": 0.0, "f": 0.0, "0": 0.0}
+
+
+def yes_no(values: pd.Series) -> pd.Series:
+    """A yes/no column as Float64 1 / 0 (true/false, yes/no, y/n, t/f, 1/0 in any case, or
+    the numbers 0 and 1); NA where missing or anything else."""
+    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
+        numbers = values.astype("Float64")
+        return numbers.where(numbers.isin([0.0, 1.0]), pd.NA)
+    text = values.astype("str").str.strip().str.lower().str.replace(r"\.0+$", "", regex=True)
+    return text.where(values.notna()).map(_YES).astype("Float64")
+
+
 def _to_dates(values: pd.Series, is_text: bool) -> pd.Series:
     """Dates as datetime64[ns]; text must be ISO; years outside 1678-2261 (ns range) fail too."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
@@ -362,7 +384,7 @@ def _to_dates(values: pd.Series, is_text: bool) -> pd.Series:
 
 def _checking_dtype(col: Column) -> str:
     return {"str": "str", "category": "str", "date": "datetime64[ns]", "int": "Int64",
-            "float": "Float64"}[col.kind]
+            "float": "Float64", "bool": "Float64"}[col.kind]
 
 
 def _output_types(good: pd.DataFrame, cols: tuple[Column, ...]) -> pd.DataFrame:
@@ -370,7 +392,7 @@ def _output_types(good: pd.DataFrame, cols: tuple[Column, ...]) -> pd.DataFrame:
     for col in cols:
         if col.kind == "int":
             dtypes[col.name] = "Int64" if col.nullable else "int64"
-        elif col.kind == "float":
+        elif col.kind in ("float", "bool"):  # a yes/no column is 1.0 / 0.0
             dtypes[col.name] = "Float64" if col.nullable else "float64"
     return good.astype(dtypes)
 
@@ -389,8 +411,8 @@ def _parse_rejections(raw: pd.DataFrame, failed: pd.DataFrame, cols) -> pd.DataF
         rows = failed.index[failed[col.name].to_numpy()]
         if len(rows) == 0:
             continue
-        reason = {"date": "not a date (expected YYYY-MM-DD)",
-                  "int": "not a whole number", "float": "not a number"}[col.kind]
+        reason = {"date": "not a date (expected YYYY-MM-DD)", "int": "not a whole number",
+                  "float": "not a number", "bool": "not a yes/no value"}[col.kind]
         parts.append(_report(rows, col.name, _text(raw.loc[rows, col.name]), reason))
     return pd.concat(parts) if parts else _report([], "", "", "")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 from fastapi import Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
@@ -88,6 +89,18 @@ def project_inputs(body: Any, manifest: FeatureManifest, limit: int) -> ProjectI
     inputs = ProjectInputs.from_requests(parsed, manifest)
     raise_findings(check_rows(inputs), single)
     return inputs
+
+
+def require_planned(inputs: ProjectInputs, family, single: bool) -> None:
+    """422 naming the field when a row lacks the family's planned value: one family's endpoint
+    has nothing to forecast without it (`/assess` answers the other families instead)."""
+    rows = np.flatnonzero(inputs.lacking(family.planned))
+    if len(rows):
+        raise RequestValidationError([{
+            "type": "missing", "input": None,
+            "loc": ("body", family.planned) if single else ("body", int(i), family.planned),
+            "msg": f"Field required: the {family.name} model forecasts a multiple of "
+                   f"{family.planned}"} for i in rows])
 
 
 def check_rows(inputs: ProjectInputs) -> rules.Findings:

@@ -10,6 +10,25 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 REAL = SHARED / "real"
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"real data folder {REAL} is absent")
 WIDE = {"COLUMNS": "200"}  # rich tables wrap long column names at the default 80 columns
+# A small valid profile: the resource family of an export with columns Id, Est, Act, Team.
+MINIMAL = {
+    "name": "acme",
+    "roles": {"project_id": "Id", "planned_effort_hours": "Est", "actual_effort_hours": "Act"},
+    "features": {"team": {"column": "Team", "type": "category"}},
+}
+
+
+def profile_raw(**changes) -> dict:
+    """MINIMAL with changes: `section=value` replaces a section, `section__key=value` sets
+    one key of it."""
+    profile = {k: (dict(v) if isinstance(v, dict) else v) for k, v in MINIMAL.items()}
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            profile.setdefault(section, {})[field] = value
+        else:
+            profile[section] = value
+    return profile
 
 
 def registry_settings(root: Path, **overrides):

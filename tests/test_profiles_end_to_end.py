@@ -56,12 +56,16 @@ def real_registry(tmp_path_factory):
     return settings, outputs
 
 
-def serving(settings: Settings, profile: str, **changes) -> TestClient:
-    """A started API on `profile`'s champions, once /readyz says they are in."""
+def serving(settings: Settings, profile: str, until: str = "", **changes) -> TestClient:
+    """A started API on `profile`'s champions, once /readyz says they are in (or, given
+    `until`, once its answer says that)."""
     client = TestClient(create_app(settings.model_copy(update={"profile": profile, **changes})))
     client.__enter__()
     deadline = time.monotonic() + 60
-    while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        ready = client.get("/readyz")
+        if (until in ready.text) if until else ready.status_code == 200:
+            break
         time.sleep(0.1)
     return client
 
@@ -137,14 +141,22 @@ def test_an_unseen_category_is_answered_with_a_warning(kitchenham):
         "client 'Z9' was not seen in training: the models treat it as missing"]
 
 
+def test_a_numeric_code_is_its_level_whatever_its_json_type(kitchenham):
+    project, _ = example(kitchenham)
+    answers = [kitchenham.post("/v1/predictions/resource-demand",
+                               json={**project, "client": code}).json() for code in (2, "2", 2.0)]
+    assert all("warnings" not in a for a in answers), answers
+    assert len({a["prediction"] for a in answers}) == 1
+
+
 @pytest.mark.parametrize("change, field", [
     ({"function_points": "many"}, "function_points"),
     ({"function_points": -5}, "function_points"),
-    ({"planned_effort_hours": None}, "planned_effort_hours"),
+    ({"planned_effort_hours": None}, "planned_effort_hours"),  # what resource demand scales
 ])
 def test_a_wrong_value_is_a_422_naming_the_field(kitchenham, change, field):
     project, _ = example(kitchenham)
-    response = kitchenham.post("/v1/predictions/delay", json={**project, **change})
+    response = kitchenham.post("/v1/predictions/resource-demand", json={**project, **change})
     assert response.status_code == 422
     assert field in response.text
 
@@ -156,6 +168,19 @@ def test_a_family_the_profile_has_no_data_for_is_a_clear_503(kitchenham):
     assert response.json()["message"] == (
         "no overrun model is served: profile kitchenham has no overrun model (it does not map "
         "both budget_at_completion and actual_cost)")
+
+
+def test_a_family_needs_only_its_own_planned_value(nyc):
+    project, _ = example(nyc)
+    budget_only = {k: v for k, v in project.items()
+                   if k not in ("start_date", "planned_duration_days")}
+    response = nyc.post("/v1/predictions/overrun", json=budget_only)
+    assert response.status_code == 200, response.text
+    response = nyc.post("/v1/predictions/delay", json=budget_only)
+    assert response.status_code == 422 and "planned_duration_days" in response.text
+    body = nyc.post("/v1/projects/assess", json=budget_only).json()
+    assert set(body["forecasts"]) == {"overrun"}
+    assert body["warnings"] == ["no delay forecast: planned_duration_days is missing"]
 
 
 def test_a_status_report_is_assessed_with_the_in_flight_models(nyc):
@@ -177,7 +202,8 @@ def test_a_status_report_is_assessed_with_the_in_flight_models(nyc):
 def test_models_of_different_profiles_are_refused_together(real_registry):
     settings, _ = real_registry
     mixed = {"delay": "opm-kitchenham-delay", "resource": "opm-sip-resource-demand"}
-    client = serving(settings, "kitchenham", model_names=mixed)
+    client = serving(settings, "kitchenham", until="different dataset profiles",
+                     model_names=mixed)
     try:
         ready = client.get("/readyz")
         assert ready.status_code == 503
@@ -186,29 +212,51 @@ def test_models_of_different_profiles_are_refused_together(real_registry):
         client.__exit__(None, None, None)
 
 
-def test_batch_scoring_reads_the_export_through_the_profile(real_registry, tmp_path,
-                                                            monkeypatch):
-    settings, _ = real_registry
+def score(registry, monkeypatch, out, export: str, profile: str, *options: str):
+    """(`opm-ml score` of a real export through the registry's champions, its scores and
+    its rejects)."""
+    settings, _ = registry
     monkeypatch.setenv("OPM_ML_MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
     monkeypatch.setenv("OPM_ML_MLFLOW_ARTIFACT_ROOT", str(settings.mlflow_artifact_root))
     monkeypatch.setenv("OPM_ML_DATABASE_URL", settings.database_url)  # the prediction log
     get_settings.cache_clear()
-    out = tmp_path / "scores.parquet"
     try:
-        result = runner.invoke(app, ["score", str(REAL / "kitchenham.arff"), "--profile",
-                                     "kitchenham", "--out", str(out), "--allow-rejects"],
-                               env=WIDE)
+        result = runner.invoke(app, ["score", str(REAL / export), "--profile", profile, "--out",
+                                     str(out), "--allow-rejects", *options], env=WIDE)
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    scores = pd.read_parquet(out)
-    assert len(scores) == 141  # 145 projects, 4 rejected with their reasons beside the output
-    rejects = pd.read_csv(out.with_name("scores.rejects.csv"))
-    assert rejects["row"].tolist() == [18, 54, 121, 141] and rejects["reason"].notna().all()
+    # Every scored project is in the prediction log, those without one family's planned value
+    # too (the family they have no forecast of is left out of their record).
+    assert "not recorded" not in result.output, result.output
+    return pd.read_parquet(out), pd.read_csv(out.with_name(f"{out.stem}.rejects.csv"))
+
+
+def test_batch_scoring_reads_the_export_through_the_profile(real_registry, tmp_path,
+                                                            monkeypatch):
+    scores, rejects = score(real_registry, monkeypatch, tmp_path / "scores.parquet",
+                            "kitchenham.arff", "kitchenham")
+    assert len(scores) == 144  # 145 projects, 1 rejected with its reason beside the output
+    assert rejects["row"].tolist() == [141] and "before the start" in rejects["reason"][0]
     assert {"delay__duration_days_p50", "resource__effort_hours_p50",
             "resource__shap__function_points"} <= set(scores.columns)
-    # Every forecast of the 141 projects also went to the prediction log (monitoring).
-    assert "prediction log: 141 forecasts recorded" in result.output
+    # Projects 18, 54 and 121 have no planned finish: a resource forecast, no delay one.
+    unplanned = scores["project_id"].isin(["18", "54", "121"])
+    assert scores.loc[unplanned, "resource__effort_hours_p50"].notna().all()
+    assert scores.loc[unplanned, "delay__duration_days_p50"].isna().all()
+    assert (scores.loc[unplanned, "warnings"]
+            == "no delay forecast: planned_duration_days is missing").all()
+    assert scores.loc[~unplanned, "warnings"].isna().all()
+
+
+def test_batch_scoring_warns_of_unseen_snapshot_levels_as_the_api_does(real_registry, tmp_path,
+                                                                      monkeypatch):
+    scores, rejects = score(real_registry, monkeypatch, tmp_path / "nyc.parquet",
+                            "NYC_capital_projects_20190901.csv", "nyc_capital", "--no-shap")
+    assert not rejects["reason"].str.contains("phase_now").any()
+    unseen = scores["warnings"].str.contains("phase_now 'Scoping/Planning' was not seen",
+                                             na=False)
+    assert unseen.any() and scores.loc[unseen, "overrun__cost_p50"].notna().all()
 
 
 def test_the_dashboard_reads_an_uploaded_export_through_the_profile(nyc):
@@ -224,7 +272,16 @@ def test_the_dashboard_reads_an_uploaded_export_through_the_profile(nyc):
     body = response.json()
     ids = [p["project_id"] for p in body["projects"]]
     assert len(ids) == len(set(ids)) == body["count"] > 300
-    assert all(p["status_date"] and p["probability_late"] is not None for p in body["projects"])
+    assert all(p["status_date"] for p in body["projects"])
+    # A project without a planned duration is listed with its overrun, and says why it has no
+    # delay numbers; every other project has them.
+    why = "no delay forecast: planned_duration_days is missing"
+    unplanned = [p for p in body["projects"] if why in p.get("warnings", [])]
+    assert 0 < len(unplanned) < len(ids)
+    assert all(p["probability_late"] is None for p in unplanned)
+    assert any(p["overrun_pct_p50"] is not None for p in unplanned)
+    assert all(p["probability_late"] is not None for p in body["projects"]
+               if p not in unplanned)
     assert body["rejected_rows"] > 0
     first = body["rejections"][0]
     assert first["row"] >= 1 and first["column"] and first["reason"]
@@ -303,6 +360,7 @@ def test_intake_candidates_in_a_profiles_fields_are_scored_with_its_families(nyc
     ({"strategic_fit": 11}, "strategic_fit"),
     ({"budget_at_completion": 1e6}, "budget_at_completion"),  # not a kitchenham field
     ({"cost_by_year": None}, "cost_by_year"),  # no budget to spread: required
+    ({"planned_duration_days": None}, "planned_duration_days"),  # intake weighs delay
 ])
 def test_a_wrong_candidate_field_is_a_422_naming_it(kitchenham, change, field):
     response = kitchenham.post("/v1/intake/score", json=[candidate(kitchenham, "K-1", **change)])

@@ -94,6 +94,40 @@ def test_time_split_orders_by_start_date_and_needs_enough_projects():
         time_split(frame.head(2), (0.6, 0.2, 0.2))
 
 
+def test_time_split_trains_on_undated_projects_and_says_so():
+    # Ids that sort as text before the dated ones ("a...") and after ("z..."): neither order
+    # may put an undated project in the held-out slices.
+    frame = pd.DataFrame({"project_id": [f"p{i}" for i in range(8)] + ["a0", "z9"],
+                          "start_date": [*pd.date_range("2020-01-01", periods=8), pd.NaT,
+                                         pd.NaT]})
+    notes: list[str] = []
+    ids = time_split(frame, (0.6, 0.2, 0.2), notes=notes)
+    assert {"a0", "z9"} <= set(ids["train"]) and list(ids["test"]) == ["p6", "p7"]
+    assert notes == ["2 project(s) without a start date are put in the training slice (a "
+                     "held-out project must be newer than training)"]
+    notes.clear()
+    undated = frame.assign(start_date=pd.NaT)
+    ids = time_split(undated, (0.6, 0.2, 0.2), notes=notes)
+    assert list(ids["test"]) == ["a0", "z9"]  # the last rows of the file, not the last ids
+    assert list(ids["train"]) == [f"p{i}" for i in range(6)]
+    assert notes and "no start dates: the split follows the export's row order" in notes[0]
+
+
+def test_time_split_by_group_keeps_each_group_in_one_slice():
+    # Five projects of three tasks each, started a month apart; task starts interleave.
+    frame = pd.DataFrame({
+        "project_id": [f"t{i}" for i in range(15)],
+        "code": [f"P{i // 3}" for i in range(15)],
+        "start_date": [pd.Timestamp("2020-01-01") + pd.DateOffset(months=i // 3, days=40 * (i % 3))
+                       for i in range(15)]})
+    notes: list[str] = []
+    ids = time_split(frame, (0.6, 0.2, 0.2), group="code", notes=notes)
+    slices = {s: set(frame.set_index("project_id").loc[list(v), "code"]) for s, v in ids.items()}
+    assert slices == {"train": {"P0", "P1", "P2"}, "calibration": {"P3"}, "test": {"P4"}}
+    assert notes == ["split by code: 3/1/1 groups to train, calibrate and test; no group is in "
+                     "two slices"]
+
+
 @pytest.mark.parametrize("family", list(SPEC_FILES))
 def test_shipped_specs_load(family):
     spec = load_spec(family)

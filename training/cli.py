@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -73,7 +74,7 @@ def train(
         chosen = parse_families(models) if models else None
         address = cluster_address(dask, scheduler, workers)
     except ValueError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     folder = data or settings.data_dir
     history, manifest, settings = _history(folder, profile or settings.profile, snapshots,
@@ -95,7 +96,7 @@ def train(
     console.print(f"{len(history.projects):,} projects, {len(history.snapshots):,} snapshots, "
                   f"{len(history.resource_usage):,} resource-usage rows from {folder}")
     for note in history.notes:
-        console.print(f"[dim]note: {note}[/]")
+        console.print(f"[dim]note: {escape(note)}[/]")
 
     with ExitStack() as cluster:
         client = _connect(cluster, address, workers, timeout) if address else None
@@ -114,7 +115,7 @@ def train(
                                       progress=progress, client=client, manifest=manifest)
             except (ValueError, DaskClusterError) as exc:  # nothing was registered
                 bar.stop()
-                console.print(f"[bold red]error:[/] training stopped: {exc}")
+                console.print(f"[bold red]error:[/] training stopped: {escape(str(exc))}")
                 raise typer.Exit(1) from None
             for family in families:
                 bar.update(tasks[family], completed=len(_STEPS) + 1, step="done")
@@ -124,7 +125,7 @@ def train(
         style = "green" if d.promoted else ("yellow" if d.registered else "red")
         console.print(f"[{style}]{r.family}[/]: {d.reason}")
         for note in r.model.notes:
-            console.print(f"[dim]  {r.family}: {note}[/]")
+            console.print(f"[dim]  {r.family}: {escape(note)}[/]")
     console.print(f"MLflow parent run {result.parent_run_id} in {settings.mlflow_tracking_uri}")
 
 
@@ -147,7 +148,7 @@ def _history(folder: Path, profile_name: str, snapshots: Path | None, settings,
             return (history, profile_manifest(profile, history),
                     settings.model_copy(update={"profile": profile.name}))
     except (ContractError, ProfileError) as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         if default_folder and profile_name == "contract":
             console.print("generate data first: [bold]opm-ml data generate[/]")
         raise typer.Exit(2) from None
@@ -179,7 +180,7 @@ def _connect(stack: ExitStack, address: str, workers: int | None, timeout: float
                             else f"connecting to the Dask scheduler at {address}"):
             client = stack.enter_context(dask_client(address, workers, timeout))
     except DaskClusterError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     console.print(f"training on Dask: {describe(client)}")
     return client
@@ -195,7 +196,7 @@ def models(profile: ProfileOption = None) -> None:
     try:
         settings = with_profile(get_settings(), profile)
     except ProfileError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     names = [*mlflow_access.registered_names(settings).values(),
              *(mlflow_access.activity_model_name(settings, source)

@@ -110,8 +110,9 @@ def outcome_targets(projects: pd.DataFrame, late_threshold: float = 0.1,
             effort = np.where(np.isnan(effort), by_role.sum(axis=1), effort)
         out["actual_effort_hours"] = effort
         out["log_effort_ratio"] = _log_ratio(effort, _number(projects, "planned_effort_hours"))
+        # Each role's share of the roles' sum (the total may hold effort no role books).
         for r, role in enumerate(roles):
-            out[f"actual_share_{role}"] = by_role[:, r] / effort
+            out[f"actual_share_{role}"] = by_role[:, r] / by_role.sum(axis=1)
     return pd.DataFrame(out, index=projects.index)
 
 
@@ -120,17 +121,49 @@ def _log_ratio(actual: np.ndarray, planned: np.ndarray) -> np.ndarray:
     return np.where(ok, np.log(np.where(ok, actual, 1.0) / np.where(ok, planned, 1.0)), np.nan)
 
 
-def time_split(projects: pd.DataFrame, fractions: tuple[float, float, float]) -> dict[str, np.ndarray]:
-    """Project ids per split: oldest start dates train, the next calibrate, the newest test."""
-    order = [c for c in ("start_date", "project_id") if c in projects.columns]
-    ordered = projects.sort_values(order, kind="stable")["project_id"]
-    n = len(ordered)
-    cut1 = int(round(n * fractions[0]))
-    cut2 = int(round(n * (fractions[0] + fractions[1])))
-    if cut1 == 0 or cut2 == cut1 or cut2 == n:
-        raise ValueError(f"{n} completed projects are too few for a train/calibration/test split")
-    ids = ordered.to_numpy()
-    return {"train": ids[:cut1], "calibration": ids[cut1:cut2], "test": ids[cut2:]}
+def time_split(projects: pd.DataFrame, fractions: tuple[float, float, float],
+               group: str | None = None, notes: list[str] | None = None
+               ) -> dict[str, np.ndarray]:
+    """Project ids per split: oldest start dates train, the next calibrate, the newest test.
+
+    `group`: a column whose groups stay whole (a by-project split of tasks): groups are ordered
+    by their first start and each falls in the slice its middle project reaches. A project
+    without a start date is ordered first (it trains, never tests: its age is unknown); without
+    any start date the export's row order stands in for time. Both are said in `notes`.
+    """
+    notes = notes if notes is not None else []
+    frame = projects.reset_index(drop=True)
+    n = len(frame)
+    start = pd.to_datetime(frame["start_date"]) if "start_date" in frame.columns else \
+        pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+    if start.isna().all():
+        notes.append("no start dates: the split follows the export's row order, not time "
+                     "(map start_date for a time-ordered split)")
+        # The row order stands in for time (ids sorted as text would be an arbitrary order).
+        start = pd.Series(pd.Timestamp(0) + pd.to_timedelta(np.arange(n), "s"), index=frame.index)
+    elif start.isna().any():
+        notes.append(f"{int(start.isna().sum())} project(s) without a start date are put in "
+                     "the training slice (a held-out project must be newer than training)")
+    keys = (frame[group].astype(object).where(frame[group].notna(), frame["project_id"])
+            if group else frame["project_id"]).astype(str)
+    first = start.groupby(keys).transform("min")
+    order = pd.DataFrame({"first": first, "key": keys, "start": start, "row": np.arange(n)})
+    order = order.sort_values(["first", "key", "start", "row"], na_position="first",
+                              kind="stable")
+    sizes = order.groupby("key", sort=False).size()
+    middle = (sizes.cumsum() - sizes / 2) / max(n, 1)
+    cuts = np.cumsum(fractions)[:2]
+    slice_of = pd.Series(np.searchsorted(cuts, middle.to_numpy()), index=sizes.index)
+    counts = slice_of.value_counts().reindex(range(3), fill_value=0)
+    if n < 3 or (counts == 0).any():
+        what = f"{len(sizes)} groups of {group}" if group else f"{n} completed projects"
+        raise ValueError(f"{what} are too few for a train/calibration/test split")
+    if group:
+        notes.append(f"split by {group}: {counts[0]}/{counts[1]}/{counts[2]} groups to train, "
+                     "calibrate and test; no group is in two slices")
+    part = order["key"].map(slice_of).to_numpy()
+    ids = frame["project_id"].to_numpy()[order["row"].to_numpy()]
+    return {name: ids[part == i] for i, name in enumerate(SPLITS)}
 
 
 def progress(frame: pd.DataFrame) -> np.ndarray:
@@ -170,8 +203,9 @@ def inflight_examples(projects: pd.DataFrame, snapshots: pd.DataFrame,
 
 
 def build_training_data(projects: pd.DataFrame, snapshots: pd.DataFrame, spec,
-                        roles=ROLES) -> TrainingData:
-    """Targets, time-ordered project split and in-flight examples for one model spec.
+                        roles=ROLES, group: str | None = None) -> TrainingData:
+    """Targets, time-ordered project split and in-flight examples for one model spec;
+    `group`: a column whose groups the split keeps whole (`time_split`).
 
     ValueError, with the count needed, when too few projects have the family's outcome.
     """
@@ -191,7 +225,7 @@ def build_training_data(projects: pd.DataFrame, snapshots: pd.DataFrame, spec,
             f"{spec.family}: {len(done)} completed project(s) with both {family.planned} and "
             f"{family.actual}; at least {MIN_PROJECTS} are needed to train, calibrate and test")
     split_ids = time_split(done, (spec.train_fraction, spec.calibration_fraction,
-                                  spec.test_fraction))
+                                  spec.test_fraction), group, notes)
     inflight = (inflight_examples(done, snapshots, spec.progress_points, spec.progress_tolerance)
                 if len(snapshots) else done.iloc[:0])
     stages = {}

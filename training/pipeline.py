@@ -76,9 +76,10 @@ def train_family(spec: ModelSpec, history, seed: int, fitter=None,
     What training decides about the data (features dropped, rows left out) is in `notes`.
     """
     manifest = manifest or contract_manifest()
-    data = build_training_data(history.projects, history.snapshots, spec, manifest.roles)
+    data = build_training_data(history.projects, history.snapshots, spec, manifest.roles,
+                               manifest.group)
     notes = list(data.notes)
-    roles = _role_shares(spec, manifest, data)
+    roles = _role_shares(spec, manifest, data, notes)
     targets = [spec.target, *(["late"] if spec.classifier else []), *roles]
     stages = {}
     for stage in STAGES:
@@ -128,13 +129,20 @@ def _gate_metric(spec: ModelSpec, manifest: FeatureManifest) -> ModelSpec:
     return replace(spec, promotion_metric=manifest.metric, greater_is_better=False)
 
 
-def _role_shares(spec: ModelSpec, manifest: FeatureManifest, data: TrainingData) -> tuple:
-    """The role-share targets, when the spec asks for them and the history has them."""
+def _role_shares(spec: ModelSpec, manifest: FeatureManifest, data: TrainingData,
+                 notes: list[str]) -> tuple:
+    """The role-share targets, when the spec asks for them and every training and calibration
+    project has them (else a note says how many lack them)."""
     if not spec.role_shares or not manifest.roles:
         return ()
-    targets = role_share_targets(manifest.roles)
-    train = data.intake.train
-    return targets if all(t in train.columns and train[t].notna().all() for t in targets) else ()
+    targets = list(role_share_targets(manifest.roles))
+    frames = (data.intake.train, data.intake.calibration)
+    lacking = sum(int(f.reindex(columns=targets).isna().any(axis=1).sum()) for f in frames)
+    if lacking:
+        notes.append(f"no effort by role: {lacking} training or calibration project(s) lack "
+                     f"the effort of a role ({', '.join(manifest.roles)})")
+        return ()
+    return tuple(targets)
 
 
 def _anchor(spec: ModelSpec, manifest: FeatureManifest, features: list[str]) -> str | None:

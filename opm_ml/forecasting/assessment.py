@@ -44,18 +44,20 @@ class Assessment:
     # --- JSON -----------------------------------------------------------------------------------
 
     def to_json(self, top_k: int | None = None, compact: bool = False) -> list[dict]:
-        """Per project: id, forecasts by family slug, and in flight the OPM metrics.
+        """Per project: id, forecasts by family slug (those it has the planned value of), and
+        in flight the OPM metrics.
 
         `compact` (see `ForecastBatch.to_json`) also leaves out what repeats another field of
         the same answer (the id inside `opm_metrics`, `evm_forecast_finish_date`, the models'
         intervals inside `evm_comparison`) and the empty in-flight fields of intake rows.
         """
         by_slug = {b.family.slug: b.to_json(top_k, compact) for b in self.forecasts.values()}
-        warnings = self.inputs.warnings
+        warnings = self.warnings()
         empty = {} if compact else {"opm_metrics": None, "evm_comparison": None,
                                     "evm_forecast_finish_date": None}
         results = [
-            {"project_id": pid, "forecasts": {slug: by_slug[slug][i] for slug in by_slug},
+            {"project_id": pid, "forecasts": {slug: by_slug[slug][i] for slug in by_slug
+                                              if by_slug[slug][i] is not None},
              **empty, **({"warnings": warnings[i]} if warnings[i] else {})}
             for i, pid in enumerate(self.inputs.ids)
         ]
@@ -63,6 +65,10 @@ class Assessment:
         if evm is not None:
             self._add_opm_metrics(results, evm, compact)
         return results
+
+    def warnings(self) -> list[list[str]]:
+        """Per project: unseen category values, and the families it has no forecast of."""
+        return self.inputs.family_warnings([b.family for b in self.forecasts.values()])
 
     def _add_opm_metrics(self, results: list[dict], evm: StatusMetrics, compact: bool) -> None:
         rows = self.inputs.inflight
@@ -73,7 +79,8 @@ class Assessment:
             planned = self.inputs.columns[family.planned][rows].tolist()
             index = self.index_forecasts(batch)
             p50, q = batch.quantiles[rows, 1].tolist(), batch.quantiles[rows].tolist()
-            for j in range(len(rows)):
+            for j in np.flatnonzero(np.isfinite(np.asarray(planned, dtype=float))).tolist():
+                # a family without a plan has no forecast to compare
                 model = {} if compact else {"model_p50": p50[j],
                                             "model_interval": dict(zip(LEVELS, q[j]))}
                 comparisons[j][family.quantity] = {
@@ -105,8 +112,11 @@ class Assessment:
 
     def to_frame(self, shap: bool = True, late_shap: bool = True,
                  top_k: int | None = None) -> pd.DataFrame:
-        """`project_id`, each family's `to_frame()` prefixed `<family>__`, the OPM metrics."""
-        parts = [pd.DataFrame({"project_id": np.asarray(self.inputs.ids, dtype=object)})]
+        """`project_id`, `warnings` (as the API's, joined by "; "), each family's `to_frame()`
+        prefixed `<family>__`, the OPM metrics."""
+        warnings = pd.array(["; ".join(w) or None for w in self.warnings()], dtype="string")
+        parts = [pd.DataFrame({"project_id": np.asarray(self.inputs.ids, dtype=object),
+                               "warnings": warnings})]
         parts += [b.to_frame(shap, late_shap, top_k).add_prefix(f"{name}__")
                   for name, b in self.forecasts.items()]
         if self.inputs.manifest.evm:

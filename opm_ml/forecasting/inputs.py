@@ -15,6 +15,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from opm_ml.categories import label_array
 from opm_ml.features import StatusMetrics, feature_arrays, frame_columns, has_status, status_metrics
 from opm_ml.manifest import FeatureManifest
 
@@ -107,6 +108,22 @@ class ProjectInputs:
                                                  metrics)
         return self._features[key]
 
+    def lacking(self, column: str) -> np.ndarray:
+        """Which rows have no usable value of a number `column` (a family's planned value:
+        that family cannot forecast them)."""
+        values = self.columns.get(column)
+        if values is None:
+            return np.ones(self.n, dtype=bool)
+        return ~np.isfinite(np.asarray(values, dtype=float))
+
+    def family_warnings(self, families) -> list[list[str]]:
+        """Per row: `warnings`, then each family (registry entry) the row has no forecast of."""
+        out = [list(w) for w in self.warnings]
+        for family in families:
+            for i in np.flatnonzero(self.lacking(family.planned)):
+                out[i].append(f"no {family.name} forecast: {family.planned} is missing")
+        return out
+
     @cached_property
     def warnings(self) -> list[list[str]]:
         """Per row: unseen category values, which the models treat as missing."""
@@ -124,7 +141,7 @@ class ProjectInputs:
 def _array(values: list, kind: str) -> np.ndarray:
     """Python values of one column as the array `feature_arrays` takes (None = missing)."""
     if kind == "category":
-        return np.array([None if v is None else str(v) for v in values], dtype=object)
+        return label_array(values)
     if kind == "date":
         return np.array([v if v is not None else "NaT" for v in values], dtype="datetime64[D]")
     if kind in ("int", "float", "bool"):

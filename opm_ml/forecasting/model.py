@@ -79,7 +79,8 @@ class FamilyModel:
         return family_info(self.spec, self.outputs, self.late_threshold)
 
     def predict(self, inputs: ProjectInputs | pd.DataFrame, shap: bool = True) -> ForecastBatch:
-        """Forecasts for every row of `inputs` (a frame of raw columns or `ProjectInputs`)."""
+        """Forecasts for every row of `inputs` (a frame of raw columns or `ProjectInputs`);
+        a row without the family's planned value gets none (its stage is None)."""
         if isinstance(inputs, pd.DataFrame):
             inputs = ProjectInputs.from_frame(inputs, self.manifest)
         spec, n = self.spec, inputs.n
@@ -88,13 +89,16 @@ class FamilyModel:
                   if o.kind not in ("constant", "profile")}
         stage_of = np.full(n, None, dtype=object)
         shap_parts, late_parts = [], []
+        lacking = inputs.lacking(spec.planned)  # no planned value: nothing to scale, no forecast
         for stage in STAGES:
-            rows = inputs.rows_of(stage)
+            keep = ~lacking[inputs.rows_of(stage)]
+            rows = inputs.rows_of(stage)[keep]
             if not len(rows) or stage not in self.stages:
                 continue
             estimator = self.stages[stage]
             names = estimator.feature_names_
             X = feature_matrix(inputs.features(stage, self.manifest), names)
+            X = X if keep.all() else X[keep]
             out = estimator.predict_arrays(X, shap)
             planned = inputs.columns[spec.planned][rows]
             quantiles = planned[:, None] * np.exp(out["log_quantiles"])

@@ -125,8 +125,9 @@ class ForecastBatch:
 
     # --- JSON -----------------------------------------------------------------------------------
 
-    def to_json(self, top_k: int | None = None, compact: bool = False) -> list[dict]:
-        """Per row (in input order): the API's `Forecast` object as a JSON-ready dict.
+    def to_json(self, top_k: int | None = None, compact: bool = False) -> list[dict | None]:
+        """Per row (in input order): the API's `Forecast` object as a JSON-ready dict, None
+        for a row the family did not forecast (it lacks the planned value).
 
         `compact` leaves out what `family_info` states once for every row (quantity, unit,
         output space, late threshold) and `prediction`, which repeats `interval.p50`.
@@ -144,6 +145,7 @@ class ForecastBatch:
              **({} if compact else {"prediction": q[i]["p50"]}), "interval": q[i],
              **{name: values[i] for name, values in extras.items()},
              **({"explanation": explained[i]} if explained[i] is not None else {})}
+            if self.stage[i] is not None else None  # no planned value: no forecast
             for i in range(self.n)
         ]
 

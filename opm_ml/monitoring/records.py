@@ -66,11 +66,14 @@ def entry_rows(entry: Entry) -> tuple[list[dict], list[dict]]:
     forecast_rows = []
     for name, batch in entry.forecasts.items():
         model_name, version = entry.models[name]
-        planned = _floats(inputs.columns[batch.family.planned])
+        planned = inputs.columns.get(batch.family.planned)
+        planned = [None] * inputs.n if planned is None else _floats(planned)
         q = _floats(batch.quantiles)
         late = batch.values.get("probability_late")
         late = _floats(late) if late is not None else [None] * inputs.n
         for i in range(inputs.n):
+            if planned[i] is None or q[i][1] is None:
+                continue  # no forecast of this family: the row lacks its planned value
             forecast_rows.append({
                 "prediction_id": ids[i], "family": name, "model_name": model_name,
                 "model_version": str(version), "planned": planned[i],

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -31,19 +32,20 @@ def infer(
     try:
         draft = infer_profile(path, snapshots, name)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        console.print(f"[bold red]error:[/] cannot read {path}: {exc}")
+        console.print(f"[bold red]error:[/] cannot read {path}: {escape(str(exc))}")
         raise typer.Exit(2) from None
     console.print(summary_table(draft))
     for warning in draft.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     out = out or PROFILE_DIR / f"{draft.name}.toml"
     if out.exists():
         console.print(f"[bold red]error:[/] {out} exists; pass --out to write elsewhere")
         raise typer.Exit(2)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(draft.toml)
+    also = f" --snapshots {snapshots}" if snapshots is not None else ""
     console.print(f"wrote {out}: check its roles and stages, then "
-                  f"[bold]opm-ml data validate --profile {out} {path}[/]")
+                  f"[bold]opm-ml data validate --profile {out} {path}{also}[/]")
 
 
 def summary_table(draft) -> Table:
@@ -74,5 +76,5 @@ def validate_with_profile(path: Path, profile: str, snapshots: Path | None):
         bad = int(history.rejections.loc[history.rejections["table"] == table, "row"].nunique())
         counts[table] = (len(getattr(history, table)) + bad, bad)
     for note in history.notes:
-        console.print(f"[dim]note: {note}[/]")
+        console.print(f"[dim]note: {escape(note)}[/]")
     return history.rejections, counts

@@ -1,28 +1,27 @@
 """Draft a profile from an export: column types, category levels, missing shares, likely roles,
-repeated status reports, and a warning for every column that looks like a leak of a target.
+units, repeated status reports, and a warning for every column that looks like a leak.
 
-`infer_profile(path)` returns a `Draft` (the summary rows, the warnings and the TOML text). The
-draft is a starting point the user edits: roles are guessed from column names and values, and a
-column that is known only after completion (its name says actual, final, performance ...) or
-that nearly equals an outcome is marked `stage = "outcome"`, which keeps it out of the models.
+`infer_profile(path)` returns a `Draft` (the summary rows, the warnings and the TOML text,
+written by `draft.to_toml`). The draft is a starting point the user edits: types come from
+`sniff`, roles are guessed from column names and values, units from the names (`..._months`,
+`person-days` ...), and a column known only after completion (its name says actual, final,
+performance ..., or is that of a target such as `late`) or that nearly equals an outcome is
+marked `stage = "outcome"`, which keeps it out of the models. Every guess it could not make
+(an ambiguous date format, a snapshots file whose id column is named otherwise) is a warning.
 """
 
 from __future__ import annotations
 
-import csv
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%d/%m/%Y", "%m/%d/%Y", "%m/%d/%Y %I:%M:%S %p",
-                "%d-%b-%y", "%d-%b-%Y", "%d.%m.%Y", "%Y/%m/%d", "%d/%m/%y", "%m/%d/%y")
-# The roles that decide which families can train (either of a pair will do).
-_MONEY_AND_TIME_ROLES = (("budget_at_completion",), ("actual_cost",), ("planned_effort_hours",),
-                         ("actual_effort_hours",),
-                         ("planned_duration_days", "planned_finish_date"),
-                         ("actual_duration_days", "actual_finish_date"))
+from opm_ml.forecasting.families import FAMILIES
+from opm_ml.profiles.draft import Draft, to_toml
+from opm_ml.profiles.sniff import ColumnSummary, numbers, read_any, summarise, words
+
+SNAPSHOT_ROLES = ("status_date", "pv", "ev", "ac", "percent_complete")
 # Role -> (required kind, name pattern); the first unused column matching takes the role.
 ROLE_PATTERNS = (
     ("project_id", "id", r"^(project|task|pid|id|key|number|code)[\W_]*(id|no|number|code|key)?$"),
@@ -49,46 +48,25 @@ ROLE_PATTERNS = (
 LEAK_WORDS = re.compile(r"(actual|final|real|complet|closed|outcome|spent|performance|variance|"
                         r"overrun|slip|delay|status|total[\W_]?(budget|schedule)[\W_]?chang)",
                         re.I)
-# Integer columns that name people, teams or codes are categories, not quantities.
-ID_WORDS = re.compile(r"(^|\s)(id|code|no|number|key)$")
+# A column named like a training target is one (or its cousin): never a feature.
+TARGET_NAMES = {"late", "delayed", "overrun", *(f.target for f in FAMILIES.values()),
+                *(f.actual for f in FAMILIES.values())}
 OUTCOME_ROLES = ("actual_finish_date", "actual_duration_days", "actual_cost", "actual_effort_hours")
-MAX_LEVELS = 50
-
-
-@dataclass
-class ColumnSummary:
-    """What inference saw in one column."""
-
-    column: str
-    kind: str  # number, integer, date, boolean, category, text
-    missing_share: float
-    distinct: int
-    detail: str = ""  # date format, top levels, range
-    role: str = ""
-    stage: str = "intake"
-    warning: str = ""
-
-
-@dataclass
-class Draft:
-    """A drafted profile: per-column summaries, read options, warnings and the TOML text."""
-
-    name: str
-    columns: list[ColumnSummary]
-    read: dict
-    warnings: list[str] = field(default_factory=list)
-    derived: list[tuple[str, str]] = field(default_factory=list)
-    anchors: dict[str, str] = field(default_factory=dict)
-    reference: str | None = None
-    toml: str = ""
+# Unit words in a column name -> the unit of a duration or an effort role.
+DURATION_UNITS = (("weeks", r"\bweeks?\b|\bwks?\b"), ("months", r"\bmonths?\b|\bmths?\b"),
+                  ("years", r"\byears?\b|\byrs?\b"), ("days", r"\bdays?\b"))
+EFFORT_UNITS = (("person_months", r"\b(person|man|staff)\s?months?\b|\bp ?m\b|\bmm\b"),
+                ("person_days", r"\b(person|man|staff)\s?days?\b|\bp ?d\b|\bmd\b"),
+                ("person_years", r"\b(person|man|staff)\s?years?\b|\bp ?y\b"),
+                ("hours", r"\bhours?\b|\bhrs?\b|\bh\b"))
 
 
 def infer_profile(path: str | Path, snapshots: str | Path | None = None,
                   name: str | None = None) -> Draft:
     """Draft a profile for `path` (CSV, Parquet or ARFF); see the module docstring."""
     path = Path(path)
-    frame, read = read_any(path)
-    columns = [summarise(frame[c], c) for c in frame.columns]
+    frame, read, warnings = read_any(path)
+    columns = [summarise(frame[c], c, read) for c in frame.columns]
     _assign_roles(columns, frame)
     reports = _reports(frame, columns)
     derived, anchors = _derived(columns)
@@ -99,20 +77,82 @@ def infer_profile(path: str | Path, snapshots: str | Path | None = None,
         derived += [d for d in _forecast_ratios(more) if d not in derived]
     snapshot_columns: list[ColumnSummary] = []
     if snapshots is not None:
-        snap_frame, _ = read_any(Path(snapshots))
-        snapshot_columns = [summarise(snap_frame[c], c) for c in snap_frame.columns
-                            if c not in frame.columns or c == _role_column(columns, "project_id")]
-        for c in snapshot_columns:
-            c.stage = "snapshot"
-        _assign_roles(snapshot_columns, snap_frame, snapshot=True)
-    warnings = _leaks(columns, frame)
+        snapshot_columns, more = _snapshot_columns(Path(snapshots), frame, columns, read)
+        warnings += more
+    _decide_date_order(columns + snapshot_columns)
+    warnings += [f"{c.column}: {c.warning}" for c in columns + snapshot_columns
+                 if c.warning and not c.warning.startswith("name:")]
+    warnings += _leaks(columns, frame, read)
+    warnings += _repeated_ids(frame, columns, reports)
     name = name or re.sub(r"[^a-z0-9]+", "_", path.stem.lower()).strip("_") or "profile"
     if not name[0].isalpha():
         name = "p_" + name
     draft = Draft(name, columns + snapshot_columns, read, warnings, derived=derived,
-                  anchors=anchors, reference=_reference(columns))
-    draft.toml = to_toml(draft, path)
+                  anchors=anchors, reference=_reference(columns),
+                  units=_units(columns + snapshot_columns))
+    draft.toml = to_toml(draft, path, snapshots)
     return draft
+
+
+def _repeated_ids(frame: pd.DataFrame, columns: list[ColumnSummary],
+                  reports: str | None) -> list[str]:
+    """A warning when the id column repeats and no report date says why: `data validate`
+    would reject every repeat row by row."""
+    key = _role_column(columns, "project_id")
+    if key is None or reports:
+        return []
+    ids = frame[key].dropna()
+    repeats = int(ids.duplicated().sum())
+    if not repeats:
+        return []
+    return [f"{key}: {repeats:,} of {len(ids):,} rows repeat an earlier row's id; validation "
+            f"rejects them: add read.deduplicate = {key!r} to keep each id's first row, or map "
+            "the id column that is unique"]
+
+
+def _snapshot_columns(path: Path, frame: pd.DataFrame, columns: list[ColumnSummary],
+                      read: dict) -> tuple[list[ColumnSummary], list[str]]:
+    """The status columns of a snapshots file (those the projects file lacks), with roles."""
+    snap_frame, snap_read, _ = read_any(path)
+    key = _role_column(columns, "project_id")
+    warnings = []
+    if key is not None and key not in snap_frame.columns:
+        warnings.append(f"{path.name}: has no column {key!r}, the project id of the projects "
+                        "file: rename its project id column to it (one profile names one id "
+                        "column for both files)")
+    differ = {k: v for k, v in snap_read.items() if read.get(k) != v}
+    if differ:
+        warnings.append(f"{path.name}: is read with {differ}, unlike the projects file; the "
+                        "profile reads both files alike: save them in one format")
+    out = [summarise(snap_frame[c], c, read) for c in snap_frame.columns
+           if c not in frame.columns]
+    for c in out:
+        c.stage = "snapshot"
+    _assign_roles(out, snap_frame, snapshot=True)
+    return out, warnings
+
+
+def _decide_date_order(columns: list[ColumnSummary]) -> None:
+    """An ambiguous date column takes the order (day- or month-first) another date column
+    of the file shows unambiguously."""
+    decided = {c.formats[0] for c in columns if c.kind == "date" and len(c.formats) == 1}
+    for c in columns:
+        known = [f for f in c.formats if f in decided] if len(c.formats) > 1 else []
+        if len(known) == 1:
+            c.formats, c.detail = (known[0],), f"{known[0]} (as the file's other date columns)"
+            c.warning = ""
+
+
+def _units(columns: list[ColumnSummary]) -> dict[str, str]:
+    """Role -> the unit its column's name says (only duration and effort roles)."""
+    out = {}
+    for c in columns:
+        table = DURATION_UNITS if c.role in ("planned_duration_days", "actual_duration_days") \
+            else EFFORT_UNITS if c.role in ("planned_effort_hours", "actual_effort_hours") else ()
+        unit = next((u for u, pattern in table if re.search(pattern, words(c.column))), None)
+        if unit:
+            out[c.role] = unit
+    return out
 
 
 # Planned role -> (the outcome role the last report gives, name of its re-forecast feature).
@@ -183,90 +223,17 @@ def _reference(columns: list[ColumnSummary]) -> str | None:
     options = [c for c in columns if c.kind == "category" and c.stage == "intake"
                and not c.role and 2 <= c.distinct <= 30]
     best = min(options, key=lambda c: (c.missing_share, c.distinct), default=None)
-    return None if best is None else _key(best.column)
-
-
-def read_any(path: Path) -> tuple[pd.DataFrame, dict]:
-    """The file as text cells (CSV: separator, decimal mark and encoding detected)."""
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return pd.read_parquet(path), {"format": "parquet"}
-    if suffix == ".arff":
-        from opm_ml.real_data._io import read_arff
-
-        return read_arff(path), {"format": "arff"}
-    raw = path.read_bytes()[:200_000]
-    encoding = "utf-8"
-    try:
-        sample = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        encoding, sample = "cp1252", raw.decode("cp1252")
-    try:
-        separator = csv.Sniffer().sniff(sample.split("\n", 20)[0] + "\n", ";,\t|").delimiter
-    except csv.Error:
-        separator = ","
-    frame = pd.read_csv(path, sep=separator, dtype=str, encoding=encoding)
-    read = {"format": "csv", "separator": separator, "encoding": encoding}
-    cells = frame.stack().astype(str)
-    if separator == ";" and cells.str.fullmatch(r"-?\d{1,3}(\.\d{3})*,\d+|-?\d+,\d+").mean() > 0.05:
-        read.update(decimal=",", thousands=".")  # European numbers
-    return frame, read
-
-
-def summarise(values: pd.Series, name: str) -> ColumnSummary:
-    """Type, missing share, distinct values and a short detail of one column."""
-    present = values.dropna()
-    text = present.astype(str).str.strip()
-    text = text[text != ""]
-    missing = 1 - len(text) / max(len(values), 1)
-    distinct = int(text.nunique())
-    summary = ColumnSummary(name, "text", round(missing, 3), distinct)
-    if not len(text):
-        summary.detail = "empty"
-        return summary
-    numbers = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce") \
-        if not pd.api.types.is_numeric_dtype(values) else present.astype(float)
-    lower = set(text.str.lower().unique())
-    if lower <= {"yes", "no", "true", "false", "y", "n", "0", "1", "t", "f"} and distinct == 2:
-        summary.kind, summary.detail = "boolean", "/".join(sorted(lower))
-    elif numbers.notna().mean() >= 0.95:
-        integral = bool((numbers.dropna() % 1 == 0).all())
-        summary.kind = "integer" if integral else "number"
-        summary.detail = f"{numbers.min():g} .. {numbers.max():g}"
-        coded = ID_WORDS.search(_words(name)) and distinct <= 0.5 * len(text)
-        if integral and (coded or (distinct <= 12 and numbers.max() < 100)):
-            summary.kind, summary.detail = "category", _levels(text)
-    elif (fmt := date_format(text)) is not None:
-        summary.kind, summary.detail = "date", fmt
-    elif distinct <= max(MAX_LEVELS, 0) and distinct <= 0.5 * len(text):
-        summary.kind, summary.detail = "category", _levels(text)
-    return summary
-
-
-def date_format(text: pd.Series) -> str | None:
-    """The first of DATE_FORMATS that parses at least 95 % of the values (a sample)."""
-    sample = text.head(500)
-    for fmt in DATE_FORMATS:
-        if pd.to_datetime(sample, format=fmt, errors="coerce").notna().mean() >= 0.95:
-            return fmt
-    return None
-
-
-def _levels(text: pd.Series) -> str:
-    counts = text.value_counts()
-    shown = ", ".join(f"{k} ({v})" for k, v in counts.head(6).items())
-    return shown + (f", ... {len(counts)} levels" if len(counts) > 6 else "")
+    return None if best is None else best.column
 
 
 def _assign_roles(columns: list[ColumnSummary], frame: pd.DataFrame,
                   snapshot: bool = False) -> None:
     used: set[str] = set()
     for role, kind, pattern in ROLE_PATTERNS:
-        if snapshot != (role in ("status_date", "pv", "ev", "ac", "percent_complete")) and \
-                role != "project_id":
+        if snapshot != (role in SNAPSHOT_ROLES):
             continue
         for c in columns:
-            if c.role or c.column in used or not re.search(pattern, _words(c.column)):
+            if c.role or c.column in used or not re.search(pattern, words(c.column)):
                 continue
             if kind == "date" and c.kind != "date":
                 continue
@@ -277,12 +244,6 @@ def _assign_roles(columns: list[ColumnSummary], frame: pd.DataFrame,
             c.role, c.stage = role, "id" if role == "project_id" else c.stage
             used.add(c.column)
             break
-
-
-def _words(column: str) -> str:
-    """A column name in lower-case words: `Actual.start.date` -> `actual start date`."""
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", column)
-    return re.sub(r"[\W_]+", " ", spaced).strip().lower()
 
 
 def _role_column(columns: list[ColumnSummary], role: str) -> str | None:
@@ -303,7 +264,7 @@ def _reports(frame: pd.DataFrame, columns: list[ColumnSummary]) -> str | None:
     return None
 
 
-def _leaks(columns: list[ColumnSummary], frame: pd.DataFrame) -> list[str]:
+def _leaks(columns: list[ColumnSummary], frame: pd.DataFrame, read: dict) -> list[str]:
     """Mark and explain columns that look like they leak an outcome."""
     warnings = []
     outcomes = [c.column for c in columns if c.role in OUTCOME_ROLES]
@@ -311,12 +272,15 @@ def _leaks(columns: list[ColumnSummary], frame: pd.DataFrame) -> list[str]:
         if c.role or c.kind == "text" or c.stage == "snapshot":
             continue
         reason = ""
-        if LEAK_WORDS.search(_words(c.column)):
+        key = re.sub(r"\s+", "_", words(c.column))
+        if key in TARGET_NAMES:
+            reason = f"it is named like a target ({key}): the outcome itself, or set from it"
+        elif LEAK_WORDS.search(words(c.column)):
             reason = "its name says it is known only after completion"
         elif c.kind in ("number", "integer") and outcomes:
-            mine = pd.to_numeric(frame[c.column], errors="coerce")
+            mine = _numbers(frame[c.column], read)
             for outcome in outcomes:
-                theirs = pd.to_numeric(frame[outcome], errors="coerce")
+                theirs = _numbers(frame[outcome], read)
                 both = mine.notna() & theirs.notna()
                 # Ranks almost identical: the same quantity (size only correlates with effort).
                 if both.sum() > 10 and abs(mine[both].corr(theirs[both], "spearman")) > 0.98:
@@ -329,68 +293,7 @@ def _leaks(columns: list[ColumnSummary], frame: pd.DataFrame) -> list[str]:
     return warnings
 
 
-def to_toml(draft: Draft, path: Path) -> str:
-    """The draft as a commented profile file."""
-    lines = [f"# Drafted by `opm-ml data profile infer {path.name}`: check every role and stage,",
-             "# then `opm-ml data validate --profile <this file> " + path.name + "`.",
-             f'name = "{draft.name}"', 'version = "1"',
-             f'description = "{path.name}: {len(draft.columns)} columns"', "", "[read]"]
-    read = dict(draft.read)
-    reports = read.pop("reports", None)
-    lines += [f"{k} = {_value(v)}" for k, v in read.items()]
-    formats = {c.column: c.detail for c in draft.columns if c.kind == "date"
-               and c.detail != "%Y-%m-%d"}
-    if formats:
-        lines.append("date_formats = { " + ", ".join(f"{_value(k)} = {_value(v)}"
-                                                      for k, v in formats.items()) + " }")
-    if reports:
-        lines += ["", "# The export repeats each project's status report: the first report is",
-                  "# the plan, the last the outcome, the ones between are snapshots.",
-                  "[read.reports]", f"date = {_value(reports['date'])}"]
-    lines += ["", "[roles]"]
-    lines += [f"{c.role} = {_value(c.column)}" for c in draft.columns if c.role]
-    mapped = {c.role for c in draft.columns if c.role}
-    unmapped = [" / ".join(pair) for pair in _MONEY_AND_TIME_ROLES
-                if not mapped.intersection(pair)]
-    if unmapped:
-        lines.append(f"# Not found: {', '.join(unmapped)}. Map what the export has.")
-    lines.append("# [units] converts durations (days, weeks, months, years) and effort (hours, "
-                 "person_days, person_months).")
-    seen: set[str] = set()
-    for c in draft.columns:
-        if c.role or c.kind == "text" or c.detail == "empty":
-            continue
-        named = c.warning.startswith("name:")
-        key = c.warning[len("name:"):] if named else _key(c.column)
-        while key in seen:
-            key += "_2"
-        seen.add(key)
-        if c.warning and not named:
-            lines += ["", f"# {c.warning}"]
-        else:
-            lines.append("")
-        lines += [f"[features.{key}]", f"column = {_value(c.column)}",
-                  f'type = "{c.kind}"', f'stage = "{c.stage}"',
-                  f"# {c.missing_share:.0%} missing; {c.detail}"]
-    if draft.derived:
-        lines += ["", "[derived]"] + [f"{k} = {_value(v)}" for k, v in draft.derived]
-    if draft.reference or draft.anchors:
-        lines += ["", "[model]"]
-        if draft.reference:
-            lines.append(f"reference_class = {_value(draft.reference)}")
-        if draft.anchors:
-            lines.append("anchors = { " + ", ".join(f"{k} = {_value(v)}"
-                                                    for k, v in draft.anchors.items()) + " }")
-    return "\n".join(lines) + "\n"
-
-
-def _key(column: str) -> str:
-    key = re.sub(r"[^a-z0-9]+", "_", _words(column)).strip("_") or "column"
-    return key if key[0].isalpha() else "f_" + key
-
-
-def _value(value) -> str:
-    """A TOML value: JSON's string and number syntax is TOML's too."""
-    import json
-
-    return json.dumps(value)
+def _numbers(values: pd.Series, read: dict) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype(float)
+    return numbers(values.astype("str").str.strip(), read)

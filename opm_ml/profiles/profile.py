@@ -15,60 +15,32 @@ Every problem is a `ProfileError` naming the file, the field and what is wrong.
 from __future__ import annotations
 
 import hashlib
-import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
+from opm_ml.categories import category_label
 from opm_ml.contract import Column
 from opm_ml.expressions import ExpressionError, compile_expression
 from opm_ml.forecasting.families import FAMILIES
+from opm_ml.manifest import EVM_FEATURES, EVM_INPUTS, TIME_FEATURES, TIME_INPUTS
+from opm_ml.profiles.fields import Fields, ProfileError, profile_rules, read_options
+from opm_ml.profiles.roles import (
+    ALTERNATIVES,
+    DURATION_ROLES,
+    EFFORT_ROLES,
+    FAMILY_ACTUALS,
+    NAME,
+    ROLES,
+    STAGES,
+    TYPES,
+    reserved,
+)
 
-ROLES: dict[str, Column] = {c.name: c for c in (
-    Column("project_id", "str", "id", "project identifier"),
-    Column("start_date", "date", "intake", "start date", "ISO date"),
-    Column("planned_duration_days", "float", "intake", "baseline duration", "calendar days", 0),
-    Column("budget_at_completion", "float", "intake", "baseline budget (BAC)", "currency", 0),
-    Column("planned_effort_hours", "float", "intake", "baseline effort", "hours", 0),
-    Column("actual_finish_date", "date", "outcome", "actual finish", "ISO date",
-           nullable=True),
-    Column("actual_duration_days", "float", "outcome", "actual duration", "calendar days", 0,
-           nullable=True),
-    Column("actual_cost", "float", "outcome", "actual cost at completion", "currency", 0,
-           nullable=True),
-    Column("actual_effort_hours", "float", "outcome", "actual effort", "hours", 0,
-           nullable=True),
-    Column("status_date", "date", "snapshot", "date of the status report", "ISO date"),
-    Column("pv", "float", "snapshot", "planned value to date", "currency", 0, feature=False),
-    Column("ev", "float", "snapshot", "earned value to date", "currency", 0, feature=False),
-    Column("ac", "float", "snapshot", "actual cost to date", "currency", 0, feature=False),
-    Column("percent_complete", "float", "snapshot", "physical progress", "percent", 0, 100,
-           nullable=True),
-)}
-# Roles that may be given instead of the canonical one (converted when reading).
-ALTERNATIVES = {"planned_finish_date": "planned_duration_days"}
-UNITS = {  # unit -> factor to calendar days or hours
-    "days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25,
-    "hours": 1.0, "person_days": 8.0, "person_months": 152.0, "person_years": 1824.0,
-}
-DURATION_ROLES = ("planned_duration_days", "actual_duration_days")
-EFFORT_ROLES = ("planned_effort_hours", "actual_effort_hours")
-TYPES = {"number": "float", "integer": "int", "category": "category", "boolean": "bool",
-         "date": "date", "text": "str"}
-STAGES = ("intake", "snapshot", "outcome")
-# The role a family's target needs beyond its planned value (either of a pair will do).
-FAMILY_ACTUALS = {"delay": ("actual_duration_days", "actual_finish_date"),
-                  "overrun": ("actual_cost",), "resource": ("actual_effort_hours",)}
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOP = {"name", "version", "description", "read", "roles", "units", "features", "derived",
         "model", "rules"}
-_READ = {"format", "separator", "decimal", "thousands", "encoding", "date_format",
-         "date_formats", "missing", "join", "reports", "finished", "deduplicate"}
-
-
-class ProfileError(ValueError):
-    """A profile that cannot be used: the message names the file, the field and the problem."""
-
 
 @dataclass(frozen=True)
 class Feature:
@@ -108,6 +80,7 @@ class Profile:
     anchors: tuple[tuple[str, str], ...] = ()
     rules: tuple[dict, ...] = ()
     role_efforts: dict[str, str] = field(default_factory=dict)  # role -> actual hours column
+    group: str | None = None  # a feature whose groups a split keeps whole (by project)
     # What training holds the models to: MAE, what a median (P50) forecast minimises; MAPE
     # favours forecasts below the median on skewed outcomes.
     metric: str = "mae"
@@ -119,21 +92,18 @@ class Profile:
     @property
     def families(self) -> tuple[str, ...]:
         """The families this profile's roles can train (planned value and its actual)."""
-        have = set(self.roles) | {ALTERNATIVES.get(r, r) for r in self.roles}
-        if "actual_duration_days" in have or ("actual_finish_date" in have
-                                              and "start_date" in have):
-            have.add("actual_duration_days")
+        have = self.canonical_roles()
         return tuple(name for name, spec in FAMILIES.items()
                      if spec.planned in have and spec.actual in have)
 
     def missing_roles(self, family: str) -> list[str]:
         """What a family lacks in this profile, for a one-line reason."""
         spec = FAMILIES[family]
-        have = set(self.roles) | {ALTERNATIVES.get(r, r) for r in self.roles}
+        have = self.canonical_roles() | set(self.roles)
         need = [spec.planned] if spec.planned not in have else []
-        if not any(r in have for r in FAMILY_ACTUALS[family]) and not (
-                family == "resource" and self.role_efforts):
-            need.append(" or ".join(FAMILY_ACTUALS[family]))
+        if not any(r in have for r in FAMILY_ACTUALS[family]):
+            need.append(" or ".join(FAMILY_ACTUALS[family])
+                        + (" (or actual_effort_by_role)" if family == "resource" else ""))
         if family == "delay" and "actual_finish_date" in self.roles and \
                 "start_date" not in self.roles and "actual_duration_days" not in self.roles:
             need.append("start_date (to turn actual_finish_date into a duration)")
@@ -147,10 +117,14 @@ class Profile:
     def columns(self) -> tuple[Column, ...]:
         """The canonical columns of the projects and snapshots it produces, in model order."""
         roles = [ROLES[r] for r in ROLES if r in self.canonical_roles()]
+        efforts = [Column(f"actual_effort_{r}_hours", "float", "outcome",
+                          f"actual effort of the {r} role ({c})", "hours", 0, nullable=True)
+                   for r, c in self.role_efforts.items()]
         features = [f.as_column() for f in self.features]
-        return tuple(roles + features)
+        return tuple(roles + efforts + features)
 
     def canonical_roles(self) -> set[str]:
+        """The canonical roles the profile's tables hold (a finish becomes a duration)."""
         roles = {ALTERNATIVES.get(r, r) for r in self.roles}
         if "actual_finish_date" in roles and "start_date" in roles:
             roles.add("actual_duration_days")
@@ -175,132 +149,201 @@ def load_profile(path: str | Path) -> Profile:
 
 def parse_profile(raw: dict, source: str = "<profile>") -> Profile:
     """Check a profile dictionary (as read from TOML) and build the Profile."""
-    def fail(key: str, problem: str):
-        raise ProfileError(f"{source}: {key} {problem}")
-
-    for key in set(raw) - _TOP:
-        fail(key, "is not a profile field")
+    check = Fields(source)
+    check.table(raw, "", _TOP, "profile field")
     name = raw.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        fail("name", "must be lower-case letters, digits and _ (it names the registered models)")
-    read = raw.get("read", {})
-    for key in set(read) - _READ:
-        fail(f"read.{key}", "is not a read option")
-    roles, role_efforts = _roles(raw.get("roles", {}), fail)
-    units = raw.get("units", {})
-    for role, unit in units.items():
-        if role not in (*DURATION_ROLES, *EFFORT_ROLES, "planned_finish_date"):
-            fail(f"units.{role}", f"must be one of {', '.join(DURATION_ROLES + EFFORT_ROLES)}")
-        allowed = ("days", "weeks", "months", "years") if role in DURATION_ROLES else (
-            "hours", "person_days", "person_months", "person_years")
-        if unit not in allowed:
-            fail(f"units.{role}", f"must be one of {', '.join(allowed)}, got {unit!r}")
-    features = tuple(_feature(k, v, fail) for k, v in raw.get("features", {}).items())
-    names = [f.name for f in features]
-    taken = set(ROLES) | set(ALTERNATIVES)
+    if not isinstance(name, str) or not NAME.match(name):
+        check.fail("name", "must be lower-case letters, digits and _ (it names the registered "
+                           "models)")
+    version = raw.get("version", "1")
+    if isinstance(version, (bool, dict, list)):
+        check.fail("version", f"must be text or a number, got {version!r}")
+    read = read_options(raw.get("read", {}), check)
+    roles, role_efforts = _roles(check.table(raw.get("roles", {}), "roles"), check)
+    units = _units(check.table(raw.get("units", {}), "units"), check)
+    features = tuple(_feature(k, v, check) for k, v in
+                     check.table(raw.get("features", {}), "features").items())
     for f in features:
-        if f.name in taken:
-            fail(f"features.{f.name}", "uses a role's name; pick another name")
-    mapped = {}
-    for key, column in [*((f"roles.{r}", c) for r, c in roles.items()),
-                        *((f"features.{f.name}", f.column) for f in features)]:
-        if column in mapped and not _may_share(mapped[column], key, read):
-            fail(key, f"maps column {column!r}, which {mapped[column]} maps already")
-        mapped.setdefault(column, key)
-    derived = tuple((str(k), str(v)) for k, v in raw.get("derived", {}).items())
-    known = {ALTERNATIVES.get(r, r) for r in roles} | set(names) | {"elapsed_fraction"}
-    for key, text in derived:
-        if not _NAME.match(key) or key in known:
-            fail(f"derived.{key}", "needs a new lower-case name")
-        try:
-            compile_expression(text, known | {"pv_fraction", "ev_fraction", "ac_fraction",
-                                              "spi", "cpi", "spi_t"})
-        except ExpressionError as exc:
-            fail(f"derived.{key}", str(exc))
-        known.add(key)
-    model = raw.get("model", {})
-    reference = model.get("reference_class")
-    categories = {f.name for f in features if f.kind == "category"}
-    if reference is not None and reference not in categories:
-        fail("model.reference_class", f"must be a category feature ({', '.join(sorted(categories))})")
-    anchors = model.get("anchors", {})
+        if reserved(f.name):
+            check.fail(f"features.{f.name}", "is a name opm-ml uses itself (a role, target or "
+                                             "in-flight feature); pick another name")
+    _check_columns(roles, role_efforts, features, read, check)
+    derived = _derived(check.table(raw.get("derived", {}), "derived"), roles, features, check)
+    model = check.table(raw.get("model", {}), "model",
+                        {"reference_class", "anchors", "metric", "gate", "group"},
+                        "model option")
+    known = {n for n, _ in derived} | {f.name for f in features}
+    reference, group = _model_features(model, features, check)
+    anchors = check.table(model.get("anchors", {}), "model.anchors")
     for family, feature in anchors.items():
         if family not in FAMILIES:
-            fail(f"model.anchors.{family}", f"is not a family ({', '.join(FAMILIES)})")
+            check.fail(f"model.anchors.{family}", f"is not a family ({', '.join(FAMILIES)})")
         if feature not in known:
-            fail(f"model.anchors.{family}", f"names unknown feature {feature!r}")
+            check.fail(f"model.anchors.{family}", f"names unknown feature {feature!r}")
     metric = model.get("metric", "mae")
     if metric not in ("mae", "mape"):
-        fail("model.metric", f'must be "mae" or "mape", got {metric!r}')
+        check.fail("model.metric", f'must be "mae" or "mape", got {metric!r}')
     gate = model.get("gate", "noise")
     if gate not in ("noise", "strict"):
-        fail("model.gate", f'must be "noise" or "strict", got {gate!r}')
-    rules = tuple(raw.get("rules", ()))
-    for i, rule in enumerate(rules):
-        if rule.get("kind") not in ("sum_to", "zero_together") or not all(
-                c in known for c in rule.get("columns", [])):
-            fail(f"rules[{i}]", "needs kind sum_to or zero_together and known columns")
+        check.fail("model.gate", f'must be "noise" or "strict", got {gate!r}')
+    rules = profile_rules(raw.get("rules", []), known | _role_names(roles), check)
     profile = Profile(
-        name=name, version=str(raw.get("version", "1")), description=raw.get("description", ""),
+        name=name, version=str(version), description=str(raw.get("description", "")),
         roles=roles, features=features, read=read, units=units, derived=derived,
         reference_class=reference, anchors=tuple(anchors.items()), rules=rules,
-        role_efforts=role_efforts, metric=metric, gate=gate, source=source, raw=raw)
+        role_efforts=role_efforts, group=group, metric=metric, gate=gate, source=source,
+        raw=raw)
     if "project_id" not in roles:
-        fail("roles.project_id", "is missing: every profile needs the project id column")
+        check.fail("roles.project_id", "is missing: every profile needs the project id column")
+    if "planned_finish_date" in roles and "start_date" not in roles:
+        check.fail("roles.planned_finish_date", "needs roles.start_date (a planned duration is "
+                                                "the finish minus the start)")
     if not profile.families:
         needs = "; ".join(f"{f}: {', '.join(profile.missing_roles(f))}" for f in FAMILIES)
-        fail("roles", f"map no family's planned value and actual ({needs})")
+        check.fail("roles", f"map no family's planned value and actual ({needs})")
     return profile
 
 
-def _roles(raw: dict, fail) -> tuple[dict[str, str], dict[str, str]]:
+def _roles(raw: dict, check: Fields) -> tuple[dict[str, str], dict[str, str]]:
     roles, efforts = {}, {}
     for role, column in raw.items():
-        if role == "actual_effort_by_role" and isinstance(column, dict):
-            efforts = {str(r): str(c) for r, c in column.items()}
+        if role == "actual_effort_by_role":
+            for name, part in check.table(column, "roles.actual_effort_by_role").items():
+                if not NAME.match(name):
+                    check.fail(f"roles.actual_effort_by_role.{name}",
+                               "needs a lower-case role name (letters, digits, _)")
+                efforts[name] = check.text(part, f"roles.actual_effort_by_role.{name}")
             continue
         if role not in ROLES and role not in ALTERNATIVES:
             known = ", ".join([*ROLES, *ALTERNATIVES, "actual_effort_by_role"])
-            fail(f"roles.{role}", f"is not a role; roles are {known}")
-        if not isinstance(column, str) or not column:
-            fail(f"roles.{role}", "must name a column")
-        roles[role] = column
-    pairs = (("planned_duration_days", "planned_finish_date"),
-             ("actual_duration_days", "actual_finish_date"))
-    for a, b in pairs:
-        if a in roles and b in roles and a == "planned_duration_days":
-            fail(f"roles.{b}", f"and roles.{a} both give the planned duration: map one")
+            check.fail(f"roles.{role}", f"is not a role; roles are {known}")
+        roles[role] = check.text(column, f"roles.{role}")
+    if "planned_finish_date" in roles and "planned_duration_days" in roles:
+        check.fail("roles.planned_finish_date", "and roles.planned_duration_days both give the "
+                                                "planned duration: map one")
     return roles, efforts
 
 
-def _feature(name: str, raw: dict, fail) -> Feature:
+def _units(raw: dict, check: Fields) -> dict[str, str]:
+    for role, unit in raw.items():
+        if role not in (*DURATION_ROLES, *EFFORT_ROLES):
+            check.fail(f"units.{role}", f"must be one of {', '.join(DURATION_ROLES + EFFORT_ROLES)}")
+        allowed = ("days", "weeks", "months", "years") if role in DURATION_ROLES else (
+            "hours", "person_days", "person_months", "person_years")
+        if unit not in allowed:
+            check.fail(f"units.{role}", f"must be one of {', '.join(allowed)}, got {unit!r}")
+    return dict(raw)
+
+
+def _feature(name: str, raw, check: Fields) -> Feature:
     key = f"features.{name}"
-    if not _NAME.match(name):
-        fail(key, "needs a lower-case name (letters, digits, _)")
-    if not isinstance(raw, dict) or "column" not in raw:
-        fail(key, "needs `column`, the source column it reads")
-    unknown = set(raw) - {"column", "type", "stage", "unit", "min", "max", "levels",
-                          "required", "feature", "description"}
-    if unknown:
-        fail(f"{key}.{sorted(unknown)[0]}", "is not a feature field")
+    if not NAME.match(name):
+        check.fail(key, "needs a lower-case name (letters, digits, _)")
+    check.table(raw, key, {"column", "type", "stage", "unit", "min", "max", "levels",
+                           "required", "feature", "description"}, "feature field")
+    column = check.text(raw.get("column"), f"{key}.column")
     kind = raw.get("type", "number")
     if kind not in TYPES:
-        fail(f"{key}.type", f"must be one of {', '.join(TYPES)}, got {kind!r}")
+        check.fail(f"{key}.type", f"must be one of {', '.join(TYPES)}, got {kind!r}")
     stage = raw.get("stage", "intake")
     if stage not in STAGES:
-        fail(f"{key}.stage", f"must be one of {', '.join(STAGES)}, got {stage!r}")
+        check.fail(f"{key}.stage", f"must be one of {', '.join(STAGES)}, got {stage!r}")
+    bounds = [None if raw.get(b) is None else check.number(raw[b], f"{key}.{b}")
+              for b in ("min", "max")]
+    if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+        check.fail(f"{key}.max", f"must be at least min ({bounds[0]:g})")
+    if bounds != [None, None] and kind not in ("number", "integer"):
+        check.fail(f"{key}.{'min' if bounds[0] is not None else 'max'}",
+                   "is a range of a number or integer feature")
     levels = raw.get("levels")
-    if levels is not None and (kind != "category" or len(levels) < 2):
-        fail(f"{key}.levels", "is a closed list of at least two levels of a category")
+    if levels is not None:
+        if kind != "category":
+            check.fail(f"{key}.levels", "is a closed list of levels of a category feature")
+        levels = tuple(dict.fromkeys(category_label(v) for v in check.texts(
+            levels, f"{key}.levels", at_least=2, numbers=True)))
+    text = {k: check.text(raw[k], f"{key}.{k}") if raw[k] != "" else ""
+            for k in ("unit", "description") if k in raw}
+    flags = {k: check.flag(raw[k], f"{key}.{k}") for k in ("required", "feature") if k in raw}
     # An outcome column is read and checked but never a feature: it is known only afterwards.
-    return Feature(name, str(raw["column"]), TYPES[kind], stage, str(raw.get("description", "")),
-                   str(raw.get("unit", "")), raw.get("min"), raw.get("max"),
-                   None if levels is None else tuple(str(v) for v in levels),
-                   bool(raw.get("required", False)),
-                   stage != "outcome" and bool(raw.get("feature", kind not in ("date", "text"))))
+    return Feature(name, column, TYPES[kind], stage, text.get("description", ""),
+                   text.get("unit", ""), bounds[0], bounds[1], levels,
+                   flags.get("required", False),
+                   stage != "outcome" and flags.get("feature", kind not in ("date", "text")))
 
 
-def _may_share(first: str, second: str, read: dict) -> bool:
-    """With repeated status reports one column can be a plan and an outcome and a snapshot
-    (the first report's budget is BAC, the last one's the actual cost)."""
-    return bool(read.get("reports"))
+def _check_columns(roles: dict[str, str], efforts: dict[str, str],
+                   features: tuple[Feature, ...], read: dict, check: Fields) -> None:
+    """A column read twice is a mistake, unless repeated status reports give it several
+    meanings (the first report's budget is BAC, the last one's the actual cost)."""
+    mapped: dict[str, str] = {}
+    for key, column in [*((f"roles.{r}", c) for r, c in roles.items()),
+                        *((f"roles.actual_effort_by_role.{r}", c) for r, c in efforts.items()),
+                        *((f"features.{f.name}", f.column) for f in features)]:
+        if column in mapped and not read.get("reports"):
+            check.fail(key, f"maps column {column!r}, which {mapped[column]} maps already")
+        mapped.setdefault(column, key)
+
+
+def _role_names(roles: dict[str, str]) -> set[str]:
+    return {ALTERNATIVES.get(r, r) for r in roles}
+
+
+def _derived(raw: dict, roles: dict[str, str], features: tuple[Feature, ...],
+             check: Fields) -> tuple[tuple[str, str], ...]:
+    """The derived expressions, each checked against what a model can read when it runs:
+    numbers and dates known before the outcome (no category, text or outcome), the in-flight
+    features the roles give, and the derived features declared before it."""
+    kinds = {r: ("date" if r.endswith("_date") else "float") for r in _role_names(roles)
+             if ROLES[r].stage != "outcome"}
+    kinds |= {f.name: f.kind for f in features if f.stage != "outcome"
+              and f.kind not in ("category", "str")}
+    if set(TIME_INPUTS) <= set(kinds):
+        evm = set(EVM_INPUTS) <= set(kinds)
+        kinds |= dict.fromkeys((*TIME_FEATURES, *(EVM_FEATURES if evm else ())), "float")
+    unusable = {f.name: f"{f.name} is {'a category' if f.kind == 'category' else 'text'}"
+                if f.stage != "outcome" else f"{f.name} is known only at the outcome"
+                for f in features if f.name not in kinds}
+    unusable |= {r: f"{r} is an outcome" for r in _role_names(roles) if r not in kinds}
+    out = []
+    for key, text in raw.items():
+        where = f"derived.{key}"
+        text = check.text(text, where)
+        if not NAME.match(key) or key in kinds or key in unusable or reserved(key):
+            check.fail(where, "needs a new lower-case name (not a role, a feature or a name "
+                              "opm-ml uses itself)")
+        try:
+            expression = compile_expression(text)
+        except ExpressionError as exc:
+            check.fail(where, str(exc))
+        for name in sorted(expression.names):
+            if name in unusable:
+                check.fail(where, f"reads {name}, which a model cannot use ({unusable[name]}); "
+                                  "derived features read numbers and dates known beforehand")
+            if name not in kinds:
+                check.fail(where, f"{text!r} uses unknown column(s) {[name]}")
+        try:
+            expression.evaluate({n: _SAMPLE[kinds[n] == "date"] for n in expression.names})
+        except (ExpressionError, TypeError) as exc:
+            check.fail(where, f"cannot be computed: {str(exc).splitlines()[0]}")
+        kinds[key] = "float"
+        out.append((key, text))
+    return tuple(out)
+
+
+_SAMPLE = {False: np.array([2.0]), True: np.array(["2020-01-31"], dtype="datetime64[D]")}
+
+
+def _model_features(model: dict, features: tuple[Feature, ...],
+                    check: Fields) -> tuple[str | None, str | None]:
+    """(reference class, group): intake features; the reference class a category."""
+    intake = {f.name: f for f in features if f.stage == "intake"}
+    categories = sorted(n for n, f in intake.items() if f.kind == "category")
+    reference = model.get("reference_class")
+    if reference is not None and reference not in categories:
+        check.fail("model.reference_class", f"must be a category feature "
+                                            f"({', '.join(categories)}), got {reference!r}")
+    group = model.get("group")
+    if group is not None and (group not in intake or intake[group].kind in ("date", "str")):
+        check.fail("model.group", "must be an intake category or integer feature whose values "
+                                  f"name the groups a split keeps whole, got {group!r}")
+    return reference, group

@@ -177,7 +177,11 @@ def portfolio(model_set: ModelSet, inputs: ProjectInputs) -> dict:
                           **cols, **{f"rag_{k}": v for k, v in colours.items()},
                           "rag": overall})
     table = table.astype(object).where(table.notna(), None)
-    return {"thresholds": RAG_THRESHOLDS, "count": n, "projects": table.to_dict("records")}
+    rows = table.to_dict("records")
+    for row, warnings in zip(rows, assessment.warnings()):
+        if warnings:  # as the API's answers: only when there is something to say
+            row["warnings"] = warnings
+    return {"thresholds": RAG_THRESHOLDS, "count": n, "projects": rows}
 
 
 def history_inputs(history: History, model_set: ModelSet) -> ProjectInputs:

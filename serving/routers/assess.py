@@ -41,9 +41,9 @@ def assess(body: ProjectBody, ask: ForecastingDep) -> Response:
         log_forecasts(ask.prediction_log, chunk, assessment.forecasts, model_set.models)
         return assessment
 
-    def frame(assessment):
-        return with_warnings(assessment.to_frame(True, False, ask.top_k),
-                             assessment.inputs.warnings)
+    def frame(assessment):  # warnings last, with the families a row has no forecast of
+        columns = assessment.to_frame(True, False, ask.top_k).drop(columns="warnings")
+        return with_warnings(columns, assessment.warnings())
 
     head = {"models": model_set.refs()}
     if ask.compact:

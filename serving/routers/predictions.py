@@ -13,7 +13,7 @@ from opm_ml.forecasting import FAMILIES
 from serving.dependencies import ERRORS, ForecastingDep, require, served
 from serving.formats import OPENAPI_200, Answer, with_warnings
 from serving.monitoring import log_forecasts
-from serving.requests import project_inputs
+from serving.requests import project_inputs, require_planned
 from serving.schemas.forecasts import PredictionBatchResult, PredictionResult
 from serving.schemas.projects import EXAMPLE_PROJECT, EXAMPLE_STATUS
 
@@ -48,6 +48,7 @@ def predict(task: Task, body: ProjectBody, ask: ForecastingDep) -> Response:
     model_set, manifest = served(ask.store, ask.settings)
     inputs = project_inputs(body, manifest, ask.settings.max_batch)
     model = require(model_set, ask.store).model(task.value)
+    require_planned(inputs, model.model.spec, not isinstance(body, list))
 
     def score(chunk):
         batch = model.model.predict(chunk)

@@ -17,10 +17,13 @@ class DashboardProjectRow(BaseModel):
     project_id: str
     project_type: str
     status_date: date | None = Field(description="latest snapshot; null: intake forecast")
-    probability_late: float
-    delay_days_p50: float
-    overrun_pct_p50: float
-    overrun_cost_p50: float = Field(description="P50 cost minus BAC (currency): the impact")
+    # null: no forecast of that family (a profile without it, or a project without its
+    # planned value: `warnings` says which)
+    probability_late: float | None
+    delay_days_p50: float | None
+    overrun_pct_p50: float | None
+    overrun_cost_p50: float | None = Field(
+        description="P50 cost minus BAC (currency): the impact")
     spi: float | None
     cpi: float | None
     rag_probability_late: str
@@ -28,6 +31,9 @@ class DashboardProjectRow(BaseModel):
     rag_spi: str
     rag_cpi: str
     rag: str = Field(description="worst of the four: red, amber, green (grey: unknown)")
+    warnings: list[str] = Field(default_factory=list, description=(
+        "unseen category values, and the families the project has no forecast of (it lacks "
+        "their planned value)"))
 
 
 class UploadRejection(BaseModel):

@@ -26,6 +26,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from opm_ml.contract import MAX_AMOUNT
 from opm_ml.features import contract_manifest
+from opm_ml.forecasting.families import FAMILIES
 from opm_ml.manifest import FeatureManifest
 from opm_ml.intake import weighting
 from opm_ml.intake.candidates import scoring_fields
@@ -396,8 +397,21 @@ def _profile_models(manifest: FeatureManifest) -> IntakeModels:
             f"profile {manifest.profile} has no planned_duration_days to place them after"))
     fields.update({name: _SCORING_FIELD[name] for name in scoring_fields(manifest)})
 
+    # Forecasts need only their own family's planned value, but intake ranks a candidate on
+    # every family the profile serves: each of their planned values is required here.
+    planned = {FAMILIES[f].planned: f for f in manifest.families
+               if FAMILIES[f].planned in base.model_fields}
+
     class ProfileCandidate(base):
         model_config = request_config(json_schema_extra={"examples": [example]})
+
+        @model_validator(mode="after")
+        def _planned_values(self):
+            for name, family in planned.items():
+                if getattr(self, name) is None:
+                    raise _problem((name,), "missing", f"Field required: intake scoring weighs "
+                                   f"the {family} forecast, a multiple of {name}", None)
+            return self
 
     candidate = create_model(
         "IntakeCandidate", __base__=ProfileCandidate, __module__=__name__,

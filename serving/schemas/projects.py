@@ -12,10 +12,11 @@ never saw is answered with a warning. Multi-column rules are checked after parsi
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, BeforeValidator, Field, create_model
 
+from opm_ml.categories import category_label
 from opm_ml.contract import Column
 from opm_ml.manifest import FeatureManifest
 from serving.schemas.common import request_config
@@ -63,7 +64,9 @@ def field_of(col: Column, required: bool | None = None, closed: bool = True,
              **overrides: Any) -> tuple[Any, Any]:
     """(type, Field) of one column: closed categories become an enum, ranges ge/le."""
     if col.kind == "category":
-        kind: Any = Literal[tuple(col.categories)] if col.categories and closed else str
+        # A number is its level's label (a code 2 is the level "2"), as in training.
+        kind: Any = Annotated[Literal[tuple(col.categories)] if col.categories and closed
+                              else str, BeforeValidator(_label)]
     else:
         kind = _TYPES[col.kind]
     unit = f" [{col.unit}]" if col.unit else ""
@@ -74,12 +77,20 @@ def field_of(col: Column, required: bool | None = None, closed: bool = True,
         options["le"] = col.max
     if col.kind == "float":
         options["allow_inf_nan"] = False
-    if kind is str:
+    if col.kind in ("category", "str") and not (col.categories and closed):
         options["max_length"] = 200
     options.update(overrides)
     if required is False or (required is None and col.nullable):
         return kind | None, Field(None, **options)
     return kind, Field(**options)
+
+
+def _label(value: Any) -> Any:
+    """A category value as its label; anything but a number or text is left for the type
+    check to refuse."""
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return category_label(value)
+    return value
 
 
 def examples(manifest: FeatureManifest) -> tuple[dict, dict]:
