@@ -160,7 +160,8 @@ def upload_cases(table: pd.DataFrame, rows: int) -> Iterator[Case]:
             groups, formats = [(columns * 2)[start:start + rows]], (("csv", "parquet")[index % 2],)
         for group in groups:
             cells = pd.concat([table.iloc[[0]]] * len(group), ignore_index=True).astype(object)
-            cells["project_id"] = [f"P-{k}" for k in range(len(group))]
+            # object, not Arrow strings: a lone surrogate must fit in any cell, the id's too
+            cells["project_id"] = pd.Series([f"P-{k}" for k in range(len(group))], dtype=object)
             for k, column in enumerate(group):
                 cells.at[k, column] = text_of(value)[:100_000]
             for fmt in formats:
