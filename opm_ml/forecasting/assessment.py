@@ -20,7 +20,7 @@ from opm_ml.features import StatusMetrics
 from opm_ml.forecasting.families import LEVELS
 from opm_ml.forecasting.inputs import ProjectInputs
 from opm_ml.forecasting.model import FamilyModel
-from opm_ml.forecasting.result import ForecastBatch
+from opm_ml.forecasting.result import ForecastBatch, paused_gc
 from opm_ml.opm_metrics import METRIC_COLUMNS
 
 EVM_PREFIX = "evm__"
@@ -51,20 +51,22 @@ class Assessment:
         the same answer (the id inside `opm_metrics`, `evm_forecast_finish_date`, the models'
         intervals inside `evm_comparison`) and the empty in-flight fields of intake rows.
         """
-        by_slug = {b.family.slug: b.to_json(top_k, compact) for b in self.forecasts.values()}
-        warnings = self.warnings()
-        empty = {} if compact else {"opm_metrics": None, "evm_comparison": None,
-                                    "evm_forecast_finish_date": None}
-        results = [
-            {"project_id": pid, "forecasts": {slug: by_slug[slug][i] for slug in by_slug
-                                              if by_slug[slug][i] is not None},
-             **empty, **({"warnings": warnings[i]} if warnings[i] else {})}
-            for i, pid in enumerate(self.inputs.ids)
-        ]
-        evm = self.inputs.evm
-        if evm is not None:
-            self._add_opm_metrics(results, evm, compact)
-        return results
+        with paused_gc():  # see `paused_gc`: new acyclic objects only
+            by_slug = {b.family.slug: b.to_json(top_k, compact)
+                       for b in self.forecasts.values()}
+            warnings = self.warnings()
+            empty = {} if compact else {"opm_metrics": None, "evm_comparison": None,
+                                        "evm_forecast_finish_date": None}
+            results = [
+                {"project_id": pid, "forecasts": {slug: by_slug[slug][i] for slug in by_slug
+                                                  if by_slug[slug][i] is not None},
+                 **empty, **({"warnings": warnings[i]} if warnings[i] else {})}
+                for i, pid in enumerate(self.inputs.ids)
+            ]
+            evm = self.inputs.evm
+            if evm is not None:
+                self._add_opm_metrics(results, evm, compact)
+            return results
 
     def warnings(self) -> list[list[str]]:
         """Per project: unseen category values, and the families it has no forecast of."""

@@ -279,7 +279,10 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         included), adding up to the median (TreeSHAP is exact); the start (anchor or log-linear
         base) is additive in its features, so their SHAP values gain its centred terms.
         """
-        start = self._start(X)
+        if shap and self.start_ is not None:
+            start, start_contributions = self.start_.start_and_contributions(X)
+        else:
+            start = self._start(X)
         out = {"log_quantiles": order_around_median(self._raw(X, start, threads) + self.offsets_)}
         if shap:
             if self.trees_:
@@ -290,7 +293,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
                 contrib[:, -1] = self.flat_[1]
             contrib[:, -1] += self.offsets_[1]
             if self.start_ is not None:
-                contrib[:, :-1] += self.start_.contributions(X)
+                contrib[:, :-1] += start_contributions
                 contrib[:, -1] += self.start_.mean
             out["shap"] = contrib
         return out

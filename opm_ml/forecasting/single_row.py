@@ -55,10 +55,15 @@ def predict_row(booster: Booster, row: np.ndarray, kind: int = NORMAL) -> np.nda
             _handles.setdefault(booster, {})[key] = handle
     out = np.empty(handle.size)
     length = ctypes.c_int64(0)
+    # Plain addresses: `ndarray.ctypes.data_as` costs ~3 µs a call in casts; both arrays live
+    # until the call returns.
     _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFast(
-        handle.value, row.ctypes.data_as(ctypes.c_void_p), ctypes.byref(length),
-        out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))))
+        handle.value, _address(row), ctypes.byref(length), _address(out)))
     return out
+
+
+def _address(array: np.ndarray) -> ctypes.c_void_p:
+    return ctypes.c_void_p(array.__array_interface__["data"][0])
 
 
 def predict(booster: Booster, X: np.ndarray, threads: int, kind: int = NORMAL) -> np.ndarray:

@@ -10,6 +10,8 @@ centred on the training mean, joins its tree contributions.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
@@ -38,9 +40,14 @@ class AnchorStart:
         return log_positive(X[:, self.index])
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
+        return self.start_and_contributions(X)[1]
+
+    def start_and_contributions(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`start(X)` and `contributions(X)` (the start's one feature, centred)."""
+        start = self.start(X)
         out = np.zeros(X.shape)
-        out[:, self.index] = self.start(X) - self.mean
-        return out
+        out[:, self.index] = start - self.mean
+        return start, out
 
 
 class ReferenceStart(BaseEstimator):
@@ -69,9 +76,14 @@ class ReferenceStart(BaseEstimator):
         return np.fromiter((get(c, overall) for c in X[:, self.index]), float, len(X))
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
+        return self.start_and_contributions(X)[1]
+
+    def start_and_contributions(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`start(X)` and `contributions(X)` (the start's one feature, centred)."""
+        start = self.start(X)
         out = np.zeros(X.shape)
-        out[:, self.index] = self.start(X) - self.mean
-        return out
+        out[:, self.index] = start - self.mean
+        return start, out
 
 
 class LogLinearStart(BaseEstimator):
@@ -90,6 +102,8 @@ class LogLinearStart(BaseEstimator):
         self.exclude = exclude
 
     def fit(self, X: pd.DataFrame, y) -> LogLinearStart:
+        self.__dict__.pop("_layout", None)
+        self.n_features_ = X.shape[1]
         self.terms_: list[tuple[int, str, float]] = []  # (feature index, kind, level or 0)
         for j, name in enumerate(X.columns):
             if name in self.exclude:
@@ -118,32 +132,45 @@ class LogLinearStart(BaseEstimator):
         else:
             self.coef_, self.intercept_ = np.zeros(0), float(target.mean())
         self.features_ = np.array([j for j, _, _ in self.terms_], dtype=np.intp)
-        self.n_features_ = X.shape[1]
         self.mean = self.intercept_
         return self
 
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_layout", None)  # derived from `terms_` on first use
+        return state
+
+    @cached_property
+    def _layout(self) -> tuple[np.ndarray, ...]:
+        """`terms_` as arrays: feature index, level, which terms are levels and which logs,
+        and the (terms, features) 0/1 matrix that sums each feature's terms."""
+        index = np.array([j for j, _, _ in self.terms_], dtype=np.intp)
+        kinds = np.array([kind for _, kind, _ in self.terms_], dtype=object)
+        spread = np.zeros((len(index), self.n_features_))
+        spread[np.arange(len(index)), index] = 1.0
+        return (index, np.array([level for _, _, level in self.terms_], dtype=float),
+                kinds == "level", kinds == "log", spread)
+
     def _raw(self, X: np.ndarray) -> np.ndarray:
-        columns = []
-        for j, kind, level in self.terms_:
-            x = X[:, j]
-            if kind == "level":  # a missing level is "not this level"
-                columns.append((x == level).astype(float))
-            elif kind == "log":
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    columns.append(np.where(x > 0, np.log(x), np.nan))
-            else:
-                columns.append(x.astype(float))
-        return np.column_stack(columns) if columns else np.zeros((len(X), 0))
+        """(n, terms): a level's indicator (a missing level is "not this level"), the log of
+        a positive feature (NaN if not positive), or the value as it is."""
+        index, levels, is_level, is_log, _ = self._layout
+        x = X[:, index]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.where(x > 0, np.log(x), np.nan)
+        return np.where(is_level, (x == levels).astype(float), np.where(is_log, logs, x))
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """(n, F): each feature's centred share of the start (levels of a category summed)."""
         raw = self._raw(X)
         raw = np.clip(np.where(np.isnan(raw), self.medians_, raw), *self.bounds_)
         terms = (raw - self.means_) / self.scales_ * self.coef_
-        out = np.zeros((len(X), self.n_features_))
-        for k, j in enumerate(self.features_):
-            out[:, j] += terms[:, k]
-        return out
+        return terms @ self._layout[-1]
+
+    def start_and_contributions(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`start(X)` and `contributions(X)`, the terms computed once."""
+        contributions = self.contributions(X)
+        return self.intercept_ + contributions.sum(axis=1), contributions
 
     def start(self, X: np.ndarray) -> np.ndarray:
         return self.intercept_ + self.contributions(X).sum(axis=1)
