@@ -29,15 +29,9 @@ def log_positive(ratio: np.ndarray) -> np.ndarray:
         return np.where(ratio > 0, np.log(ratio), 0.0)
 
 
-class AnchorStart:
-    """Start at log(anchor ratio) where it is defined and > 0, else at 0 (the plan)."""
-
-    def __init__(self, index: int, mean: float):
-        self.index = index
-        self.mean = mean
-
-    def start(self, X: np.ndarray) -> np.ndarray:
-        return log_positive(X[:, self.index])
+class _OneFeatureStart:
+    """A start read from one feature (`index`): its SHAP term is that feature's, centred on
+    the training `mean`."""
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         return self.start_and_contributions(X)[1]
@@ -50,7 +44,18 @@ class AnchorStart:
         return start, out
 
 
-class ReferenceStart(BaseEstimator):
+class AnchorStart(_OneFeatureStart):
+    """Start at log(anchor ratio) where it is defined and > 0, else at 0 (the plan)."""
+
+    def __init__(self, index: int, mean: float):
+        self.index = index
+        self.mean = mean
+
+    def start(self, X: np.ndarray) -> np.ndarray:
+        return log_positive(X[:, self.index])
+
+
+class ReferenceStart(_OneFeatureStart, BaseEstimator):
     """Start at the median target of the row's reference class (e.g. project type).
 
     The honest forecast of ratio data that carries little else: trees then add only what the
@@ -74,16 +79,6 @@ class ReferenceStart(BaseEstimator):
     def start(self, X: np.ndarray) -> np.ndarray:
         get, overall = self.medians_.get, self.overall_
         return np.fromiter((get(c, overall) for c in X[:, self.index]), float, len(X))
-
-    def contributions(self, X: np.ndarray) -> np.ndarray:
-        return self.start_and_contributions(X)[1]
-
-    def start_and_contributions(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """`start(X)` and `contributions(X)` (the start's one feature, centred)."""
-        start = self.start(X)
-        out = np.zeros(X.shape)
-        out[:, self.index] = start - self.mean
-        return start, out
 
 
 class LogLinearStart(BaseEstimator):
