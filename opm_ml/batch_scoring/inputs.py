@@ -127,5 +127,21 @@ def validate_rows(frame: pd.DataFrame, file: str, manifest: FeatureManifest,
     return good, report[list(REPORT_COLUMNS)].astype({"row": "int64"})
 
 
+def profiled_rows(path: Path, manifest: FeatureManifest) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """An organisation's export read through the profile the models were trained on, validated:
+    (valid rows indexed by their row in the file; one report line per problem, numbered the same
+    way: cells that did not parse and rows the rules reject)."""
+    from opm_ml.profiles.profile import parse_profile
+    from opm_ml.profiles.reader import scoring_rows
+
+    profile = parse_profile(manifest.source, f"the {manifest.profile} profile of the models")
+    frame, source_rows, failed = scoring_rows(profile, path)
+    valid, rejected = validate_rows(frame, path.name, manifest)
+    rejected["row"] = source_rows[rejected["row"].to_numpy() - 1] if len(rejected) else []
+    valid.index = pd.Index(source_rows[valid.index.to_numpy() - 1], name="row")
+    failed.insert(0, "file", path.name)
+    return valid, pd.concat([failed, rejected], ignore_index=True).astype({"row": "int64"})
+
+
 def _natural(path: Path) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]

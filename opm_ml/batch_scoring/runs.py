@@ -16,7 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from opm_ml.batch_scoring.inputs import REPORT_COLUMNS, count_rows, read_chunks, validate_rows
+from opm_ml.batch_scoring.inputs import (
+    REPORT_COLUMNS,
+    count_rows,
+    profiled_rows,
+    read_chunks,
+    validate_rows,
+)
 from opm_ml.batch_scoring.scoring import ScoringModels, score_frame
 from opm_ml.csv_safety import write_csv
 
@@ -148,20 +154,10 @@ def score_profiled(path: Path, out: Path, models: ScoringModels, *, shap: bool =
     """Score an organisation's export read through the served models' profile (in memory:
     exports are thousands of rows); rows are reported with the file's row numbers. With
     `log_url`, every forecast also goes to the prediction log of that database."""
-    from opm_ml.profiles.profile import parse_profile
-    from opm_ml.profiles.reader import scoring_rows
-
-    manifest = models.manifest
-    profile = parse_profile(manifest.source, f"the {manifest.profile} profile of the models")
-    frame, source_rows, failed = scoring_rows(profile, path)
-    outcome = Outcome(rows=len(frame) + len(failed["row"].unique()))
-    valid, rejected = validate_rows(frame, path.name, manifest)
-    rejected["row"] = source_rows[rejected["row"].to_numpy() - 1] if len(rejected) else []
-    valid.index = pd.Index(source_rows[valid.index.to_numpy() - 1], name="row")
-    failed.insert(0, "file", path.name)
-    problems = pd.concat([failed, rejected], ignore_index=True)
+    valid, problems = profiled_rows(path, models.manifest)
+    outcome = Outcome(rows=len(valid) + problems["row"].nunique())
     if len(problems):
-        outcome.rejections.append(problems.astype({"row": "int64"}))
+        outcome.rejections.append(problems)
     writer = OutputWriter(out)
     log = _prediction_log(log_url, len(valid))
     try:

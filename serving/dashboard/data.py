@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from opm_ml.batch_scoring.inputs import profiled_rows
 from opm_ml.contract import History
 from opm_ml.forecasting.assessment import assess
 from opm_ml.forecasting.inputs import ProjectInputs
@@ -84,31 +85,23 @@ def profiled_inputs(content: bytes, filename: str, model_set: ModelSet, limits: 
     reads it: each project at its latest status report. Rejected rows are numbered by their
     row in the file, as `project_inputs` returns or refuses them."""
     from opm_ml.profiles import ProfileError
-    from opm_ml.profiles.profile import parse_profile
-    from opm_ml.profiles.reader import scoring_rows
 
     check_upload(content, filename, limits)
     manifest = model_set.manifest
-    profile = parse_profile(manifest.source, f"the {manifest.profile} profile of the models")
     name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name) or "upload.csv"
     with tempfile.TemporaryDirectory(prefix="opm-ml-upload-") as folder:
         path = Path(folder) / name
         path.write_bytes(content)
         try:
-            frame, source_rows, failed = scoring_rows(profile, path)
+            valid, problems = profiled_rows(path, manifest)
         except (ProfileError, OSError, ValueError, KeyError) as exc:
             why = first_line(exc, typed=False).replace(str(path), name).replace(folder, ".")
             raise DashboardInputError(f"{filename!r} cannot be read with the {manifest.profile} "
                                       f"profile: {why}") from None
-    if frame.empty and failed.empty:
+    if valid.empty and problems.empty:
         raise DashboardInputError("project table has no rows")
-    result = validate_frame(frame, scoring_table(manifest))
-    rejected = result.rejections.assign(row=source_rows[result.rejections["row"] - 1]
-                                        if len(result.rejections) else [])
-    problems = pd.concat([failed[list(REJECTION)], rejected[list(REJECTION)]],
-                         ignore_index=True).sort_values("row", kind="stable")
-    rejections = _kept(problems, allow_rejects, result.good)
-    good = result.good.reset_index(drop=True)
+    rejections = _kept(problems.sort_values("row", kind="stable"), allow_rejects, valid)
+    good = valid.reset_index(drop=True)
     if "status_date" in good.columns:  # repeated reports: each project at its latest
         good = (good.sort_values("status_date", kind="stable", na_position="first")
                 .groupby("project_id", sort=False).tail(1).reset_index(drop=True))
