@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     prediction_log: bool = Field(True, description="log every served forecast to database_url")
     prediction_log_capacity: int = Field(
         20_000, ge=1, description="forecast records the log may hold unwritten; more are dropped")
+    # model integrity
     model_signing_key: SecretStr | None = Field(
         None, description=f"HMAC key, at least {MIN_SIGNING_KEY_LENGTH} characters: training "
         "signs each registered model's artifact with it, and a service or scoring run with the "
