@@ -49,28 +49,21 @@ def is_better(challenger: float, champion: float, margin: float, greater_is_bett
     return challenger <= champion * (1 - margin)
 
 
-def champion_score(client, settings: Settings, name: str, family: str, metric: str,
-                   heldout: pd.DataFrame):
-    """(version, score, profile digest) of the current champion on `heldout`; (None, None,
-    None) without a champion."""
+def champion_version(client, name: str) -> str | None:
+    """The version the `champion` alias points at; None without a champion."""
     try:
-        champion = client.get_model_version_by_alias(name, "champion")
+        return client.get_model_version_by_alias(name, "champion").version
     except MlflowException:
-        return None, None, None
-    model = mlflow_access.load_family_model(client, name, champion.version,
+        return None
+
+
+def family_score(client, settings: Settings, name: str, version: str, family: str,
+                 metric: str, heldout: pd.DataFrame) -> tuple[float, str]:
+    """(score on `heldout`, profile digest) of a registered family model version."""
+    model = mlflow_access.load_family_model(client, name, version,
                                             settings.mlflow_tracking_uri, settings.signing_key())
-    digest = model.manifest.profile_digest
     output = model.predict(heldout, shap=False).to_frame(shap=False)
-    return champion.version, score_predictions(family, output, heldout)[metric], digest
-
-
-def scored_champion(client, name: str, score: Callable[[str], float]):
-    """(version, `score(version)`) of the current champion; (None, None) without one."""
-    try:
-        champion = client.get_model_version_by_alias(name, "champion")
-    except MlflowException:
-        return None, None
-    return champion.version, score(champion.version)
+    return score_predictions(family, output, heldout)[metric], model.manifest.profile_digest
 
 
 def register_and_judge(model_uri: str, name: str, spec, heldout: pd.DataFrame,
@@ -101,15 +94,15 @@ def register_and_judge(model_uri: str, name: str, spec, heldout: pd.DataFrame,
     client.set_registered_model_alias(name, "challenger", version)
     if profile_digest:
         client.set_model_version_tag(name, version, PROFILE_TAG, profile_digest)
-    champ_digest = None
+    champ_version, champ, champ_digest = champion_version(client, name), None, None
     try:
-        if score_champion is None:
-            champ_version, champ, champ_digest = champion_score(
-                client, settings, name, family, spec.promotion_metric, heldout)
-        else:
-            champ_version, champ = scored_champion(client, name, score_champion)
+        if champ_version is not None and score_champion is None:
+            champ, champ_digest = family_score(client, settings, name, champ_version, family,
+                                               spec.promotion_metric, heldout)
+        elif champ_version is not None:
+            champ = score_champion(champ_version)
     except Exception as exc:  # noqa: BLE001 - any failure to score means the champion is unusable
-        champ_version, champ = client.get_model_version_by_alias(name, "champion").version, None
+        champ = None
         promoted, reason = True, f"champion v{champ_version} could not score the held-out set: {exc}"
     else:
         if champ is None:
