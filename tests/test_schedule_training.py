@@ -6,6 +6,7 @@ app, with the registered champion used by `risk` unless a pickle overrides it.""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import joblib
 import mlflow
@@ -19,6 +20,7 @@ from opm_ml import cli, mlflow_access
 from opm_ml.schedule.files import write_schedule
 from opm_ml.settings import Settings, get_settings
 from opm_ml.synthetic.schedules import generate_schedule
+from training.registry import register_and_judge
 from training.schedule import (
     load_activity_spec,
     split_by_project,
@@ -63,6 +65,22 @@ def test_the_champion_moves_only_to_a_better_model(gated, settings):
                                              "champion").version == good.decision.version
     assert client.get_model_version_by_alias("opm-activity-duration",
                                              "challenger").version == weak_again.decision.version
+
+
+def test_a_champion_that_cannot_score_is_replaced_saying_why(gated, settings, spec):
+    """A champion the run cannot score (unreadable, incompatible) is no bar: the challenger is
+    promoted and the reason names the champion and the error. Runs last on this registry."""
+    def broken(version):
+        raise ValueError(f"v{version} has no predict_log_quantiles")
+
+    with mlflow_access.tracking(settings):
+        decision = register_and_judge(gated[1].model_uri, "opm-activity-duration", spec, None,
+                                      0.5, [], settings, score_champion=broken)
+    champion = gated[1].decision.version
+    assert decision.promoted and decision.champion_version == champion
+    assert decision.champion_score is None
+    assert decision.reason == (f"champion v{champion} could not score the held-out set: "
+                               f"v{champion} has no predict_log_quantiles")
 
 
 def test_the_good_model_beats_both_baselines_on_held_out_projects(gated):
@@ -120,10 +138,10 @@ def test_split_keeps_projects_whole_and_holds_out_the_last():
 def test_a_bad_spec_names_the_file_and_field(tmp_path):
     path = tmp_path / "activity-duration.toml"
     text = load_activity_spec().source
-    path.write_text(open(text).read().replace('metric = "pinball_log"', 'metric = "r2"'))
+    path.write_text(Path(text).read_text().replace('metric = "pinball_log"', 'metric = "r2"'))
     with pytest.raises(ValueError, match="activity-duration.toml: promotion.metric must be"):
         load_activity_spec(path)
-    path.write_text(open(text).read() + "\n[extra]\nx = 1\n")
+    path.write_text(Path(text).read_text() + "\n[extra]\nx = 1\n")
     with pytest.raises(ValueError, match="extra is not a spec field"):
         load_activity_spec(path)
 
