@@ -46,7 +46,8 @@ class Column:
     """One column of a contract table: what it holds, its unit and what values are allowed.
 
     `feature`: whether the models use it as a feature (ids, dates and outcomes never are;
-    amounts such as pv are read by the earned-value features instead).
+    amounts such as pv are read by the earned-value features instead). `above_min`: `min` is a
+    strict bound (a plan a forecast multiplies must be more than 0, and 0 is no plan).
     """
 
     name: str
@@ -59,6 +60,7 @@ class Column:
     categories: tuple[str, ...] | None = None
     nullable: bool = False
     feature: bool = True
+    above_min: bool = False
 
 
 def _role_share(role: str) -> Column:
@@ -193,7 +195,7 @@ def schema_markdown() -> str:
             elif c.min is not None or c.max is not None:
                 lo = "" if c.min is None else f"{c.min:g}"
                 hi = "" if c.max is None else f"{c.max:g}"
-                allowed = f"{lo} .. {hi}" if hi else f">= {lo}"
+                allowed = f"{lo} .. {hi}" if hi else f"{'>' if c.above_min else '>='} {lo}"
             else:
                 allowed = ""
             if c.nullable:

@@ -15,8 +15,10 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from opm_ml.batch_scoring.inputs import profiled_rows
 from opm_ml.cli import app
 from opm_ml.forecasting.assessment import assess
 from opm_ml.forecasting.inputs import ProjectInputs
@@ -149,3 +151,36 @@ def test_a_project_without_one_familys_plan_gets_the_others(resource):
     assert frame["warnings"].isna().tolist() == [True, False]
     assert frame["delay__duration_days_p50"].isna().tolist() == [False, True]
     assert frame["resource__effort_hours_p50"].notna().all()
+
+
+@pytest.mark.parametrize("column, field, value", [
+    ("Estimated Days", "planned_effort_hours", 0),
+    ("Planned Duration", "planned_duration_days", -30),
+])
+def test_a_plan_of_zero_or_less_is_rejected_naming_the_field(files, resource, tmp_path,
+                                                             column, field, value):
+    """A forecast is a multiple of its family's plan: a plan of 0 (or less) is rejected where
+    the value enters, like any out-of-range value, never scored as a forecast of 0."""
+    _, manifest, _ = resource
+    export = pd.read_csv(files[0])
+    export.loc[4, column] = value
+    path = tmp_path / "export.csv"
+    export.to_csv(path, index=False)
+    why = f"{field} must be > 0, got "
+    # Training validation: the row is reported, the others are kept.
+    history = read_history(parse_profile(PROFILE, "acme.toml"), path)
+    rejected = history.rejections
+    assert rejected["row"].tolist() == [5] and rejected["reason"][0].startswith(why)
+    assert len(history.projects) == N - 1
+    # Batch scoring (`opm-ml score`, the dashboard upload) reads the same file row by row.
+    valid, report = profiled_rows(path, manifest)
+    assert report["row"].tolist() == [5] and report["reason"][0].startswith(why)
+    assert len(valid) == N - 1
+    # The API's request model (single, batch, intake): a 422 naming the field.
+    request, _ = request_models(manifest)
+    project, _ = manifest.examples
+    with pytest.raises(ValidationError) as failure:
+        request.model_validate({**project, field: value})
+    (error,) = failure.value.errors()
+    assert error["loc"] == (field,) and error["type"] == "greater_than"
+

@@ -11,12 +11,17 @@ from opm_ml.contract import Column
 from opm_ml.forecasting.families import FAMILIES
 from opm_ml.manifest import EVM_FEATURES, TIME_FEATURES
 
+# A family's planned value may be missing (that family has no forecast then) but never 0 or
+# less: the forecast is a multiple of it, so such a value is rejected like any out-of-range one.
 ROLES: dict[str, Column] = {c.name: c for c in (
     Column("project_id", "str", "id", "project identifier"),
     Column("start_date", "date", "intake", "start date", "ISO date"),
-    Column("planned_duration_days", "float", "intake", "baseline duration", "calendar days", 0),
-    Column("budget_at_completion", "float", "intake", "baseline budget (BAC)", "currency", 0),
-    Column("planned_effort_hours", "float", "intake", "baseline effort", "hours", 0),
+    Column("planned_duration_days", "float", "intake", "baseline duration", "calendar days", 0,
+           above_min=True),
+    Column("budget_at_completion", "float", "intake", "baseline budget (BAC)", "currency", 0,
+           above_min=True),
+    Column("planned_effort_hours", "float", "intake", "baseline effort", "hours", 0,
+           above_min=True),
     Column("actual_finish_date", "date", "outcome", "actual finish", "ISO date",
            nullable=True),
     Column("actual_duration_days", "float", "outcome", "actual duration", "calendar days", 0,
