@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from opm_ml.cli import app
+from opm_ml.intake.scorecard import load_config
 from opm_ml.settings import Settings, get_settings
 from serving.app import create_app
 from support import REAL, WIDE, needs_real
@@ -338,6 +339,7 @@ def test_intake_candidates_in_a_profiles_fields_are_scored_with_its_families(nyc
     assert any(n.startswith("no resource model in profile nyc_capital") for n in body["notes"])
     first = body["items"][0]
     assert first["criterion_scores"]["resource_load"] == 0.5
+    assert body["reference_digest"] is None  # no resource model: no population compared with
     assert first["risk"]["effort_hours_p50"] is None
     assert first["risk"]["overrun_pct_p90"] is not None and set(first["top_drivers"]) == {
         "delay", "overrun"}
@@ -348,6 +350,9 @@ def test_intake_candidates_in_a_profiles_fields_are_scored_with_its_families(nyc
     assert response.status_code == 200, response.text
     body = response.json()
     item = body["items"][0]
+    # Effort is ranked among kitchenham's own past projects, not the scorecard's reference.
+    assert body["reference_digest"].startswith("sha256:")
+    assert body["reference_digest"] != load_config().reference_digest
     assert any(n.startswith("no overrun model in profile kitchenham: expected cost = planned "
                             "cost") for n in body["notes"])
     assert item["risk"]["expected_cost"] == item["finance"]["total_cost"] == 600_000.0
