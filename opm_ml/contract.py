@@ -36,6 +36,13 @@ REGIONS = ("north_america", "europe", "asia_pacific", "latin_america", "middle_e
 METHODOLOGIES = ("agile", "waterfall", "hybrid")
 # Roles are deliberately generic so one contract covers IT, construction and R&D portfolios.
 ROLES = ("management", "analysis", "design", "build", "testing", "deployment")
+# An intake candidate's business case, added to the models' intake fields whatever the
+# profile: the API's fields (serving's IntakeCandidate) and the candidates CSV's columns by year
+# and by objective (`opm_ml.intake.candidates`). A profile feature may not take one of these
+# names (`opm_ml.profiles.roles.RESERVED`).
+BUSINESS_FIELDS = ("project_id", "name", "status", "discount_rate", "cost_by_year",
+                   "benefits_by_year", "mandatory", "regulatory", "alignment")
+BUSINESS_PREFIXES = ("cost_year_", "benefit_year_", "alignment_")
 # The largest amount of money any field accepts (10x the largest budget): beyond it a value is a
 # typo or an attack, and sums and ratios of such values overflow to infinity.
 MAX_AMOUNT = 1e12

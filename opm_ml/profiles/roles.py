@@ -7,7 +7,7 @@ import re
 
 from pydantic import BaseModel
 
-from opm_ml.contract import Column
+from opm_ml.contract import BUSINESS_FIELDS, BUSINESS_PREFIXES, Column
 from opm_ml.forecasting.families import FAMILIES
 from opm_ml.manifest import EVM_FEATURES, TIME_FEATURES
 
@@ -55,14 +55,16 @@ NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # of profiles, features, derived featur
 # Names opm-ml gives columns of its own: a feature or derived feature called so would take
 # the place of a role, a training target (`late`, `log_cost_ratio` ...), an in-flight feature,
 # the in-flight sample's `progress_point`, the request's `status`, an answer's `stage` or
-# `warnings`, or an attribute of the generated request model.
+# `warnings`, an attribute of the generated request model, or a field an intake candidate
+# adds to the profile's own (its business case: `name`, `discount_rate` ...).
 RESERVED = frozenset({
     *ROLES, *ALTERNATIVES, "actual_effort_by_role", *TIME_FEATURES, *EVM_FEATURES,
     *(name for f in FAMILIES.values() for name in (f.target, f.actual)),
-    "late", "progress_point", "status", "stage", "warnings",
+    "late", "progress_point", "status", "stage", "warnings", *BUSINESS_FIELDS,
     *(a for a in dir(BaseModel) if not a.startswith("_")),
 })
-RESERVED_PREFIXES = ("actual_share_", "actual_effort_")  # targets and columns by role
+# Targets and columns by role; an intake candidate's columns by year and by objective.
+RESERVED_PREFIXES = ("actual_share_", "actual_effort_", *BUSINESS_PREFIXES)
 
 
 def reserved(name: str) -> bool:
