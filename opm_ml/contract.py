@@ -36,6 +36,13 @@ REGIONS = ("north_america", "europe", "asia_pacific", "latin_america", "middle_e
 METHODOLOGIES = ("agile", "waterfall", "hybrid")
 # Roles are deliberately generic so one contract covers IT, construction and R&D portfolios.
 ROLES = ("management", "analysis", "design", "build", "testing", "deployment")
+# An intake candidate's business case, added to the models' intake fields whatever the
+# profile: the API's fields (serving's IntakeCandidate) and the candidates CSV's columns by year
+# and by objective (`opm_ml.intake.candidates`). A profile feature may not take one of these
+# names (`opm_ml.profiles.roles.RESERVED`).
+BUSINESS_FIELDS = ("project_id", "name", "status", "discount_rate", "cost_by_year",
+                   "benefits_by_year", "mandatory", "regulatory", "alignment")
+BUSINESS_PREFIXES = ("cost_year_", "benefit_year_", "alignment_")
 # The largest amount of money any field accepts (10x the largest budget): beyond it a value is a
 # typo or an attack, and sums and ratios of such values overflow to infinity.
 MAX_AMOUNT = 1e12
@@ -46,7 +53,8 @@ class Column:
     """One column of a contract table: what it holds, its unit and what values are allowed.
 
     `feature`: whether the models use it as a feature (ids, dates and outcomes never are;
-    amounts such as pv are read by the earned-value features instead).
+    amounts such as pv are read by the earned-value features instead). `above_min`: `min` is a
+    strict bound (a plan a forecast multiplies must be more than 0, and 0 is no plan).
     """
 
     name: str
@@ -59,6 +67,7 @@ class Column:
     categories: tuple[str, ...] | None = None
     nullable: bool = False
     feature: bool = True
+    above_min: bool = False
 
 
 def _role_share(role: str) -> Column:
@@ -193,7 +202,7 @@ def schema_markdown() -> str:
             elif c.min is not None or c.max is not None:
                 lo = "" if c.min is None else f"{c.min:g}"
                 hi = "" if c.max is None else f"{c.max:g}"
-                allowed = f"{lo} .. {hi}" if hi else f">= {lo}"
+                allowed = f"{lo} .. {hi}" if hi else f"{'>' if c.above_min else '>='} {lo}"
             else:
                 allowed = ""
             if c.nullable:

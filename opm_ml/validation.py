@@ -127,7 +127,9 @@ def contract_schema(table: str | TableSpec) -> pa.DataFrameSchema:
     columns = {}
     for col in spec.columns:
         checks = []
-        if col.min is not None:
+        if col.min is not None and col.above_min:
+            checks.append(pa.Check.gt(col.min, error=f"must be > {col.min:g}"))
+        elif col.min is not None:
             checks.append(pa.Check.ge(col.min, error=f"must be >= {col.min:g}"))
         if col.max is not None:
             checks.append(pa.Check.le(col.max, error=f"must be <= {col.max:g}"))

@@ -17,7 +17,8 @@ from opm_ml.categories import category_label, category_labels
 from opm_ml.cli import app
 from opm_ml.profiles import ProfileError
 from opm_ml.profiles.numbers import number
-from opm_ml.profiles.profile import parse_profile
+from opm_ml.profiles.profile import load_profile, parse_profile
+from opm_ml.profiles.roles import reserved
 from opm_ml.profiles.reader import read_history
 from opm_ml.validation import TableSpec, validate_frame
 from opm_ml.contract import Column
@@ -68,12 +69,42 @@ def test_a_malformed_profile_is_one_line_naming_the_field(change, message):
 
 @pytest.mark.parametrize("name", ["late", "status", "stage", "warnings", "progress_point",
                                   "elapsed_fraction", "spi", "log_cost_ratio", "actual_cost",
-                                  "actual_share_dev", "percent_complete", "copy"])
+                                  "actual_share_dev", "percent_complete", "copy",
+                                  # a candidate's business case at intake (API and CSV names)
+                                  "name", "discount_rate", "cost_by_year", "benefits_by_year",
+                                  "mandatory", "regulatory", "alignment", "cost_year_1",
+                                  "benefit_year_2", "alignment_compliance"])
 def test_a_feature_may_not_take_a_name_opm_ml_uses(name):
     with pytest.raises(ProfileError, match=f"features.{name} is a name opm-ml uses itself"):
         parse_profile(profile(**{f"features__{name}": {"column": "T"}}), "p")
     with pytest.raises(ProfileError, match=f"derived.{name} needs a new lower-case name"):
         parse_profile(profile(derived={name: "log(planned_effort_hours)"}), "p")
+
+
+def test_every_business_field_of_an_intake_candidate_is_reserved():
+    """The API's candidate adds its business case to the profile's fields: a feature of that
+    name would collide, whichever field is added there later."""
+    from serving.schemas.intake import IntakeCandidate, ProjectRequest
+
+    added = set(IntakeCandidate.model_fields) - set(ProjectRequest.model_fields)
+    assert added and all(reserved(name) for name in added | {"project_id", "status"})
+
+
+def test_a_business_field_feature_is_one_line_naming_file_and_field(tmp_path):
+    path = tmp_path / "acme.toml"
+    path.write_text('''name = "acme"
+[roles]
+project_id = "Id"
+planned_effort_hours = "Estimate"
+actual_effort_hours = "Effort"
+[features.discount_rate]
+column = "Rate"
+''')
+    with pytest.raises(ProfileError) as failure:
+        load_profile(path)
+    assert str(failure.value) == (
+        f"{path}: features.discount_rate is a name opm-ml uses itself (a role, target, "
+        "in-flight feature or intake business-case field); pick another name")
 
 
 @pytest.mark.parametrize("features, expression, message", [

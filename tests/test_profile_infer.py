@@ -127,13 +127,15 @@ def test_names_of_targets_and_opm_mls_own_are_renamed_or_flagged(tmp_path):
                                        "yes", "no"),
                          Status=np.resize(["open", "closed"], len(frame)),
                          **{"Start Month": pd.to_datetime(frame["Start Date"]).dt.month,
-                            "SPI": np.linspace(0.8, 1.2, len(frame))})
+                            "SPI": np.linspace(0.8, 1.2, len(frame)),
+                            "Discount Rate": np.resize([0.05, 0.08], len(frame))})
     draft, profile, path = draft_of(tmp_path, frame)
     stage = {f.column: (f.name, f.stage) for f in profile.features}
     assert stage["Late"] == ("late_reported", "outcome")
     assert any(w.startswith("Late: possible leak of a target: it is named like a target")
                for w in draft.warnings)
     assert stage["SPI"][0] == "spi_reported" and stage["Start Month"][0] == "start_month_reported"
+    assert stage["Discount Rate"][0] == "discount_rate_reported"  # an intake business field
     assert dict(profile.derived)["start_month"] == "month(start_date)"
     read_history(profile, path)  # the draft loads and reads as it stands
 

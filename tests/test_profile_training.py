@@ -15,11 +15,18 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from opm_ml.batch_scoring.inputs import profiled_rows
 from opm_ml.cli import app
 from opm_ml.forecasting.assessment import assess
 from opm_ml.forecasting.inputs import ProjectInputs
+from opm_ml.intake.candidates import parse_candidates
+from opm_ml.intake.past_projects import carried
+from opm_ml.intake.risk import model_forecaster
+from opm_ml.intake.scorecard import load_config
+from opm_ml.intake.scoring import score_candidates
 from opm_ml.profiles.build import profile_manifest
 from opm_ml.profiles.profile import parse_profile
 from opm_ml.profiles.reader import read_history
@@ -149,3 +156,64 @@ def test_a_project_without_one_familys_plan_gets_the_others(resource):
     assert frame["warnings"].isna().tolist() == [True, False]
     assert frame["delay__duration_days_p50"].isna().tolist() == [False, True]
     assert frame["resource__effort_hours_p50"].notna().all()
+
+
+@pytest.mark.parametrize("column, field, value", [
+    ("Estimated Days", "planned_effort_hours", 0),
+    ("Planned Duration", "planned_duration_days", -30),
+])
+def test_a_plan_of_zero_or_less_is_rejected_naming_the_field(files, resource, tmp_path,
+                                                             column, field, value):
+    """A forecast is a multiple of its family's plan: a plan of 0 (or less) is rejected where
+    the value enters, like any out-of-range value, never scored as a forecast of 0."""
+    _, manifest, _ = resource
+    export = pd.read_csv(files[0])
+    export.loc[4, column] = value
+    path = tmp_path / "export.csv"
+    export.to_csv(path, index=False)
+    why = f"{field} must be > 0, got "
+    # Training validation: the row is reported, the others are kept.
+    history = read_history(parse_profile(PROFILE, "acme.toml"), path)
+    rejected = history.rejections
+    assert rejected["row"].tolist() == [5] and rejected["reason"][0].startswith(why)
+    assert len(history.projects) == N - 1
+    # Batch scoring (`opm-ml score`, the dashboard upload) reads the same file row by row.
+    valid, report = profiled_rows(path, manifest)
+    assert report["row"].tolist() == [5] and report["reason"][0].startswith(why)
+    assert len(valid) == N - 1
+    # The API's request model (single, batch, intake): a 422 naming the field.
+    request, _ = request_models(manifest)
+    project, _ = manifest.examples
+    with pytest.raises(ValidationError) as failure:
+        request.model_validate({**project, field: value})
+    (error,) = failure.value.errors()
+    assert error["loc"] == (field,) and error["type"] == "greater_than"
+
+
+def test_resource_load_compares_with_the_profiles_own_past_projects(files, resource):
+    """A profile's candidates are ranked by effort among its own history's projects (kept with
+    the resource model), never among the scorecard's synthetic reference; a model without
+    them scores the criterion neutrally and the answer says so."""
+    history, manifest, models = resource
+    project, _ = manifest.examples
+    frame = pd.DataFrame([{**project, "project_id": "K-1", "discount_rate": 0.08,
+                           "cost_year_1": 1e5, "benefit_year_1": 0.0, "benefit_year_2": 3e5,
+                           "strategic_fit": 6.0}])
+    candidates = parse_candidates(frame, manifest)
+    scorecard = load_config()
+    past = carried(models)
+    effort = history.projects["actual_effort_hours"].round(1)
+    assert past.frame()["effort_hours"].sort_values().tolist() == sorted(effort)
+    assert past.digest != scorecard.reference_digest
+    scored = score_candidates(candidates, model_forecaster(models), scorecard, past=past)
+    forecast = scored.table["effort_hours_p50"][0]
+    share = ((effort < forecast).sum() + (effort == forecast).sum() / 2) / len(effort)
+    assert scored.criterion_scores["resource_load"][0] == pytest.approx(1 - share)
+    assert scored.config.reference_digest == past.digest
+    assert scored.table["reference_digest"][0] == past.digest
+    assert scored.config.version == scorecard.version  # the scales are the scorecard's
+    # Models trained before they kept their past projects: neutral, with a note.
+    scored = score_candidates(candidates, model_forecaster(models), scorecard, past=None)
+    assert scored.criterion_scores["resource_load"][0] == 0.5
+    assert scored.config.reference_digest is None
+    assert any("acme carry no past projects with effort_hours" in n for n in scored.notes)

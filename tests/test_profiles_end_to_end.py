@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from opm_ml.cli import app
+from opm_ml.intake.scorecard import load_config
 from opm_ml.settings import Settings, get_settings
 from serving.app import create_app
 from support import REAL, WIDE, needs_real
@@ -153,12 +154,25 @@ def test_a_numeric_code_is_its_level_whatever_its_json_type(kitchenham):
     ({"function_points": "many"}, "function_points"),
     ({"function_points": -5}, "function_points"),
     ({"planned_effort_hours": None}, "planned_effort_hours"),  # what resource demand scales
+    ({"planned_effort_hours": 0}, "planned_effort_hours"),  # no plan: nothing to scale
 ])
 def test_a_wrong_value_is_a_422_naming_the_field(kitchenham, change, field):
     project, _ = example(kitchenham)
     response = kitchenham.post("/v1/predictions/resource-demand", json={**project, **change})
     assert response.status_code == 422
     assert field in response.text
+
+
+@pytest.mark.parametrize("path", ["/v1/predictions/resource-demand", "/v1/projects/assess"])
+def test_a_plan_of_zero_is_a_422_in_a_batch_too(kitchenham, path):
+    """Unlike a missing plan (that family is left out of /assess), a plan of 0 is a wrong value
+    wherever it is sent: the item and field are named, nothing is scored."""
+    project, _ = example(kitchenham)
+    response = kitchenham.post(path, json=[project, {**project, "planned_duration_days": 0}])
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["problems"]
+    assert problem["field"] == "body[1].planned_duration_days"
+    assert problem["problem"] == "Input should be greater than 0 (got 0)"
 
 
 def test_a_family_the_profile_has_no_data_for_is_a_clear_503(kitchenham):
@@ -325,6 +339,7 @@ def test_intake_candidates_in_a_profiles_fields_are_scored_with_its_families(nyc
     assert any(n.startswith("no resource model in profile nyc_capital") for n in body["notes"])
     first = body["items"][0]
     assert first["criterion_scores"]["resource_load"] == 0.5
+    assert body["reference_digest"] is None  # no resource model: no population compared with
     assert first["risk"]["effort_hours_p50"] is None
     assert first["risk"]["overrun_pct_p90"] is not None and set(first["top_drivers"]) == {
         "delay", "overrun"}
@@ -335,6 +350,9 @@ def test_intake_candidates_in_a_profiles_fields_are_scored_with_its_families(nyc
     assert response.status_code == 200, response.text
     body = response.json()
     item = body["items"][0]
+    # Effort is ranked among kitchenham's own past projects, not the scorecard's reference.
+    assert body["reference_digest"].startswith("sha256:")
+    assert body["reference_digest"] != load_config().reference_digest
     assert any(n.startswith("no overrun model in profile kitchenham: expected cost = planned "
                             "cost") for n in body["notes"])
     assert item["risk"]["expected_cost"] == item["finance"]["total_cost"] == 600_000.0
@@ -361,6 +379,7 @@ def test_intake_candidates_in_a_profiles_fields_are_scored_with_its_families(nyc
     ({"budget_at_completion": 1e6}, "budget_at_completion"),  # not a kitchenham field
     ({"cost_by_year": None}, "cost_by_year"),  # no budget to spread: required
     ({"planned_duration_days": None}, "planned_duration_days"),  # intake weighs delay
+    ({"planned_effort_hours": 0}, "planned_effort_hours"),  # and resource demand
 ])
 def test_a_wrong_candidate_field_is_a_422_naming_it(kitchenham, change, field):
     response = kitchenham.post("/v1/intake/score", json=[candidate(kitchenham, "K-1", **change)])

@@ -162,6 +162,7 @@ def test_empty_batch_non_object_and_nan_are_422(client):
     ("change", "field", "kind"),
     [
         ({"budget_at_completion": -1.0}, "body.budget_at_completion", "greater_than_equal"),
+        ({"budget_at_completion": 0.0}, "body.budget_at_completion", "greater_than_equal"),
         ({"complexity": 9}, "body.complexity", "less_than_equal"),
         ({"start_date": "next week"}, "body.start_date", "date_from_datetime_parsing"),
         ({"role_share_build": 0.6}, "body.role_share_*", "role_shares_sum"),

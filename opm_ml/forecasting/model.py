@@ -32,6 +32,8 @@ class FamilyModel:
     `notes`: what training decided about the data (e.g. features dropped as mostly missing).
     `reference`: the training-feature profile drift is measured against
     (`opm_ml.monitoring.reference.ReferenceProfile`; None for models trained before it).
+    `intake_reference`: a dataset profile's resource model keeps its history's past projects,
+    what intake scoring's percentile scales compare with (`opm_ml.intake.past_projects`).
     """
 
     family: str
@@ -41,6 +43,7 @@ class FamilyModel:
     role_profile: RoleProfile | None = None
     notes: tuple[str, ...] = field(default=())
     reference: object | None = None
+    intake_reference: object | None = None
 
     @property
     def spec(self) -> Family:

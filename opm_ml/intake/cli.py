@@ -71,6 +71,7 @@ def score_candidates_file(candidates: Path, alias: str = "champion",
     """Library form of `intake score`: load the registered models (of `profile`, default the
     settings'), read the candidates in the fields they read, score."""
     from opm_ml.intake.candidates import read_candidates
+    from opm_ml.intake.past_projects import carried
     from opm_ml.intake.risk import model_forecaster
     from opm_ml.intake.scorecard import load_config, read_weights
     from opm_ml.intake.scoring import score_candidates
@@ -89,7 +90,8 @@ def score_candidates_file(candidates: Path, alias: str = "champion",
                          f"(train them first: opm-ml train): {first_line(exc, typed=False)}"
                          ) from None
     parsed = read_candidates(candidates, model_set.manifest)
-    return score_candidates(parsed, model_forecaster(model_set.family_models()), scorecard)
+    models = model_set.family_models()
+    return score_candidates(parsed, model_forecaster(models), scorecard, past=carried(models))
 
 
 def intake_pipeline(config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG) -> None:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from opm_ml.intake import finance, scales, scorecard
 from opm_ml.intake.candidates import Candidates
+from opm_ml.intake.past_projects import PastProjects, for_profile
 from opm_ml.intake.risk import NEUTRAL_SCORE, Forecaster, assess_risk, drivers_text
 from opm_ml.intake.sensitivity import weight_intervals
 
@@ -56,19 +57,23 @@ def rank_order(moscow: pd.Series, score: pd.Series, value: pd.Series) -> np.ndar
 
 def score_candidates(candidates: Candidates, forecaster: Forecaster,
                      config: scorecard.ScorecardConfig | None = None,
-                     top_k: int = 3) -> ScoredCandidates:
-    """Finance + model forecasts + fixed-scale scorecard + MoSCoW + weight stability."""
-    config = config or scorecard.load_config()
+                     top_k: int = 3, past: PastProjects | None = None) -> ScoredCandidates:
+    """Finance + model forecasts + fixed-scale scorecard + MoSCoW + weight stability.
+
+    `past`: the past projects the models of a dataset profile carry (`past_projects.carried`);
+    a profile's percentile scales compare with them, never with the scorecard's reference."""
     c = candidates
     flows = c.benefits - c.costs
     irr, irr_note = finance.irr(flows)
     risk = assess_risk(c, forecaster, top_k)
     r = risk["table"]
+    config, unmeasured, notes = for_profile(config or scorecard.load_config(), c.profile, past,
+                                            risk["neutral"])
     fit = scorecard.strategic_fit(c.alignment, c.fit, config.objectives.weights, config.version)
     measured = scales.measures(r["risk_adjusted_npv"], r["expected_cost_pv"], fit,
                                r["probability_late"], r["overrun_pct_p90"], r["effort_hours_p50"])
     scores = scorecard.criterion_scores(measured, config)
-    for criterion in risk["neutral"]:  # no served model measures it
+    for criterion in risk["neutral"] + unmeasured:  # no served model or reference measures it
         scores[criterion] = NEUTRAL_SCORE
     pts = scorecard.points(scores, config.weights)
     klass = scorecard.moscow(pts["score"], r["risk_adjusted_npv"], c.mandatory, config)
@@ -106,4 +111,4 @@ def score_candidates(candidates: Candidates, forecaster: Forecaster,
                                        table["risk_adjusted_npv"]))
     return ScoredCandidates(c, table, risk["drivers"], risk["monthly_hours"],
                             risk["cost_factor"], config, scores, stability, risk["roles"],
-                            risk["notes"], risk["no_roles"])
+                            risk["notes"] + notes, risk["no_roles"])

@@ -165,8 +165,9 @@ def parse_profile(raw: dict, source: str = "<profile>") -> Profile:
                      check.table(raw.get("features", {}), "features").items())
     for f in features:
         if reserved(f.name):
-            check.fail(f"features.{f.name}", "is a name opm-ml uses itself (a role, target or "
-                                             "in-flight feature); pick another name")
+            check.fail(f"features.{f.name}", "is a name opm-ml uses itself (a role, target, "
+                                             "in-flight feature or intake business-case field);"
+                                             " pick another name")
     _check_columns(roles, role_efforts, features, read, check)
     derived = _derived(check.table(raw.get("derived", {}), "derived"), roles, features, check)
     model = check.table(raw.get("model", {}), "model",

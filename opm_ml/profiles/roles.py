@@ -7,16 +7,21 @@ import re
 
 from pydantic import BaseModel
 
-from opm_ml.contract import Column
+from opm_ml.contract import BUSINESS_FIELDS, BUSINESS_PREFIXES, Column
 from opm_ml.forecasting.families import FAMILIES
 from opm_ml.manifest import EVM_FEATURES, TIME_FEATURES
 
+# A family's planned value may be missing (that family has no forecast then) but never 0 or
+# less: the forecast is a multiple of it, so such a value is rejected like any out-of-range one.
 ROLES: dict[str, Column] = {c.name: c for c in (
     Column("project_id", "str", "id", "project identifier"),
     Column("start_date", "date", "intake", "start date", "ISO date"),
-    Column("planned_duration_days", "float", "intake", "baseline duration", "calendar days", 0),
-    Column("budget_at_completion", "float", "intake", "baseline budget (BAC)", "currency", 0),
-    Column("planned_effort_hours", "float", "intake", "baseline effort", "hours", 0),
+    Column("planned_duration_days", "float", "intake", "baseline duration", "calendar days", 0,
+           above_min=True),
+    Column("budget_at_completion", "float", "intake", "baseline budget (BAC)", "currency", 0,
+           above_min=True),
+    Column("planned_effort_hours", "float", "intake", "baseline effort", "hours", 0,
+           above_min=True),
     Column("actual_finish_date", "date", "outcome", "actual finish", "ISO date",
            nullable=True),
     Column("actual_duration_days", "float", "outcome", "actual duration", "calendar days", 0,
@@ -50,14 +55,16 @@ NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # of profiles, features, derived featur
 # Names opm-ml gives columns of its own: a feature or derived feature called so would take
 # the place of a role, a training target (`late`, `log_cost_ratio` ...), an in-flight feature,
 # the in-flight sample's `progress_point`, the request's `status`, an answer's `stage` or
-# `warnings`, or an attribute of the generated request model.
+# `warnings`, an attribute of the generated request model, or a field an intake candidate
+# adds to the profile's own (its business case: `name`, `discount_rate` ...).
 RESERVED = frozenset({
     *ROLES, *ALTERNATIVES, "actual_effort_by_role", *TIME_FEATURES, *EVM_FEATURES,
     *(name for f in FAMILIES.values() for name in (f.target, f.actual)),
-    "late", "progress_point", "status", "stage", "warnings",
+    "late", "progress_point", "status", "stage", "warnings", *BUSINESS_FIELDS,
     *(a for a in dir(BaseModel) if not a.startswith("_")),
 })
-RESERVED_PREFIXES = ("actual_share_", "actual_effort_")  # targets and columns by role
+# Targets and columns by role; an intake candidate's columns by year and by objective.
+RESERVED_PREFIXES = ("actual_share_", "actual_effort_", *BUSINESS_PREFIXES)
 
 
 def reserved(name: str) -> bool:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from opm_ml.database import DatabaseUnavailable
 from opm_ml.forecasting.inputs import ProjectInputs
 from opm_ml.intake.candidates import frame_from_records, parse_candidates
+from opm_ml.intake.past_projects import carried
 from opm_ml.intake.pipeline import Pipeline
 from opm_ml.intake.portfolio import InfeasiblePortfolio
 from opm_ml.intake.report import intake_json, pipeline_json, portfolio_json, record
@@ -72,8 +73,10 @@ def _score(models, items: list, weights: IntakeWeights, at: tuple[str, ...] = ("
     raise_findings(check_rows(inputs), single=False, prefix=at)
     candidates = parse_candidates(frame_from_records([i.model_dump() for i in items]),
                                   models.manifest)
-    forecaster = model_forecaster(models.family_models())
-    return score_candidates(candidates, forecaster, config), models.refs()
+    family_models = models.family_models()
+    scored = score_candidates(candidates, model_forecaster(family_models), config,
+                              past=carried(family_models))
+    return scored, models.refs()
 
 
 

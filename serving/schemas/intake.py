@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-from opm_ml.contract import MAX_AMOUNT
+from opm_ml.contract import BUSINESS_FIELDS, MAX_AMOUNT
 from opm_ml.features import contract_manifest
 from opm_ml.forecasting.families import FAMILIES
 from opm_ml.manifest import FeatureManifest
@@ -291,9 +291,6 @@ class PortfolioResult(BaseModel):
 
 # --- request bodies of the served manifest ------------------------------------------------------
 
-# The business-case fields of a candidate, the same for every profile (the contract's classes).
-BUSINESS_FIELDS = ("project_id", "name", "status", "discount_rate", "cost_by_year",
-                   "benefits_by_year", "mandatory", "regulatory", "alignment")
 _SCORING_FIELD = {
     "expected_benefits": (Amount | None, Field(
         None, description="the stated business case (currency); with no benefits_by_year, "

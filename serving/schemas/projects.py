@@ -62,7 +62,7 @@ _MODELS: dict[str, type[BaseModel]] = {}
 
 def field_of(col: Column, required: bool | None = None, closed: bool = True,
              **overrides: Any) -> tuple[Any, Any]:
-    """(type, Field) of one column: closed categories become an enum, ranges ge/le."""
+    """(type, Field) of one column: closed categories become an enum, ranges ge (or gt)/le."""
     if col.kind == "category":
         # A number is its level's label (a code 2 is the level "2"), as in training.
         kind: Any = Annotated[Literal[tuple(col.categories)] if col.categories and closed
@@ -72,7 +72,7 @@ def field_of(col: Column, required: bool | None = None, closed: bool = True,
     unit = f" [{col.unit}]" if col.unit else ""
     options: dict[str, Any] = {"description": col.description + unit}
     if col.min is not None:
-        options["ge"] = col.min
+        options["gt" if col.above_min else "ge"] = col.min
     if col.max is not None:
         options["le"] = col.max
     if col.kind == "float":
