@@ -113,3 +113,31 @@ def test_a_count_with_gaps_is_logged_and_predicted(tmp_path):
     rows["start_date"] = pd.to_datetime(rows["start_date"])
     assert rows["team_size"].isna().any() and rows["team_size"].dtype == "float64"
     assert len(model.predict(rows[["start_date", "planned_effort_hours", "team_size"]])) == 10
+
+
+def test_a_plan_of_zero_or_less_gets_no_forecast_when_validation_is_skipped(small_registry):
+    """A frame fed to the model directly skips validation; a plan of 0 or less is then no
+    plan (the forecast is its multiple): that row gets no forecast, not 0 days and a division
+    warning, and the others are untouched."""
+    import warnings
+
+    import numpy as np
+
+    from opm_ml.model_set import load_model_set
+    from opm_ml.synthetic import generate_history
+
+    frame = generate_history(6, seed=3).projects.copy()
+    models = load_model_set(small_registry[0]).family_models()
+    before = {f: m.predict(frame, shap=False).to_frame(shap=False) for f, m in models.items()}
+    for column in ("planned_duration_days", "budget_at_completion", "planned_effort_hours"):
+        frame.loc[frame.index[1], column] = 0
+        frame.loc[frame.index[2], column] = -5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        after = {f: m.predict(frame, shap=False).to_frame(shap=False)
+                 for f, m in models.items()}
+    for family, out in after.items():
+        p50 = out.filter(like="_p50").iloc[:, 0]
+        assert p50.iloc[[1, 2]].isna().all(), family
+        pd.testing.assert_frame_equal(out.drop(index=[1, 2]), before[family].drop(index=[1, 2]))
+        assert np.isfinite(p50.drop(index=[1, 2]).to_numpy(dtype=float)).all()

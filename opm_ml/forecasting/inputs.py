@@ -110,18 +110,24 @@ class ProjectInputs:
 
     def lacking(self, column: str) -> np.ndarray:
         """Which rows have no usable value of a number `column` (a family's planned value:
-        that family cannot forecast them)."""
+        that family cannot forecast them). A plan of 0 or less is none either: the forecast is
+        its multiple. Validation rejects such rows; this keeps callers that skip it (a pyfunc
+        fed a frame directly) from scaling by 0."""
         values = self.columns.get(column)
         if values is None:
             return np.ones(self.n, dtype=bool)
-        return ~np.isfinite(np.asarray(values, dtype=float))
+        values = np.asarray(values, dtype=float)
+        with np.errstate(invalid="ignore"):
+            return ~(np.isfinite(values) & (values > 0))
 
     def family_warnings(self, families) -> list[list[str]]:
         """Per row: `warnings`, then each family (registry entry) the row has no forecast of."""
         out = [list(w) for w in self.warnings]
         for family in families:
             for i in np.flatnonzero(self.lacking(family.planned)):
-                out[i].append(f"no {family.name} forecast: {family.planned} is missing")
+                value = self.columns.get(family.planned, [None] * self.n)[i]
+                why = "is missing" if value is None or value != value else f"is {value:g}"
+                out[i].append(f"no {family.name} forecast: {family.planned} {why}")
         return out
 
     @cached_property
