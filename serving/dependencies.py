@@ -40,17 +40,9 @@ async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-async def get_prediction_log(request: Request) -> PredictionLog | None:
-    return request.app.state.prediction_log
-async def get_lane(request: Request) -> BatchLane:
-    return request.app.state.batch_lane
-
-
-async def get_media(accept: Annotated[str | None, Header(
-        description="application/json (default), application/x-ndjson (streamed), "
-                    "application/vnd.apache.arrow.stream or application/vnd.apache.parquet"
-)] = None) -> str:
-    return negotiate(accept)
+AcceptHeader = Annotated[str | None, Header(
+    description="application/json (default), application/x-ndjson (streamed), "
+                "application/vnd.apache.arrow.stream or application/vnd.apache.parquet")]
 
 
 def require_admin(
@@ -72,9 +64,6 @@ def require_admin(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[ModelStore, Depends(get_store)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-LogDep = Annotated[PredictionLog | None, Depends(get_prediction_log)]
-LaneDep = Annotated[BatchLane, Depends(get_lane)]
-MediaDep = Annotated[str, Depends(get_media)]
 TopK = Annotated[int | None, Query(ge=1, description="only the k largest contributions")]
 Compact = Annotated[bool, Query(description="state what every project shares once, under "
                                             "`families`, and leave out repeated fields")]
@@ -94,20 +83,23 @@ class Forecasting:
     (`?top_k=`, `?compact=`, the media type `Accept` asks for), and the prediction log
     every answer's forecasts go to (None when turned off)."""
 
-    store: StoreDep
-    settings: SettingsDep
-    metrics: MetricsDep
-    lane: LaneDep
-    media: MediaDep
-    prediction_log: LogDep
-    top_k: TopK = None
-    compact: Compact = False
+    store: ModelStore
+    settings: Settings
+    metrics: Metrics
+    lane: BatchLane
+    media: str
+    prediction_log: PredictionLog | None
+    top_k: int | None = None
+    compact: bool = False
 
 
-async def forecasting(store: StoreDep, settings: SettingsDep, metrics: MetricsDep,
-                      lane: LaneDep, media: MediaDep, prediction_log: LogDep,
-                      top_k: TopK = None, compact: Compact = False) -> Forecasting:
-    return Forecasting(store, settings, metrics, lane, media, prediction_log, top_k, compact)
+async def forecasting(request: Request, accept: AcceptHeader = None, top_k: TopK = None,
+                      compact: Compact = False) -> Forecasting:
+    """One dependency reading `app.state` itself: FastAPI resolves each sub-dependency per
+    request (~0.1 ms apiece), a fifth of a single-project forecast's time in the server."""
+    state = request.app.state
+    return Forecasting(state.model_store, state.settings, state.metrics, state.batch_lane,
+                       negotiate(accept), state.prediction_log, top_k, compact)
 
 
 ForecastingDep = Annotated[Forecasting, Depends(forecasting)]
