@@ -230,6 +230,9 @@ def test_api_keep_list_and_close(client):
     assert [e["project_id"] for e in listing["entries"]] == ["C-001", "C-002"]
     assert [e["score"] for e in listing["entries"]] == [crm_score, second_score]
     assert listing["scorecard_digest"] == load_config().digest
+    reference = load_config().reference_digest  # the contract's: the scorecard's own
+    assert listing["reference_digest"] == reference and reference.startswith("sha256:")
+    assert [e["reference_digest"] for e in listing["entries"]] == [reference, reference]
     closed = client.delete("/v1/intake/pipeline/C-001", params={"reason": "approved"})
     assert closed.status_code == 200 and closed.json()["close_reason"] == "approved"
     assert closed.json()["closed_at"].endswith("+00:00")
@@ -274,6 +277,7 @@ def test_cli_keep_pipeline_and_close(small_registry, tmp_path, monkeypatch):
     assert result.exit_code == 0 and "closed C001 (approved)" in result.output
     result = runner.invoke(app, ["pipeline"])
     assert result.exit_code == 0 and "19 candidates" in result.output and "C001" not in result.output
+    assert f"reference {load_config().reference_digest[:19]}...: 19" in result.output
     result = runner.invoke(app, ["close", "C001"])
     assert result.exit_code == 2 and result.output.strip() == (
         "error: no open candidate 'C001' in the pipeline")
