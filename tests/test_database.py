@@ -10,7 +10,7 @@ from opm_ml.database import engine as db_engine
 from opm_ml.database.tables import metadata
 from opm_ml.settings import PROJECT_ROOT, Settings
 
-HEAD = "0002"  # the newest migration
+HEAD = "0003"  # the newest migration
 
 
 def test_first_use_migrates_and_a_second_upgrade_changes_nothing(tmp_path):

@@ -4,17 +4,23 @@ Real scored candidates (the example file on the session's small registry) in a r
 database per test; places are recomputed by hand from the stored scores.
 """
 
+import contextlib
+import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 import typer
 from fastapi.testclient import TestClient
+from pg_cluster import postgres_cluster, server_bin
+from sqlalchemy import text
 from test_intake_batch import AHP, CRM
 from test_intake_scoring import CANDIDATES
 from typer.testing import CliRunner
 
+from opm_ml import database
 from opm_ml.intake import cli as intake_cli
 from opm_ml.intake.ahp import priorities
 from opm_ml.intake.candidates import parse_candidates, read_candidates
@@ -120,6 +126,84 @@ def test_entries_of_another_scorecard_are_counted_not_compared(pipeline, scored,
         view.frame.iloc[0]["pipeline_percentile"])
 
 
+def against(scored, reference):
+    """`scored` as if its percentile scales had compared with population `reference` (a
+    profile's past projects; None: none, the criterion neutral), scores unchanged."""
+    return replace(scored, config=replace(scored.config, reference_digest=reference))
+
+
+def test_entries_scored_against_another_reference_population_are_counted_not_compared(
+        pipeline, scored, forecaster):
+    frame = scored.candidates.frame
+    pair = score_candidates(parse_candidates(frame.iloc[:2]), forecaster)
+    other = score_candidates(parse_candidates(frame.iloc[2:4]), forecaster)
+    assert pair.config.digest == other.config.digest and pair.config.reference_digest
+    pipeline.keep(pair)  # the scorecard's own reference
+    own = against(other, "sha256:" + "ab" * 32)  # the same scorecard, a profile's projects
+    view = pipeline.view(own, keep=True)
+    assert view.summary() == {"kept": other.candidates.ids, "open": 4, "compared": 2,
+                              "not_comparable": 2}
+    assert view.frame["pipeline_size"].tolist() == [2, 2]  # each placed beside the other only
+    stored = pipeline.entries().set_index("project_id")["reference_digest"]
+    assert stored.to_dict() == {**dict.fromkeys(pair.candidates.ids, pair.config.reference_digest),
+                                **dict.fromkeys(other.candidates.ids, own.config.reference_digest)}
+    listing, not_comparable = pipeline.listing(pair.config)
+    assert listing["project_id"].tolist() == sorted(
+        pair.candidates.ids, key=dict(zip(pair.table["project_id"], -pair.table["score"])).get)
+    assert not_comparable == 2 and set(listing["reference_digest"]) == {
+        pair.config.reference_digest}
+    # No reference at all (a profile without past projects): only None matches None.
+    neutral = against(pair, None)
+    assert pipeline.view(neutral).summary()["compared"] == 0
+    pipeline.view(neutral, keep=True)  # the pair kept again, scored neutrally
+    view = pipeline.view(neutral)
+    assert view.summary() == {"kept": [], "open": 4, "compared": 2, "not_comparable": 2}
+    assert pipeline.entries()["reference_digest"].isna().sum() == 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_entries_kept_before_references_were_recorded(backend, tmp_path, scored):
+    """Migration 0003 fills in the reference a 0002 entry was scored against when its
+    scorecard is the service's (whose file pins it); others are 'unknown', never compared."""
+    if backend == "postgresql":
+        try:
+            server_bin()
+        except RuntimeError as exc:
+            pytest.skip(str(exc))
+        cluster = postgres_cluster("opm")
+    else:
+        cluster = contextlib.nullcontext(f"sqlite:///{tmp_path / 'old.db'}")
+    config = load_config()
+    with cluster as url:
+        engine = database.engine.create(url)
+        database.upgrade(engine, "0002")  # a database from before the reference was recorded
+        rows = [(pid, digest, score) for pid, digest, score in (
+            ("OLD-1", config.digest, 0.9), ("OLD-2", config.digest, 0.2),
+            ("OLD-3", "sha256:" + "0" * 64, 0.5))]
+        with engine.begin() as conn:
+            for pid, digest, score in rows:
+                conn.execute(text(
+                    "INSERT INTO intake_pipeline (project_id, scorecard_version, scorecard_digest,"
+                    " criterion_scores, score, moscow, mandatory, risk_adjusted_npv, kept_at) "
+                    "VALUES (:pid, :version, :digest, :scores, 1, 'could', false, 1, "
+                    "'2026-01-01T00:00:00+00:00')"), {
+                        "pid": pid, "version": config.version, "digest": digest,
+                        "scores": json.dumps(dict.fromkeys(CRITERIA, score))})
+        database.upgrade(engine)
+        assert database.current_revision(engine) == "0003"
+        pipeline = Pipeline(engine)
+        stored = pipeline.entries().set_index("project_id")["reference_digest"].to_dict()
+        assert stored == {"OLD-1": config.reference_digest, "OLD-2": config.reference_digest,
+                          "OLD-3": "unknown"}
+        same, not_comparable = pipeline.comparable(config)
+        assert same["project_id"].tolist() == ["OLD-1", "OLD-2"] and not_comparable == 1
+        # A new contract entry is placed among the migrated ones of its scorecard.
+        view = pipeline.view(scored)
+        assert view.summary()["compared"] == 2 and view.summary()["not_comparable"] == 1
+        assert pipeline.comparable(against(scored, None).config)[1] == 3  # neutral: none
+        engine.dispose()
+
+
 @pytest.fixture
 def client(small_registry, tmp_path):
     """The API on the session's models and a fresh pipeline database."""
@@ -146,6 +230,9 @@ def test_api_keep_list_and_close(client):
     assert [e["project_id"] for e in listing["entries"]] == ["C-001", "C-002"]
     assert [e["score"] for e in listing["entries"]] == [crm_score, second_score]
     assert listing["scorecard_digest"] == load_config().digest
+    reference = load_config().reference_digest  # the contract's: the scorecard's own
+    assert listing["reference_digest"] == reference and reference.startswith("sha256:")
+    assert [e["reference_digest"] for e in listing["entries"]] == [reference, reference]
     closed = client.delete("/v1/intake/pipeline/C-001", params={"reason": "approved"})
     assert closed.status_code == 200 and closed.json()["close_reason"] == "approved"
     assert closed.json()["closed_at"].endswith("+00:00")
@@ -190,6 +277,7 @@ def test_cli_keep_pipeline_and_close(small_registry, tmp_path, monkeypatch):
     assert result.exit_code == 0 and "closed C001 (approved)" in result.output
     result = runner.invoke(app, ["pipeline"])
     assert result.exit_code == 0 and "19 candidates" in result.output and "C001" not in result.output
+    assert f"reference {load_config().reference_digest[:19]}...: 19" in result.output
     result = runner.invoke(app, ["close", "C001"])
     assert result.exit_code == 2 and result.output.strip() == (
         "error: no open candidate 'C001' in the pipeline")

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from scipy.stats import ks_2samp
 from sqlalchemy import create_engine, inspect, text
+from test_database import HEAD
 
 from opm_ml import database
 from opm_ml.monitoring import accuracy
@@ -170,13 +171,13 @@ def test_the_log_migration_upgrades_a_0001_database_and_twice_is_a_no_op(tmp_pat
                           "0, 1, '2026-01-01')"))
     database.upgrade(engine)
     database.upgrade(engine)  # again: nothing changes
-    assert database.current_revision(engine) == "0002"
+    assert database.current_revision(engine) == HEAD
     assert {"prediction_log", "prediction_log_forecast", "project_outcomes"} <= set(
         inspect(engine).get_table_names())
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM intake_pipeline")).scalar() == 1
         versions = conn.execute(text("SELECT version_num FROM opm_ml_alembic_version")).all()
-    assert versions == [("0002",)]
+    assert versions == [(HEAD,)]
 
 
 @pytest.mark.parametrize("args, message", [

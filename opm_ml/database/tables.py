@@ -30,13 +30,17 @@ metadata = MetaData(naming_convention={
 })
 
 # Candidates scored and kept for intake: one row per project id (a later keep replaces it);
-# closing sets closed_at instead of deleting, so the decision stays on record.
+# closing sets closed_at instead of deleting, so the decision stays on record. Entries compare
+# only when scored with the same scorecard and the same reference population (migration 0003).
 intake_pipeline = Table(
     "intake_pipeline", metadata,
     Column("project_id", String(200), primary_key=True),
     Column("name", String(200)),
     Column("scorecard_version", String(50), nullable=False),
     Column("scorecard_digest", String(80), nullable=False),
+    # The population its percentile scales compared with: the scorecard's reference or a
+    # profile's past projects; null: none (neutral); 'unknown': kept before 0003, not knowable.
+    Column("reference_digest", String(80)),
     Column("criterion_scores", JSON, nullable=False),  # criterion -> 0..1, weight-free
     Column("alignment", JSON),  # objective -> 0..10; null: the contract's strategic_fit
     Column("score", Float, nullable=False),  # as answered when kept

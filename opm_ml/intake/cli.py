@@ -58,11 +58,27 @@ def intake_score(
     for note in scored.notes:
         typer.echo(f"note: {note}")
     typer.echo(f"pipeline: {len(s['kept'])} kept, {s['compared']} open compared"
-               + (f", {s['not_comparable']} scored with another scorecard" if s["not_comparable"]
-                  else ""))
+               + (f", {s['not_comparable']} scored with another scorecard or reference "
+                  "population" if s["not_comparable"] else ""))
     cols = ["rank", "project_id", "moscow", "score", "risk_adjusted_npv", "pipeline_rank",
             "pipeline_size", "pipeline_percentile"]
     typer.echo(ranked[cols].head(10).to_string(index=False, float_format="{:,.1f}".format))
+
+
+def _model_set(settings, alias: str):
+    """The registered `alias` models of the settings' profile; ValueError saying why not."""
+    from opm_ml.model_set import load_model_set
+    from opm_ml.text import first_line
+
+    settings = settings.model_copy(update={"serve_alias": alias})
+    try:
+        model_set = load_model_set(settings)
+        model_set.require_all()
+    except Exception as exc:  # no models, unreadable artifacts, registry outage
+        raise ValueError(f"cannot load the {alias} models from {settings.mlflow_tracking_uri} "
+                         f"(train them first: opm-ml train): {first_line(exc, typed=False)}"
+                         ) from None
+    return model_set
 
 
 def score_candidates_file(candidates: Path, alias: str = "champion",
@@ -75,40 +91,47 @@ def score_candidates_file(candidates: Path, alias: str = "champion",
     from opm_ml.intake.risk import model_forecaster
     from opm_ml.intake.scorecard import load_config, read_weights
     from opm_ml.intake.scoring import score_candidates
-    from opm_ml.model_set import load_model_set
-    from opm_ml.text import first_line
 
     scorecard = load_config(config)
     if weights is not None:
         scorecard = scorecard.with_weights(**read_weights(weights))
-    settings = with_profile(get_settings(), profile).model_copy(update={"serve_alias": alias})
-    try:
-        model_set = load_model_set(settings)
-        model_set.require_all()
-    except Exception as exc:  # no models, unreadable artifacts, registry outage
-        raise ValueError(f"cannot load the {alias} models from {settings.mlflow_tracking_uri} "
-                         f"(train them first: opm-ml train): {first_line(exc, typed=False)}"
-                         ) from None
+    model_set = _model_set(with_profile(get_settings(), profile), alias)
     parsed = read_candidates(candidates, model_set.manifest)
     models = model_set.family_models()
     return score_candidates(parsed, model_forecaster(models), scorecard, past=carried(models))
 
 
-def intake_pipeline(config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG) -> None:
-    """List the open pipeline, ranked by score under the scorecard's weights (times in UTC)."""
+def intake_pipeline(config: Annotated[Path, _CONFIG] = DEFAULT_CONFIG,
+                    alias: Annotated[str, _ALIAS] = "champion",
+                    profile: ProfileOption = None) -> None:
+    """List the open pipeline, ranked by score under the scorecard's weights (times in UTC).
+
+    Ranked: the entries scored with that scorecard against the reference population the
+    profile's candidates compare with (a dataset profile's past projects: its models are
+    loaded to know them); the others are counted."""
     import pandas as pd
 
     from opm_ml.database import DatabaseUnavailable
+    from opm_ml.intake.past_projects import carried, for_profile
     from opm_ml.intake.pipeline import Pipeline
     from opm_ml.intake.scorecard import load_config
 
     try:
         scorecard = load_config(config)
+        settings = with_profile(get_settings(), profile)
+        if settings.profile != "contract":
+            model_set = _model_set(settings, alias)
+            scorecard = for_profile(scorecard, model_set.manifest.profile,
+                                    carried(model_set.family_models()), [])[0]
         listing, stale = Pipeline.from_url(get_settings().database_url).listing(scorecard)
     except (ValueError, DatabaseUnavailable) as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"open pipeline, scorecard {scorecard.version}: {len(listing)} candidates"
-               + (f" (+{stale} scored with another scorecard, not ranked)" if stale else ""))
+    reference = scorecard.reference_digest
+    left_out = (f" (+{stale} scored with another scorecard or reference population, not ranked)"
+                if stale else "")
+    typer.echo(f"open pipeline, scorecard {scorecard.version}, reference "
+               f"{reference[:19] + '...' if reference else 'none'}: {len(listing)} candidates"
+               + left_out)
     if len(listing):
         listing["kept_at"] = pd.to_datetime(listing["kept_at"]).dt.strftime("%Y-%m-%d %H:%M")
         cols = ["pipeline_rank", "project_id", "name", "current_score", "moscow", "kept_at"]

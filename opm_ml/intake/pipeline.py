@@ -5,7 +5,11 @@ replaces its entry. It leaves when closed (with a reason such as approved or rej
 stays, marked closed). The pipeline view places a scored candidate among the other open
 entries — rank and percentile by score — next to its score, never inside it. Entries are
 compared under the weights of the call, recomputed from their stored criterion scores, and
-only when they were scored with the same scorecard (digest); others are counted, not compared.
+only when they were scored with the same scorecard (digest) against the same reference
+population (`reference_digest`: the scorecard's reference, a profile's past projects, or None
+when none was and the percentile criteria scored neutral; None matches None). Others are
+counted, not compared; so are entries kept before the reference was recorded whose reference
+migration 0003 could not establish ('unknown', which matches nothing).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ class PipelineView:
 
     frame: pd.DataFrame  # project_id, pipeline_rank, pipeline_size, pipeline_percentile
     open: int  # open entries, whatever their scorecard
-    not_comparable: int  # open entries scored with another scorecard, left out
+    not_comparable: int  # open entries of another scorecard or reference population, left out
     kept: list[str]
 
     def summary(self) -> dict:
@@ -92,6 +96,7 @@ class Pipeline:
                 "project_id": pid, "name": t["name"][i] if "name" in t else None,
                 "scorecard_version": scored.config.version,
                 "scorecard_digest": scored.config.digest,
+                "reference_digest": scored.config.reference_digest,
                 "criterion_scores": {k: float(scores[k][i]) for k in scorecard.CRITERIA},
                 "alignment": given or None, "score": float(t["score"][i]),
                 "moscow": str(t["moscow"][i]), "mandatory": bool(t["mandatory"][i]),
@@ -128,10 +133,15 @@ class Pipeline:
         return pd.DataFrame(rows, columns=[c.name for c in intake_pipeline.columns])
 
     def comparable(self, config: scorecard.ScorecardConfig) -> tuple[pd.DataFrame, int]:
-        """Open entries scored with `config`'s scorecard, rescored under its weights; and how
-        many open entries were left out (another scorecard)."""
+        """Open entries scored with `config`'s scorecard against its reference population
+        (`config.reference_digest`, None: none), rescored under its weights; and how many open
+        entries were left out (another scorecard or reference population)."""
         entries = self.entries()
-        same = entries[entries["scorecard_digest"] == config.digest].reset_index(drop=True)
+        reference = entries["reference_digest"]
+        same_reference = (reference.isna() if config.reference_digest is None
+                          else reference == config.reference_digest)
+        same = entries[(entries["scorecard_digest"] == config.digest)
+                       & same_reference].reset_index(drop=True)
         same["current_score"] = rescore(same, config)
         return same, len(entries) - len(same)
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from opm_ml.database import DatabaseUnavailable
 from opm_ml.forecasting.inputs import ProjectInputs
 from opm_ml.intake.candidates import frame_from_records, parse_candidates
-from opm_ml.intake.past_projects import carried
+from opm_ml.intake.past_projects import carried, for_profile
 from opm_ml.intake.pipeline import Pipeline
 from opm_ml.intake.portfolio import InfeasiblePortfolio
 from opm_ml.intake.report import intake_json, pipeline_json, portfolio_json, record
@@ -132,13 +132,25 @@ def intake_score(
     return JSONResponse({**intake_json(scored, view), "models": refs})
 
 
+def _listing_config(store):
+    """The scorecard as the served models' candidates are scored with it (a profile's
+    percentiles compare with its own past projects); before any load, the scorecard's own."""
+    config, model_set = load_config(), store.current
+    if model_set is None:
+        return config
+    return for_profile(config, model_set.manifest.profile,
+                       carried(model_set.family_models()), [])[0]
+
+
 @router.get("/v1/intake/pipeline", response_model=PipelineListing,
             responses={503: {"model": ErrorResponse}},
             summary="The open intake pipeline, ranked by score")
-def intake_pipeline(settings: SettingsDep) -> JSONResponse:
-    """Open candidates scored with the current scorecard, ranked under its weights; entries
-    scored with another scorecard are counted in `not_comparable`."""
-    config = load_config()
+def intake_pipeline(store: StoreDep, settings: SettingsDep) -> JSONResponse:
+    """Open candidates scored with the current scorecard against the reference population
+    the served models score with (`reference_digest`: the scorecard's, or a dataset profile's
+    past projects), ranked under its weights; entries scored with another scorecard or
+    reference population are counted in `not_comparable`."""
+    config = _listing_config(store)
     try:
         listing, stale = Pipeline.from_url(settings.database_url).listing(config)
     except DatabaseUnavailable as exc:

@@ -191,8 +191,10 @@ class WeightsUsed(BaseModel):
 class PipelineSummary(BaseModel):
     kept: list[str] = Field(description="ids kept (entered or replaced) by this call")
     open: int = Field(description="open candidates in the pipeline")
-    compared: int = Field(description="open candidates scored with this scorecard")
-    not_comparable: int = Field(description="open candidates scored with another scorecard")
+    compared: int = Field(description="open candidates scored with this scorecard against "
+                                      "the same reference population")
+    not_comparable: int = Field(description="open candidates scored with another scorecard or "
+                                            "reference population")
 
 
 class IntakeScorecardInfo(BaseModel):
@@ -218,6 +220,10 @@ class _StoredCandidate(BaseModel):
     name: str | None
     scorecard_version: str
     scorecard_digest: str
+    reference_digest: str | None = Field(
+        description="the population its percentile scales compared with (the scorecard's "
+        "reference or the profile's past projects); null: none, neutral; 'unknown': kept before "
+        "references were recorded, with a scorecard not known then")
     criterion_scores: dict[str, float] = Field(description="criterion -> 0..1, weight-free")
     alignment: dict[str, float] | None = Field(description="null: the contract's strategic_fit")
     moscow: str = Field(description="class when kept")
@@ -234,7 +240,8 @@ class PipelineEntry(_StoredCandidate):
 
 class PipelineListing(IntakeScorecardInfo):
     count: int
-    not_comparable: int = Field(description="open entries scored with another scorecard")
+    not_comparable: int = Field(description="open entries scored with another scorecard or "
+                                            "reference population")
     entries: list[PipelineEntry] = Field(description="ranked by score")
 
 
