@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-12-02
+Create Date: 2026-12-01
 
 A criterion score depends on the scorecard (`scorecard_digest`) and on the population its
 percentile scales compared with: the scorecard's pinned `[reference]` for the contract, a
@@ -17,9 +17,7 @@ where a row's scorecard digest equals that of the scorecard the service scores w
 what the row was scored against and is filled in; this is never a guess, whenever the
 migration runs. Any other row (a scorecard file since changed, or another one given with
 `--config`) is set to 'unknown', which equals neither a digest nor NULL: it is counted as not
-comparable until kept again, never ranked on a scale it may not share. One caveat: a profile
-entry kept between the profile-past-projects change and this revision (same day, unreleased)
-was scored against the profile's projects, yet is taken as the scorecard's; keep it again.
+comparable until kept again, never ranked on a scale it may not share.
 
 The table is otherwise untouched (no import of opm_ml.intake: the migration stays what it was).
 """
