@@ -343,8 +343,8 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         """Uncalibrated quantiles: each level's trees (or its constant) plus the start."""
         if not getattr(self, "trees_", True):
             return start[:, None] + self.flat_[None, :]
-        return np.column_stack([single_row.predict(m.booster_, X, threads)
-                                for m in self.models_]) + start[:, None]
+        return single_row.predict_columns([m.booster_ for m in self.models_], X,
+                                          threads) + start[:, None]
 
     def _start(self, X: np.ndarray) -> np.ndarray:
         """Where the trees start: the anchor or base (`starts`), else 0 (the plan)."""
@@ -437,8 +437,8 @@ class RoleShareRegressor(BaseEstimator):
 
     def predict(self, X: np.ndarray, threads: int = 1) -> np.ndarray:
         """Share of the total effort per role (n, roles), summing to 1."""
-        raw = np.clip(np.column_stack([single_row.predict(m.booster_, X, threads)
-                                       for m in self.models_]), 0, None)
+        raw = np.clip(single_row.predict_columns([m.booster_ for m in self.models_], X,
+                                                 threads), 0, None)
         total = raw.sum(axis=1, keepdims=True)
         # All-zero predictions cannot happen with sane data; fall back to equal shares.
         return np.where(total > 0, raw / np.where(total > 0, total, 1), 1 / raw.shape[1])
