@@ -16,7 +16,14 @@ import numpy as np
 import pandas as pd
 
 from opm_ml.categories import label_array
-from opm_ml.features import StatusMetrics, feature_arrays, frame_columns, has_status, status_metrics
+from opm_ml.features import (
+    StatusMetrics,
+    feature_arrays,
+    feature_matrix,
+    frame_columns,
+    has_status,
+    status_metrics,
+)
 from opm_ml.manifest import FeatureManifest
 
 
@@ -31,6 +38,7 @@ class ProjectInputs:
         self.inflight_mask = np.asarray(inflight, dtype=bool)
         self.ids = list(ids) if ids is not None else [None] * self.n
         self._features: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+        self._matrices: dict[tuple, np.ndarray] = {}
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, manifest: FeatureManifest) -> ProjectInputs:
@@ -107,6 +115,15 @@ class ProjectInputs:
             self._features[key] = feature_arrays(self.stage_columns(stage), stage, manifest,
                                                  metrics)
         return self._features[key]
+
+    def matrix(self, stage: str, manifest: FeatureManifest, names: Sequence[str]) -> np.ndarray:
+        """`feature_matrix` of the stage's features in `names` order, built once per
+        (manifest, names): the families of one assessment mostly read the same matrix.
+        Callers must not write into it."""
+        key = (manifest.digest, stage, tuple(names))
+        if key not in self._matrices:
+            self._matrices[key] = feature_matrix(self.features(stage, manifest), names)
+        return self._matrices[key]
 
     def lacking(self, column: str) -> np.ndarray:
         """Which rows have no usable value of a number `column` (a family's planned value:

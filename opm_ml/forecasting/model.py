@@ -16,7 +16,6 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from opm_ml.features import feature_matrix
 from opm_ml.forecasting.estimators import StageEstimator
 from opm_ml.forecasting.families import STAGES, Family, family
 from opm_ml.forecasting.inputs import ProjectInputs
@@ -97,7 +96,7 @@ class FamilyModel:
                 continue
             estimator = self.stages[stage]
             names = estimator.feature_names_
-            X = feature_matrix(inputs.features(stage, self.manifest), names)
+            X = inputs.matrix(stage, self.manifest, names)
             X = X if keep.all() else X[keep]
             out = estimator.predict_arrays(X, shap)
             planned = inputs.columns[spec.planned][rows]
