@@ -6,7 +6,13 @@ for the models' features and forecasts). Undefined values come back as null with
 never as inf/NaN or an exception; inconsistent inputs raise ValueError naming the field.
 """
 
-from opm_ml.opm_metrics.api import INPUT_COLUMNS, EvmResult, evm_columns, evm_frame, evm_single
+from opm_ml.opm_metrics.api import (
+    INPUT_COLUMNS,
+    EvmResult,
+    evm_columns,
+    evm_frame,
+    evm_single,
+)
 from opm_ml.opm_metrics.consistency import REL_TOL
 from opm_ml.opm_metrics.formulas import METRIC_COLUMNS
 from opm_ml.opm_metrics.schedule import earned_schedule_days
