@@ -168,10 +168,12 @@ def batch_threads(threads: int) -> Iterator[None]:
 
 
 def order_around_median(q: np.ndarray) -> np.ndarray:
-    """Keep P10 <= P50 <= P90 without moving the median (its SHAP values must still add up)."""
+    """Keep P10 <= P50 <= P90 without moving the median (its SHAP values must still add up).
+
+    The levels are the last axis: (n, 3), or (n, roles, 3) for all roles at once."""
     out = q.copy()
-    out[:, 0] = np.minimum(q[:, 0], q[:, 1])
-    out[:, 2] = np.maximum(q[:, 2], q[:, 1])
+    out[..., 0] = np.minimum(q[..., 0], q[..., 1])
+    out[..., 2] = np.maximum(q[..., 2], q[..., 1])
     return out
 
 
@@ -455,9 +457,7 @@ class RoleShareRegressor(BaseEstimator):
     def role_quantiles(self, share: np.ndarray, total_log_q: np.ndarray) -> np.ndarray:
         """Role effort / planned total effort, shape (rows, roles, 3)."""
         log_q = self._raw_role_log_q(share, total_log_q) + self.offsets_[None, :, :]
-        ordered = np.stack([order_around_median(log_q[:, r, :]) for r in range(log_q.shape[1])],
-                           axis=1)
-        return np.clip(np.exp(ordered) - _ROLE_EPS, 0, None)
+        return np.clip(np.exp(order_around_median(log_q)) - _ROLE_EPS, 0, None)
 
     @staticmethod
     def _raw_role_log_q(share: np.ndarray, total_log_q: np.ndarray) -> np.ndarray:
