@@ -90,9 +90,12 @@ class FamilyModel:
         shap_parts, late_parts = [], []
         lacking = inputs.lacking(spec.planned)  # no planned value: nothing to scale, no forecast
         for stage in STAGES:
-            keep = ~lacking[inputs.rows_of(stage)]
-            rows = inputs.rows_of(stage)[keep]
-            if not len(rows) or stage not in self.stages:
+            rows = inputs.rows_of(stage)
+            if not len(rows) or stage not in self.stages:  # (one project has one stage)
+                continue
+            keep = ~lacking[rows]
+            rows = rows[keep]
+            if not len(rows):
                 continue
             estimator = self.stages[stage]
             names = estimator.feature_names_
