@@ -58,7 +58,7 @@ class Expression:
     def evaluate(self, columns: Arrays) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             out = np.asarray(self._run(columns))
-        if np.issubdtype(out.dtype, np.datetime64):
+        if out.dtype.kind == "M":  # datetime64 (`np.issubdtype` costs ~1 µs a call)
             raise ExpressionError(f"{self.text!r} gives a date; derived features are numbers "
                                   "(use month(...), year(...) or a difference of two dates)")
         out = out.astype(float, copy=False)
@@ -111,13 +111,13 @@ def _compile(node: ast.AST, text: str, names: set[str]) -> Callable[[Arrays], np
 
 def _days(values):
     """A difference of two dates as float days (NaN where either was missing)."""
-    if isinstance(values, np.ndarray) and np.issubdtype(values.dtype, np.timedelta64):
+    if isinstance(values, np.ndarray) and values.dtype.kind == "m":  # timedelta64
         days = values.astype("timedelta64[D]")
         return np.where(np.isnat(days), np.nan, days.astype(np.int64).astype(float))
     return values
 
 
 def _numeric_or_date(values: np.ndarray) -> np.ndarray:
-    if np.issubdtype(values.dtype, np.datetime64):
+    if values.dtype.kind == "M":  # datetime64
         return values.astype("datetime64[D]")
     return values.astype(float, copy=False)

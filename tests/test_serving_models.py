@@ -405,3 +405,36 @@ def test_the_poller_loads_a_moved_alias_in_the_background(private_registry):
             time.sleep(0.05)
         after = served(client)
     assert after == {**before, "delay": new}
+
+
+def test_one_project_alone_gets_the_numbers_of_the_batch(trained):
+    """One project takes the single-row paths (LightGBM's single-row API, one output row per
+    stage's boosters, `evm_columns` on one snapshot); a batch takes `Booster.predict` and the
+    vectorised metrics. Every family's arrays and the whole answer agree, intake and in flight."""
+    from opm_ml.forecasting.assessment import assess
+    from opm_ml.model_set import load_model_set
+
+    settings, history = trained
+    model_set = load_model_set(settings)
+    models, manifest = model_set.family_models(), model_set.manifest
+    request = project_request(manifest)
+    rows = request_rows(history, 60, seed=11)
+    items = [request.model_validate(r) for r in rows]
+    batch_inputs = ProjectInputs.from_requests(items, manifest)
+    assert 20 < len(batch_inputs.inflight) < 40
+    batch = assess(models, batch_inputs).to_json(3)
+    for i, item in enumerate(items):
+        inputs = ProjectInputs.from_requests([item], manifest)
+        assert_close(assess(models, inputs).to_json(3)[0], batch[i], f"project {i}")
+        stage = "inflight" if inputs.inflight_mask[0] else "intake"
+        position = int(np.flatnonzero(batch_inputs.rows_of(stage) == i)[0])
+        for name, model in models.items():
+            estimator = model.stages[stage]
+            one = estimator.predict_arrays(inputs.matrix(stage, model.manifest,
+                                                         estimator.feature_names_))
+            many = estimator.predict_arrays(batch_inputs.matrix(stage, model.manifest,
+                                                                estimator.feature_names_))
+            assert one.keys() == many.keys()
+            for key, values in one.items():
+                np.testing.assert_allclose(values[0], many[key][position], rtol=1e-9,
+                                           atol=1e-12, err_msg=f"{name} {stage} {key} {i}")

@@ -146,7 +146,10 @@ class Assessment:
 
 def metric_dicts(evm: StatusMetrics) -> list[dict]:
     """Per snapshot, metric -> JSON value (null where undefined, the finish date as ISO text)."""
-    columns = {m: np.where(np.isnan(v), None, v).tolist() for m, v in evm.values.items()}
+    table = np.array(list(evm.values.values()), dtype=float)  # (metrics, n): one pass
+    values = table.astype(object)
+    values[np.isnan(table)] = None
+    columns = dict(zip(evm.values, values.tolist()))
     finish = np.datetime_as_string(evm.forecast_finish, unit="D")
     columns["forecast_finish_date"] = np.where(np.isnat(evm.forecast_finish), None,
                                                finish).tolist()

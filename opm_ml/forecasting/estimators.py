@@ -168,10 +168,12 @@ def batch_threads(threads: int) -> Iterator[None]:
 
 
 def order_around_median(q: np.ndarray) -> np.ndarray:
-    """Keep P10 <= P50 <= P90 without moving the median (its SHAP values must still add up)."""
+    """Keep P10 <= P50 <= P90 without moving the median (its SHAP values must still add up).
+
+    The levels are the last axis: (n, 3), or (n, roles, 3) for all roles at once."""
     out = q.copy()
-    out[:, 0] = np.minimum(q[:, 0], q[:, 1])
-    out[:, 2] = np.maximum(q[:, 2], q[:, 1])
+    out[..., 0] = np.minimum(q[..., 0], q[..., 1])
+    out[..., 2] = np.maximum(q[..., 2], q[..., 1])
     return out
 
 
@@ -343,8 +345,8 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         """Uncalibrated quantiles: each level's trees (or its constant) plus the start."""
         if not getattr(self, "trees_", True):
             return start[:, None] + self.flat_[None, :]
-        return np.column_stack([single_row.predict(m.booster_, X, threads)
-                                for m in self.models_]) + start[:, None]
+        return single_row.predict_columns([m.booster_ for m in self.models_], X,
+                                          threads) + start[:, None]
 
     def _start(self, X: np.ndarray) -> np.ndarray:
         """Where the trees start: the anchor or base (`starts`), else 0 (the plan)."""
@@ -437,8 +439,8 @@ class RoleShareRegressor(BaseEstimator):
 
     def predict(self, X: np.ndarray, threads: int = 1) -> np.ndarray:
         """Share of the total effort per role (n, roles), summing to 1."""
-        raw = np.clip(np.column_stack([single_row.predict(m.booster_, X, threads)
-                                       for m in self.models_]), 0, None)
+        raw = np.clip(single_row.predict_columns([m.booster_ for m in self.models_], X,
+                                                 threads), 0, None)
         total = raw.sum(axis=1, keepdims=True)
         # All-zero predictions cannot happen with sane data; fall back to equal shares.
         return np.where(total > 0, raw / np.where(total > 0, total, 1), 1 / raw.shape[1])
@@ -455,9 +457,7 @@ class RoleShareRegressor(BaseEstimator):
     def role_quantiles(self, share: np.ndarray, total_log_q: np.ndarray) -> np.ndarray:
         """Role effort / planned total effort, shape (rows, roles, 3)."""
         log_q = self._raw_role_log_q(share, total_log_q) + self.offsets_[None, :, :]
-        ordered = np.stack([order_around_median(log_q[:, r, :]) for r in range(log_q.shape[1])],
-                           axis=1)
-        return np.clip(np.exp(ordered) - _ROLE_EPS, 0, None)
+        return np.clip(np.exp(order_around_median(log_q)) - _ROLE_EPS, 0, None)
 
     @staticmethod
     def _raw_role_log_q(share: np.ndarray, total_log_q: np.ndarray) -> np.ndarray:

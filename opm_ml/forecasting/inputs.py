@@ -16,8 +16,17 @@ import numpy as np
 import pandas as pd
 
 from opm_ml.categories import label_array
-from opm_ml.features import StatusMetrics, feature_arrays, frame_columns, has_status, status_metrics
+from opm_ml.features import (
+    StatusMetrics,
+    feature_arrays,
+    feature_matrix,
+    frame_columns,
+    has_status,
+    status_metrics,
+)
 from opm_ml.manifest import FeatureManifest
+
+NUMBER_KINDS = ("int", "float", "bool")  # columns held as float arrays (NaN = missing)
 
 
 class ProjectInputs:
@@ -31,6 +40,7 @@ class ProjectInputs:
         self.inflight_mask = np.asarray(inflight, dtype=bool)
         self.ids = list(ids) if ids is not None else [None] * self.n
         self._features: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+        self._matrices: dict[tuple, np.ndarray] = {}
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, manifest: FeatureManifest) -> ProjectInputs:
@@ -49,7 +59,7 @@ class ProjectInputs:
         n = len(items)
         statuses = [getattr(i, "status", None) for i in items]
         inflight = np.fromiter((s is not None for s in statuses), bool, n)
-        columns = {}
+        columns, numbers = {}, {}
         for column in manifest.columns:
             if column.stage == "intake":
                 values = [getattr(i, column.name, None) for i in items]
@@ -57,8 +67,18 @@ class ProjectInputs:
                 values = [None if s is None else getattr(s, column.name, None) for s in statuses]
             else:
                 continue
-            columns[column.name] = _array(values, column.kind)
-        return cls(manifest, columns, inflight, [getattr(i, "project_id", None) for i in items])
+            if column.kind in NUMBER_KINDS:
+                numbers[column.name] = values
+            else:
+                columns[column.name] = _array(values, column.kind)
+        # All number columns in one conversion (a row each of one table): one array call
+        # instead of one per column, which is most of the cost for a single project.
+        table = np.array([[np.nan if v is None else float(v) for v in values]
+                          for values in numbers.values()], dtype=float).reshape(len(numbers), n)
+        columns.update(zip(numbers, table))
+        return cls(manifest, {c.name: columns[c.name] for c in manifest.columns
+                              if c.name in columns},
+                   inflight, [getattr(i, "project_id", None) for i in items])
 
     def take(self, positions: np.ndarray | slice) -> ProjectInputs:
         """The projects at `positions` (a slice keeps views): a chunk to predict on its own."""
@@ -108,6 +128,15 @@ class ProjectInputs:
                                                  metrics)
         return self._features[key]
 
+    def matrix(self, stage: str, manifest: FeatureManifest, names: Sequence[str]) -> np.ndarray:
+        """`feature_matrix` of the stage's features in `names` order, built once per
+        (manifest, names): the families of one assessment mostly read the same matrix.
+        Callers must not write into it."""
+        key = (manifest.digest, stage, tuple(names))
+        if key not in self._matrices:
+            self._matrices[key] = feature_matrix(self.features(stage, manifest), names)
+        return self._matrices[key]
+
     def lacking(self, column: str) -> np.ndarray:
         """Which rows have no usable value of a number `column` (a family's planned value:
         that family cannot forecast them). A plan of 0 or less is none either: the forecast is
@@ -145,14 +174,12 @@ class ProjectInputs:
 
 
 def _array(values: list, kind: str) -> np.ndarray:
-    """Python values of one column as the array `feature_arrays` takes (None = missing)."""
+    """Python values of one column that is not a number (those make one table in
+    `from_requests`) as the array `feature_arrays` takes (None = missing)."""
     if kind == "category":
         return label_array(values)
     if kind == "date":
         return np.array([v if v is not None else "NaT" for v in values], dtype="datetime64[D]")
-    if kind in ("int", "float", "bool"):
-        return np.fromiter((np.nan if v is None else float(v) for v in values), float,
-                           len(values))
     return np.array(values, dtype=object)
 
 

@@ -16,7 +16,6 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from opm_ml.features import feature_matrix
 from opm_ml.forecasting.estimators import StageEstimator
 from opm_ml.forecasting.families import STAGES, Family, family
 from opm_ml.forecasting.inputs import ProjectInputs
@@ -94,13 +93,16 @@ class FamilyModel:
         shap_parts, late_parts = [], []
         lacking = inputs.lacking(spec.planned)  # no planned value: nothing to scale, no forecast
         for stage in STAGES:
-            keep = ~lacking[inputs.rows_of(stage)]
-            rows = inputs.rows_of(stage)[keep]
-            if not len(rows) or stage not in self.stages:
+            rows = inputs.rows_of(stage)
+            if not len(rows) or stage not in self.stages:  # (one project has one stage)
+                continue
+            keep = ~lacking[rows]
+            rows = rows[keep]
+            if not len(rows):
                 continue
             estimator = self.stages[stage]
             names = estimator.feature_names_
-            X = feature_matrix(inputs.features(stage, self.manifest), names)
+            X = inputs.matrix(stage, self.manifest, names)
             X = X if keep.all() else X[keep]
             out = estimator.predict_arrays(X, shap)
             planned = inputs.columns[spec.planned][rows]

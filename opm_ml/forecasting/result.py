@@ -182,7 +182,7 @@ class ForecastBatch:
         order = np.argsort(-np.abs(contrib), axis=1, kind="stable")
         k = contrib.shape[1] if top_k is None else min(top_k, contrib.shape[1])
         order = order[:, :k]
-        shown = np.take_along_axis(contrib, order, axis=1)
+        shown = contrib[np.arange(len(order))[:, None], order]  # take_along_axis, ~4x cheaper
         rest = contrib.sum(axis=1) - shown.sum(axis=1)
         values = part.X.astype(object)
         values[np.isnan(part.X)] = None  # NaN features (e.g. no percent_complete) -> null

@@ -32,6 +32,7 @@ class RoleProfile:
 
     def fit(self, usage: pd.DataFrame, projects: pd.DataFrame, roles: Sequence[str],
             group: str) -> RoleProfile:
+        self.__dict__.pop("_cdfs", None)
         self.roles_ = tuple(roles)
         flat = np.full((len(self.roles_), self.bins), 1.0 / self.bins)
         self.overall_ = flat
@@ -67,11 +68,25 @@ class RoleProfile:
         mean = np.where(np.isnan(mean), 1.0 / self.bins, mean).T
         return mean / mean.sum(axis=1, keepdims=True)
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_cdfs", None)  # derived from `shapes_` on first use
+        return state
+
+    def _cdf(self, group: str) -> np.ndarray:
+        """(roles, bins + 1): the group's shape summed up to each bin edge; computed once per
+        group and model, not per forecast."""
+        cdfs = self.__dict__.setdefault("_cdfs", {})
+        if group not in cdfs:
+            shape = self.shapes_.get(group, self.overall_)
+            cdfs[group] = np.concatenate([np.zeros((len(self.roles_), 1)),
+                                          np.cumsum(shape, axis=1)], axis=1)
+        return cdfs[group]
+
     def monthly_fractions(self, group: str, months: int) -> np.ndarray:
         """(roles, months) fractions of each role's hours per planned month; rows sum to 1."""
-        shape = self.shapes_.get(group, self.overall_)
+        cdf = self._cdf(group)
         edges = np.linspace(0, 1, self.bins + 1)
-        cdf = np.concatenate([np.zeros((len(self.roles_), 1)), np.cumsum(shape, axis=1)], axis=1)
         month_edges = np.linspace(0, 1, months + 1)
         at = np.stack([np.interp(month_edges, edges, cdf[r]) for r in range(len(self.roles_))])
         return np.diff(at, axis=1)
@@ -80,20 +95,19 @@ class RoleProfile:
         """Per row: {"months": M, "hours": {role: [h_month0, ...]}} over the planned duration.
 
         Rows of one (group, months) share their fractions: each such set is spread at once.
+        The rows are grouped by a dict (the answer is built row by row anyway); two
+        `np.unique` calls cost more than the rest of one project's profile.
         """
         months = np.maximum(1, np.ceil(np.asarray(planned_days, float) / DAYS_PER_MONTH))
-        months = months.astype(int)
-        # numpy, not pandas: a pandas string factorize costs ~1 ms, the whole of one row's work
-        labels, group_codes = np.unique(np.asarray(groups, dtype=object).astype(str),
-                                        return_inverse=True)
-        keys, rows_of = np.unique(group_codes * (months.max() + 1) + months, return_inverse=True)
+        labels = np.asarray(groups, dtype=object).astype(str).tolist()
+        rows_of: dict[tuple[str, int], list[int]] = {}
+        for row, key in enumerate(zip(labels, months.astype(int).tolist())):
+            rows_of.setdefault(key, []).append(row)
         out: list[dict] = [{}] * len(months)
-        for k in range(len(keys)):
-            rows = np.flatnonzero(rows_of == k)
-            m = int(months[rows[0]])
-            fractions = self.monthly_fractions(labels[group_codes[rows[0]]], m)
+        for (group, m), rows in rows_of.items():
+            fractions = self.monthly_fractions(group, m)
             spread = role_hours[rows][:, :, None] * fractions[None]  # (rows, roles, months)
-            for row, hours in zip(rows.tolist(), spread.tolist()):
+            for row, hours in zip(rows, spread.tolist()):
                 out[row] = {"months": m, "hours": dict(zip(self.roles_, hours))}
         return out
 

@@ -136,6 +136,40 @@ def evm_single(
     )
 
 
+def evm_columns(bac: np.ndarray, pv: np.ndarray, ev: np.ndarray, ac: np.ndarray,
+                start_date: np.ndarray, planned_duration_days: np.ndarray,
+                status_date: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+    """The metrics of aligned snapshot arrays, each its own project, with no frame or
+    `EvmResult` around them (the features and the forecasts' OPM metrics read arrays).
+
+    Returns per metric but the date the float values (NaN where undefined), the forecast
+    finish (datetime64[s], NaT where undefined) and per snapshot `evm_frame`'s "metric:
+    reason; ..." text. The checks and their messages are `evm_single`'s for one snapshot
+    ("the snapshot") and `evm_frame`'s for more ("row 3", counted from 0).
+    """
+    single = len(bac) == 1
+    amounts = {"bac": bac, "pv": pv, "ev": ev, "ac": ac,
+               "planned_duration_days": planned_duration_days}
+    inputs = {name: np.asarray(values, dtype=np.float64) for name, values in amounts.items()}
+    for name, values in (("start_date", start_date), ("status_date", status_date)):
+        inputs[name] = np.asarray(values).astype("datetime64[s]")
+        if np.isnat(inputs[name]).any():
+            raise ValueError(f"{name} is missing (NaT)" if single
+                             else f"{name} has missing dates")
+
+    def row(i: int) -> str:
+        return "the snapshot" if single else f"row {i!r}"
+
+    values, reasons, texts = _evaluate(inputs, np.arange(len(bac)), None, row,
+                                       (lambda g: "the project") if single else row)
+    undefined = np.array([reasons[m] for m in _NUMERIC]) > 0  # one (metrics, n) pass
+    table = np.where(undefined, np.nan, np.array([values[m] for m in _NUMERIC]))
+    numbers = dict(zip(_NUMERIC, table))
+    finish = np.where(reasons["forecast_finish_date"] > 0, np.datetime64("NaT", "s"),
+                      values["forecast_finish_date"])
+    return numbers, finish, list(_undefined_text(reasons, texts))
+
+
 def _evaluate(inputs, project, curve, where_row: Callable, name_of: Callable):
     """Shared core: validated arrays (one element per snapshot) -> `formulas.metrics` output."""
     _check_amounts(inputs, where_row)
@@ -218,6 +252,9 @@ def _bad_rows(bad: np.ndarray, where_row: Callable) -> str:
 
 def _undefined_text(reasons: dict, texts: dict) -> np.ndarray:
     """The "metric: reason; ..." text per row, built once per distinct combination."""
+    if len(reasons["sv"]) == 1:  # one snapshot: its digits as they are, nothing to share
+        return np.array([_text({m: int(reasons[m][0]) for m in METRIC_COLUMNS}, texts)],
+                        dtype=object)
     code = np.zeros(len(reasons["sv"]), dtype=np.int64)
     weight = 1
     for m in METRIC_COLUMNS:  # mixed-radix number: one digit (reason index) per metric
@@ -229,12 +266,15 @@ def _undefined_text(reasons: dict, texts: dict) -> np.ndarray:
 
 
 def _decode(code: int, texts: dict) -> str:
-    parts = []
+    digits = {}
     for m in METRIC_COLUMNS:
-        code, digit = divmod(code, len(texts[m]) + 1)
-        if digit:
-            parts.append(f"{m}: {texts[m][digit - 1]}")
-    return "; ".join(parts)
+        code, digits[m] = divmod(code, len(texts[m]) + 1)
+    return _text(digits, texts)
+
+
+def _text(digits: dict[str, int], texts: dict) -> str:
+    """Metric -> reason index (0: defined) as "metric: reason; ..."."""
+    return "; ".join(f"{m}: {texts[m][d - 1]}" for m, d in digits.items() if d)
 
 
 def _numeric_column(column: pd.Series, name: str) -> np.ndarray:
