@@ -51,8 +51,6 @@ _ROLE_EPS = 1e-3
 # top of the start, the start plus each level's training quantile of what remains, or the start
 # as the median (with the same spread around it).
 OPTIONS = ("trees", "shift", "start")
-# The options from the simplest (fewest values learned from the outcomes) to the richest.
-SIMPLICITY = ("start", "shift", "trees")
 # Below this many rows one thread predicts faster than waking LightGBM's OpenMP team.
 _SINGLE_THREAD_ROWS = 500
 _BATCH_THREADS: ContextVar[int] = ContextVar("opm_ml_batch_threads", default=0)
@@ -123,9 +121,23 @@ def pinball_loss(y, raw: np.ndarray, quantiles) -> float:
     return float(row_pinball_loss(y, raw, quantiles).mean())
 
 
+def complexity(start_rank: int, option: str) -> tuple[bool, int]:
+    """How much a (start, option) candidate learns from the outcomes, for the one-SE rule.
+
+    Trees over any start are the richest; below them the start's rank (`StageEstimator._bases`
+    lists the starts simplest first: none or the anchor, the reference class's medians, the
+    log-linear law's coefficients). A start taken as the median and the same start shifted by
+    the training quantiles of what remains are one constant apart, equally simple: the plan
+    (or the anchor) itself is no safer a forecast than the typical overrun of past projects,
+    so between those two the lower loss decides, not a rank that makes the plan the default.
+    """
+    return option == "trees", start_rank
+
+
 def simplest_within_one_se(losses: dict, key: Callable, groups=None):
     """The simplest (lowest `key`) of `losses` (name -> per-row losses on the same rows) whose
-    mean loss exceeds the lowest by at most one standard error of the paired difference.
+    mean loss exceeds the lowest by at most one standard error of the paired difference;
+    among equally simple ones (the same `key`), the one with the lowest mean loss.
 
     The one-standard-error rule: on a few dozen held-out rows the lowest mean is often luck,
     and a richer model (trees over a start) that only ties a simpler one does worse on new
@@ -145,7 +157,8 @@ def simplest_within_one_se(losses: dict, key: Callable, groups=None):
             se = np.sqrt(g / (g - 1) * np.sum(totals**2)) / n if g > 1 else 0.0
         return diff.mean() <= se
 
-    return min((name for name in losses if within(name)), key=key)
+    return min((name for name in losses if within(name)),
+               key=lambda name: (key(name), losses[name].mean()))
 
 
 def prediction_threads(n_rows: int) -> int:
@@ -652,7 +665,7 @@ class StageEstimator(BaseEstimator):
         losses = {key: row_pinball_loss(target, raw, self.quantiles) for key, raw in oof.items()}
         scores = {key: float(loss.mean()) for key, loss in losses.items()}
         base, option = simplest_within_one_se(
-            losses, key=lambda k: (SIMPLICITY.index(k[1]), bases.index(k[0])), groups=groups)
+            losses, key=lambda k: complexity(bases.index(k[0]), k[1]), groups=groups)
         self.choice_scores_ = {(b or "none", o): s for (b, o), s in scores.items()}
         self.base_scores_ = {(b or "none"): min(s for (c, _), s in scores.items() if c == b)
                              for b in bases}
