@@ -40,9 +40,10 @@ def test_equally_simple_candidates_are_decided_by_their_loss():
 
 
 def test_a_shift_is_as_simple_as_its_start_and_trees_are_richest():
-    # bases (simplest first): none, refclass, loglinear
-    assert complexity(0, "start") == complexity(0, "shift") < complexity(1, "start")
-    assert complexity(2, "shift") < complexity(0, "trees") < complexity(2, "trees")
+    assert complexity(None, "start") == complexity(None, "shift") < complexity("refclass", "start")
+    assert complexity("weighted", "shift") == complexity(None, "start")  # one weight learned
+    assert complexity("loglinear", "shift") < complexity(None, "trees") < complexity(
+        "loglinear", "trees")
 
 
 def test_rows_of_one_group_count_as_one_draw():
@@ -109,6 +110,39 @@ def test_a_typical_overrun_without_a_law_is_forecast_by_the_median_not_the_plan(
     assert (chosen.base_choice_, chosen.trees_choice_) == ("none", "shift")
     p50 = chosen.predict(X, shap=False)["log_quantiles"][:, 1]
     np.testing.assert_allclose(p50, np.median(y), atol=1e-9)
+
+
+def test_the_weighted_anchor_start_learns_what_the_anchor_is_worth():
+    from opm_ml.forecasting.starts import WeightedAnchorStart, frame_matrix
+
+    rng = np.random.default_rng(6)
+    ratio = np.exp(rng.normal(0, 0.4, 200))
+    ratio[:10] = np.nan  # undefined: read as the plan (log 0), as the fixed anchor does
+    X = pd.DataFrame({"size": rng.lognormal(4, 1, 200), "reestimate": ratio})
+    y = 0.2 + 0.5 * np.log(np.nan_to_num(ratio, nan=1.0))
+    start = WeightedAnchorStart(1).fit(X, y)
+    assert (start.intercept_, start.weight_) == pytest.approx((0.2, 0.5))
+    matrix = frame_matrix(X)
+    np.testing.assert_allclose(start.start(matrix), y, atol=1e-12)
+    got, contributions = start.start_and_contributions(matrix)
+    np.testing.assert_allclose(start.mean + contributions.sum(axis=1), got, atol=1e-12)
+
+
+def test_an_early_re_estimate_that_says_little_is_weighted_down():
+    # In flight at a quarter of the plan: the re-estimate has barely moved and says nothing of
+    # the outcome, which is a typical delay of about 30 %; taken at face value it adds noise.
+    rng = np.random.default_rng(7)
+    n = 100
+    X = pd.DataFrame({"size": rng.lognormal(4, 1, n),
+                      "reestimate": np.exp(rng.normal(0, 0.3, n))})
+    y = 0.3 + rng.normal(0, 0.2, n)
+    chosen = _fit(X, y, anchor="reestimate")
+    assert chosen.base_choice_ == "weighted"
+    assert abs(chosen.regressor_.start_.weight_) < 0.2
+    doubled = X.assign(reestimate=2 * X["reestimate"])
+    moved = (chosen.predict(doubled)["log_quantiles"][:, 1]
+             - chosen.predict(X)["log_quantiles"][:, 1])
+    assert np.abs(moved).max() < np.log(2) / 4  # the fixed anchor would move it by log 2
 
 
 @pytest.mark.parametrize("option", ["trees", "shift", "start"])

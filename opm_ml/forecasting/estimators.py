@@ -37,6 +37,7 @@ from opm_ml.forecasting.starts import (
     AnchorStart,
     LogLinearStart,
     ReferenceStart,
+    WeightedAnchorStart,
     frame_matrix,
     log_positive,
 )
@@ -121,17 +122,22 @@ def pinball_loss(y, raw: np.ndarray, quantiles) -> float:
     return float(row_pinball_loss(y, raw, quantiles).mean())
 
 
-def complexity(start_rank: int, option: str) -> tuple[bool, int]:
+# What each start learns from the outcomes, for the one-SE rule: a few constants (none; the
+# anchor; the anchor with its weight), a median per reference class, a coefficient per feature.
+START_RANK = {None: 0, "weighted": 0, "refclass": 1, "loglinear": 2}
+
+
+def complexity(base: str | None, option: str) -> tuple[bool, int]:
     """How much a (start, option) candidate learns from the outcomes, for the one-SE rule.
 
-    Trees over any start are the richest; below them the start's rank (`StageEstimator._bases`
-    lists the starts simplest first: none or the anchor, the reference class's medians, the
-    log-linear law's coefficients). A start taken as the median and the same start shifted by
-    the training quantiles of what remains are one constant apart, equally simple: the plan
-    (or the anchor) itself is no safer a forecast than the typical overrun of past projects,
-    so between those two the lower loss decides, not a rank that makes the plan the default.
+    Trees over any start are the richest; below them the start's `START_RANK`. The rule
+    guards against variance that grows with the values learned; a handful of scalars learned
+    from dozens of rows (a shift by the training quantiles of what remains, the weight of an
+    anchor) add next to none, so they keep their start's rank and the lower loss decides: the
+    plan itself is no safer a forecast than the typical overrun of past projects, nor a
+    re-estimate taken at face value than one weighted by what it has been worth.
     """
-    return option == "trees", start_rank
+    return option == "trees", START_RANK[base]
 
 
 def simplest_within_one_se(losses: dict, key: Callable, groups=None):
@@ -208,6 +214,8 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
     whose log the trees start from: they learn the correction log(actual/planned) - log(anchor),
     so a model is never forced to rebuild a strong index forecast from piecewise-constant steps.
     Rows where the anchor is undefined start from 0 (the plan) and the trees see the NaN.
+    `base="weighted"` with an anchor: from a + b * log(anchor), its weight learned
+    (`starts.WeightedAnchorStart`).
     `base="loglinear"` (no anchor): the trees start from a ridge regression on the log of the
     size features instead (`starts.LogLinearStart`), so a dominant size law extrapolates;
     `base="refclass"`: from the median of the row's reference class (`reference` feature).
@@ -252,15 +260,18 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError(
                     f"anchor feature {self.anchor!r} is not among the model's features")
             self.anchor_index_ = list(X.columns).index(self.anchor)
-            ratio = X[self.anchor].to_numpy(dtype=float)
-            self.start_ = AnchorStart(self.anchor_index_, float(log_positive(ratio).mean()))
+            if self.base == "weighted":
+                self.start_ = WeightedAnchorStart(self.anchor_index_).fit(X, y)
+            else:
+                ratio = X[self.anchor].to_numpy(dtype=float)
+                self.start_ = AnchorStart(self.anchor_index_, float(log_positive(ratio).mean()))
         elif self.base == "loglinear":
             self.start_ = LogLinearStart(self.calendar).fit(X, y)
         elif self.base == "refclass" and self.reference in X.columns:
             self.start_ = ReferenceStart(list(X.columns).index(self.reference)).fit(X, y)
         elif self.base is not None:
-            raise ValueError(f'base must be "loglinear", "refclass" (with a reference feature) '
-                             f"or None, got {self.base!r}")
+            raise ValueError(f'base must be "loglinear", "refclass" (with a reference feature), '
+                             f'"weighted" (with an anchor) or None, got {self.base!r}')
         start = self._frame_start(X)
         self.models_ = [LGBMRegressor(objective="quantile", alpha=q, **(self.params or {}))
                         for q in self.quantiles]
@@ -509,7 +520,8 @@ class StageEstimator(BaseEstimator):
     log-linear size law, "refclass" from the reference class's median, "auto" fits every
     start (none, loglinear, and refclass given a `reference` feature) and keeps the one with
     the lowest pinball loss on the calibration slice (`base_choice_`, `base_scores_`), with
-    or without its trees (`ConformalQuantileRegressor.choose_trees`).
+    or without its trees (`ConformalQuantileRegressor.choose_trees`). With an anchor, "auto"
+    tries the anchor as it is ("none") and with its weight learned ("weighted").
 
     `choice_folds` (for small histories, where a calibration slice of a few dozen rows makes
     a noisy choice): `fit` makes that choice itself, by the pinball loss of out-of-fold
@@ -608,10 +620,11 @@ class StageEstimator(BaseEstimator):
         return self
 
     def _bases(self, X: pd.DataFrame) -> list[str | None]:
-        """The starts to try: the anchor alone, the spec's base, or every one for "auto"
-        (simplest first: none, the reference class's median, the log-linear size law)."""
+        """The starts to try: the spec's base, or every one for "auto", simplest first: none,
+        the reference class's median, the log-linear size law; with an anchor, the anchor as
+        it is and with its weight learned (an early re-estimate may say little)."""
         if self.anchor is not None:
-            return [None]
+            return [None, "weighted"] if self.base == "auto" else [None]
         if self.base == "auto":
             return [None, *(["refclass"] if self.reference in X.columns else []), "loglinear"]
         return [self.base]
@@ -665,7 +678,7 @@ class StageEstimator(BaseEstimator):
         losses = {key: row_pinball_loss(target, raw, self.quantiles) for key, raw in oof.items()}
         scores = {key: float(loss.mean()) for key, loss in losses.items()}
         base, option = simplest_within_one_se(
-            losses, key=lambda k: complexity(bases.index(k[0]), k[1]), groups=groups)
+            losses, key=lambda k: complexity(*k), groups=groups)
         self.choice_scores_ = {(b or "none", o): s for (b, o), s in scores.items()}
         self.base_scores_ = {(b or "none"): min(s for (c, _), s in scores.items() if c == b)
                              for b in bases}
