@@ -32,18 +32,18 @@ def test_the_simplest_candidate_within_one_standard_error_wins_a_tie():
 def test_equally_simple_candidates_are_decided_by_their_loss():
     base = np.random.default_rng(1).exponential(1.0, 60)
     swing = np.tile([0.2, -0.2], 30)
-    # Both within one standard error of "law"; "plan" comes first and is as simple as
-    # "median": the lower loss wins, not the order.
-    losses = {"plan": base + swing + 0.01, "median": base - swing + 0.005, "law": base}
-    order = {"plan": 0, "median": 0, "law": 1}.get
-    assert simplest_within_one_se(losses, key=order) == "median"
+    # Both within one standard error of "law"; "anchor" comes first and is as simple as
+    # "weighted": the lower loss wins, not the order.
+    losses = {"anchor": base + swing + 0.01, "weighted": base - swing + 0.005, "law": base}
+    order = {"anchor": 0, "weighted": 0, "law": 1}.get
+    assert simplest_within_one_se(losses, key=order) == "weighted"
 
 
-def test_a_shift_is_as_simple_as_its_start_and_trees_are_richest():
-    assert complexity(None, "start") == complexity(None, "shift") < complexity("refclass", "start")
-    assert complexity("weighted", "shift") == complexity(None, "start")  # one weight learned
-    assert complexity("loglinear", "shift") < complexity(None, "trees") < complexity(
-        "loglinear", "trees")
+def test_a_weighted_anchor_is_as_simple_as_the_anchor_and_trees_are_richest():
+    assert complexity("weighted", "start") == complexity(None, "start")
+    assert complexity(None, "shift") == complexity("weighted", "shift")
+    assert complexity(None, "start") < complexity("loglinear", "start") < complexity(
+        None, "shift") < complexity(None, "trees")
 
 
 def test_rows_of_one_group_count_as_one_draw():
@@ -97,19 +97,6 @@ def test_a_small_noisy_history_keeps_the_start_and_a_clear_law_is_learned():
     assert np.median(np.abs(q[:, 1] - law)) < 0.1
     assert (q[:, 0] <= q[:, 1]).all() and (q[:, 1] <= q[:, 2]).all()
     assert set(learned.choice_scores_) >= {("none", "start"), ("loglinear", "trees")}
-
-
-def test_a_typical_overrun_without_a_law_is_forecast_by_the_median_not_the_plan():
-    # Ratio data that carries nothing but its typical overrun (log ratio about 0.3): the
-    # median of past projects, not the plan (0) and not a ridge law fitted on noise.
-    rng = np.random.default_rng(5)
-    n = 80
-    X = pd.DataFrame({"size": rng.lognormal(4, 1, n), "noise": rng.normal(size=n)})
-    y = 0.3 + rng.normal(0, 0.3, n)
-    chosen = _fit(X, y)
-    assert (chosen.base_choice_, chosen.trees_choice_) == ("none", "shift")
-    p50 = chosen.predict(X, shap=False)["log_quantiles"][:, 1]
-    np.testing.assert_allclose(p50, np.median(y), atol=1e-9)
 
 
 def test_the_weighted_anchor_start_learns_what_the_anchor_is_worth():

@@ -122,22 +122,19 @@ def pinball_loss(y, raw: np.ndarray, quantiles) -> float:
     return float(row_pinball_loss(y, raw, quantiles).mean())
 
 
-# What each start learns from the outcomes, for the one-SE rule: a few constants (none; the
-# anchor; the anchor with its weight), a median per reference class, a coefficient per feature.
+# The options from the simplest (fewest values learned from the outcomes) to the richest.
+SIMPLICITY = ("start", "shift", "trees")
+# The starts likewise: none or the anchor, and the anchor with its weight learned (one value
+# more, from all the rows: no richer in the sense of the one-SE rule), then a median per
+# reference class, then a coefficient per feature.
 START_RANK = {None: 0, "weighted": 0, "refclass": 1, "loglinear": 2}
 
 
-def complexity(base: str | None, option: str) -> tuple[bool, int]:
-    """How much a (start, option) candidate learns from the outcomes, for the one-SE rule.
-
-    Trees over any start are the richest; below them the start's `START_RANK`. The rule
-    guards against variance that grows with the values learned; a handful of scalars learned
-    from dozens of rows (a shift by the training quantiles of what remains, the weight of an
-    anchor) add next to none, so they keep their start's rank and the lower loss decides: the
-    plan itself is no safer a forecast than the typical overrun of past projects, nor a
-    re-estimate taken at face value than one weighted by what it has been worth.
-    """
-    return option == "trees", START_RANK[base]
+def complexity(base: str | None, option: str) -> tuple[int, int]:
+    """How much a (start, option) candidate learns from the outcomes, for the one-SE rule:
+    its option's place in `SIMPLICITY`, then its start's `START_RANK`. Equally simple
+    candidates (the anchor as it is or weighted) are decided by their loss."""
+    return SIMPLICITY.index(option), START_RANK[base]
 
 
 def simplest_within_one_se(losses: dict, key: Callable, groups=None):
