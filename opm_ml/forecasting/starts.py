@@ -1,11 +1,12 @@
 """Where a quantile model's trees start: an EVM anchor, or a fitted log-linear base (size law).
 
 Trees learn the correction from a start to the target. In flight the start is the log of an
-index forecast (e.g. IEAC(t) / plan), as it is or with its weight learned. At intake it can be a ridge regression on the log of
-the positive numeric features and the category levels (an ATLM-like law: on small real effort
-sets one power law of size dominates, and trees alone cannot extrapolate it). Both starts are
-additive in the features, so their SHAP values are exact: each feature's share of the start,
-centred on the training mean, joins its tree contributions.
+index forecast (e.g. IEAC(t) / plan), as it is or with its weight learned. At intake it can be
+a ridge regression on the log of the positive numeric features and the category levels (an
+ATLM-like law: on small real effort sets one power law of size dominates, and trees alone
+cannot extrapolate it). The starts are additive in the features, so their SHAP values are
+exact: each feature's share of the start, centred on the training mean, joins its tree
+contributions.
 """
 
 from __future__ import annotations
