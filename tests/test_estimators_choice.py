@@ -10,6 +10,7 @@ from opm_ml.forecasting.estimators import (
     StageEstimator,
     _best_tree_count,
     choice_splits,
+    complexity,
     simplest_within_one_se,
 )
 
@@ -26,6 +27,23 @@ def test_the_simplest_candidate_within_one_standard_error_wins_a_tie():
     assert simplest_within_one_se({"simple": simple, "rich": rich}, key=order) == "simple"
     # Clearly worse (every row) is not a tie: the richer candidate wins.
     assert simplest_within_one_se({"simple": base + 0.5, "rich": rich}, key=order) == "rich"
+
+
+def test_equally_simple_candidates_are_decided_by_their_loss():
+    base = np.random.default_rng(1).exponential(1.0, 60)
+    swing = np.tile([0.2, -0.2], 30)
+    # Both within one standard error of "law"; "anchor" comes first and is as simple as
+    # "weighted": the lower loss wins, not the order.
+    losses = {"anchor": base + swing + 0.01, "weighted": base - swing + 0.005, "law": base}
+    order = {"anchor": 0, "weighted": 0, "law": 1}.get
+    assert simplest_within_one_se(losses, key=order) == "weighted"
+
+
+def test_a_weighted_anchor_is_as_simple_as_the_anchor_and_trees_are_richest():
+    assert complexity("weighted", "start") == complexity(None, "start")
+    assert complexity(None, "shift") == complexity("weighted", "shift")
+    assert complexity(None, "start") < complexity("loglinear", "start") < complexity(
+        None, "shift") < complexity(None, "trees")
 
 
 def test_rows_of_one_group_count_as_one_draw():
@@ -79,6 +97,39 @@ def test_a_small_noisy_history_keeps_the_start_and_a_clear_law_is_learned():
     assert np.median(np.abs(q[:, 1] - law)) < 0.1
     assert (q[:, 0] <= q[:, 1]).all() and (q[:, 1] <= q[:, 2]).all()
     assert set(learned.choice_scores_) >= {("none", "start"), ("loglinear", "trees")}
+
+
+def test_the_weighted_anchor_start_learns_what_the_anchor_is_worth():
+    from opm_ml.forecasting.starts import WeightedAnchorStart, frame_matrix
+
+    rng = np.random.default_rng(6)
+    ratio = np.exp(rng.normal(0, 0.4, 200))
+    ratio[:10] = np.nan  # undefined: read as the plan (log 0), as the fixed anchor does
+    X = pd.DataFrame({"size": rng.lognormal(4, 1, 200), "reestimate": ratio})
+    y = 0.2 + 0.5 * np.log(np.nan_to_num(ratio, nan=1.0))
+    start = WeightedAnchorStart(1).fit(X, y)
+    assert (start.intercept_, start.weight_) == pytest.approx((0.2, 0.5))
+    matrix = frame_matrix(X)
+    np.testing.assert_allclose(start.start(matrix), y, atol=1e-12)
+    got, contributions = start.start_and_contributions(matrix)
+    np.testing.assert_allclose(start.mean + contributions.sum(axis=1), got, atol=1e-12)
+
+
+def test_an_early_re_estimate_that_says_little_is_weighted_down():
+    # In flight at a quarter of the plan: the re-estimate has barely moved and says nothing of
+    # the outcome, which is a typical delay of about 30 %; taken at face value it adds noise.
+    rng = np.random.default_rng(7)
+    n = 100
+    X = pd.DataFrame({"size": rng.lognormal(4, 1, n),
+                      "reestimate": np.exp(rng.normal(0, 0.3, n))})
+    y = 0.3 + rng.normal(0, 0.2, n)
+    chosen = _fit(X, y, anchor="reestimate")
+    assert chosen.base_choice_ == "weighted"
+    assert abs(chosen.regressor_.start_.weight_) < 0.2
+    doubled = X.assign(reestimate=2 * X["reestimate"])
+    moved = (chosen.predict(doubled)["log_quantiles"][:, 1]
+             - chosen.predict(X)["log_quantiles"][:, 1])
+    assert np.abs(moved).max() < np.log(2) / 4  # the fixed anchor would move it by log 2
 
 
 @pytest.mark.parametrize("option", ["trees", "shift", "start"])

@@ -163,10 +163,10 @@ def test_the_numpy_prediction_path_matches_the_fitted_scikit_learn_models(traine
         got = model.predict(X, shap=True)
         regressor = model.regressor_
         start = np.zeros(len(X))
-        if regressor.anchor:
+        if regressor.anchor and regressor.base != "weighted":
             ratio = X[regressor.anchor].to_numpy(float)
             start[ratio > 0] = np.log(ratio[ratio > 0])
-        elif regressor.start_ is not None:  # the base the calibration slice chose
+        elif regressor.start_ is not None:  # the start the calibration slice chose
             start = regressor.start_.start(feature_matrix(X, model.feature_names_))
         trees = np.column_stack([m.predict(X) for m in regressor.models_])
         if not regressor.trees_:  # the start alone beat the trees on calibration

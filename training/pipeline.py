@@ -106,7 +106,8 @@ def train_family(spec: ModelSpec, history, seed: int, fitter=None,
         stages[stage] = fit_stage(estimator, manifest, stage, features, part.train,
                                   part.calibration, targets, fitter)
         start = {"loglinear": "the log-linear size law",
-                 "refclass": "the reference class's median"}.get(stages[stage].base_choice_)
+                 "refclass": "the reference class's median",
+                 "weighted": "the anchor with its weight learned"}.get(stages[stage].base_choice_)
         if start:
             notes.append(f"{stage}: trees start from {start} (the lowest pinball loss on the "
                          "calibration slice)")

@@ -37,6 +37,7 @@ from opm_ml.forecasting.starts import (
     AnchorStart,
     LogLinearStart,
     ReferenceStart,
+    WeightedAnchorStart,
     frame_matrix,
     log_positive,
 )
@@ -51,8 +52,6 @@ _ROLE_EPS = 1e-3
 # top of the start, the start plus each level's training quantile of what remains, or the start
 # as the median (with the same spread around it).
 OPTIONS = ("trees", "shift", "start")
-# The options from the simplest (fewest values learned from the outcomes) to the richest.
-SIMPLICITY = ("start", "shift", "trees")
 # Below this many rows one thread predicts faster than waking LightGBM's OpenMP team.
 _SINGLE_THREAD_ROWS = 500
 _BATCH_THREADS: ContextVar[int] = ContextVar("opm_ml_batch_threads", default=0)
@@ -123,9 +122,25 @@ def pinball_loss(y, raw: np.ndarray, quantiles) -> float:
     return float(row_pinball_loss(y, raw, quantiles).mean())
 
 
+# The options from the simplest (fewest values learned from the outcomes) to the richest.
+SIMPLICITY = ("start", "shift", "trees")
+# The starts likewise: none or the anchor, and the anchor with its weight learned (one value
+# more, from all the rows: no richer in the sense of the one-SE rule), then a median per
+# reference class, then a coefficient per feature.
+START_RANK = {None: 0, "weighted": 0, "refclass": 1, "loglinear": 2}
+
+
+def complexity(base: str | None, option: str) -> tuple[int, int]:
+    """How much a (start, option) candidate learns from the outcomes, for the one-SE rule:
+    its option's place in `SIMPLICITY`, then its start's `START_RANK`. Equally simple
+    candidates (the anchor as it is or weighted) are decided by their loss."""
+    return SIMPLICITY.index(option), START_RANK[base]
+
+
 def simplest_within_one_se(losses: dict, key: Callable, groups=None):
     """The simplest (lowest `key`) of `losses` (name -> per-row losses on the same rows) whose
-    mean loss exceeds the lowest by at most one standard error of the paired difference.
+    mean loss exceeds the lowest by at most one standard error of the paired difference;
+    among equally simple ones (the same `key`), the one with the lowest mean loss.
 
     The one-standard-error rule: on a few dozen held-out rows the lowest mean is often luck,
     and a richer model (trees over a start) that only ties a simpler one does worse on new
@@ -145,7 +160,8 @@ def simplest_within_one_se(losses: dict, key: Callable, groups=None):
             se = np.sqrt(g / (g - 1) * np.sum(totals**2)) / n if g > 1 else 0.0
         return diff.mean() <= se
 
-    return min((name for name in losses if within(name)), key=key)
+    return min((name for name in losses if within(name)),
+               key=lambda name: (key(name), losses[name].mean()))
 
 
 def prediction_threads(n_rows: int) -> int:
@@ -197,6 +213,8 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
     whose log the trees start from: they learn the correction log(actual/planned) - log(anchor),
     so a model is never forced to rebuild a strong index forecast from piecewise-constant steps.
     Rows where the anchor is undefined start from 0 (the plan) and the trees see the NaN.
+    `base="weighted"` with an anchor: from a + b * log(anchor), its weight learned
+    (`starts.WeightedAnchorStart`).
     `base="loglinear"` (no anchor): the trees start from a ridge regression on the log of the
     size features instead (`starts.LogLinearStart`), so a dominant size law extrapolates;
     `base="refclass"`: from the median of the row's reference class (`reference` feature).
@@ -241,15 +259,18 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError(
                     f"anchor feature {self.anchor!r} is not among the model's features")
             self.anchor_index_ = list(X.columns).index(self.anchor)
-            ratio = X[self.anchor].to_numpy(dtype=float)
-            self.start_ = AnchorStart(self.anchor_index_, float(log_positive(ratio).mean()))
+            if self.base == "weighted":
+                self.start_ = WeightedAnchorStart(self.anchor_index_).fit(X, y)
+            else:
+                ratio = X[self.anchor].to_numpy(dtype=float)
+                self.start_ = AnchorStart(self.anchor_index_, float(log_positive(ratio).mean()))
         elif self.base == "loglinear":
             self.start_ = LogLinearStart(self.calendar).fit(X, y)
         elif self.base == "refclass" and self.reference in X.columns:
             self.start_ = ReferenceStart(list(X.columns).index(self.reference)).fit(X, y)
         elif self.base is not None:
-            raise ValueError(f'base must be "loglinear", "refclass" (with a reference feature) '
-                             f"or None, got {self.base!r}")
+            raise ValueError(f'base must be "loglinear", "refclass" (with a reference feature), '
+                             f'"weighted" (with an anchor) or None, got {self.base!r}')
         start = self._frame_start(X)
         self.models_ = [LGBMRegressor(objective="quantile", alpha=q, **(self.params or {}))
                         for q in self.quantiles]
@@ -496,7 +517,8 @@ class StageEstimator(BaseEstimator):
     log-linear size law, "refclass" from the reference class's median, "auto" fits every
     start (none, loglinear, and refclass given a `reference` feature) and keeps the one with
     the lowest pinball loss on the calibration slice (`base_choice_`, `base_scores_`), with
-    or without its trees (`ConformalQuantileRegressor.choose_trees`).
+    or without its trees (`ConformalQuantileRegressor.choose_trees`). With an anchor, "auto"
+    tries the anchor as it is ("none") and with its weight learned ("weighted").
 
     `choice_folds` (for small histories, where a calibration slice of a few dozen rows makes
     a noisy choice): `fit` makes that choice itself, by the pinball loss of out-of-fold
@@ -595,10 +617,11 @@ class StageEstimator(BaseEstimator):
         return self
 
     def _bases(self, X: pd.DataFrame) -> list[str | None]:
-        """The starts to try: the anchor alone, the spec's base, or every one for "auto"
-        (simplest first: none, the reference class's median, the log-linear size law)."""
+        """The starts to try: the spec's base, or every one for "auto", simplest first: none,
+        the reference class's median, the log-linear size law; with an anchor, the anchor as
+        it is and with its weight learned (an early re-estimate may say little)."""
         if self.anchor is not None:
-            return [None]
+            return [None, "weighted"] if self.base == "auto" else [None]
         if self.base == "auto":
             return [None, *(["refclass"] if self.reference in X.columns else []), "loglinear"]
         return [self.base]
@@ -652,7 +675,7 @@ class StageEstimator(BaseEstimator):
         losses = {key: row_pinball_loss(target, raw, self.quantiles) for key, raw in oof.items()}
         scores = {key: float(loss.mean()) for key, loss in losses.items()}
         base, option = simplest_within_one_se(
-            losses, key=lambda k: (SIMPLICITY.index(k[1]), bases.index(k[0])), groups=groups)
+            losses, key=lambda k: complexity(*k), groups=groups)
         self.choice_scores_ = {(b or "none", o): s for (b, o), s in scores.items()}
         self.base_scores_ = {(b or "none"): min(s for (c, _), s in scores.items() if c == b)
                              for b in bases}

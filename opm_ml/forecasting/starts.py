@@ -1,11 +1,12 @@
 """Where a quantile model's trees start: an EVM anchor, or a fitted log-linear base (size law).
 
 Trees learn the correction from a start to the target. In flight the start is the log of an
-index forecast (e.g. IEAC(t) / plan). At intake it can be a ridge regression on the log of
-the positive numeric features and the category levels (an ATLM-like law: on small real effort
-sets one power law of size dominates, and trees alone cannot extrapolate it). Both starts are
-additive in the features, so their SHAP values are exact: each feature's share of the start,
-centred on the training mean, joins its tree contributions.
+index forecast (e.g. IEAC(t) / plan), as it is or with its weight learned. At intake it can be
+a ridge regression on the log of the positive numeric features and the category levels (an
+ATLM-like law: on small real effort sets one power law of size dominates, and trees alone
+cannot extrapolate it). The starts are additive in the features, so their SHAP values are
+exact: each feature's share of the start, centred on the training mean, joins its tree
+contributions.
 """
 
 from __future__ import annotations
@@ -53,6 +54,31 @@ class AnchorStart(_OneFeatureStart):
 
     def start(self, X: np.ndarray) -> np.ndarray:
         return log_positive(X[:, self.index])
+
+
+class WeightedAnchorStart(_OneFeatureStart, BaseEstimator):
+    """Start at a + b * log(anchor ratio): the anchor with its weight learned (least squares).
+
+    An in-flight re-estimate is worth more late than early (at a quarter of the planned time
+    it may not have moved yet): the fixed anchor gives it weight 1, this start learns how much
+    it says on the training rows. An undefined anchor counts as the plan (log 0), as in
+    `AnchorStart`. Two values learned, so it stays a start, not a law of many features.
+    """
+
+    def __init__(self, index: int = 0):
+        self.index = index
+
+    def fit(self, X: pd.DataFrame, y) -> WeightedAnchorStart:
+        x = log_positive(X.iloc[:, self.index].to_numpy(dtype=float, na_value=np.nan))
+        target = np.asarray(y, dtype=float)
+        spread = x.var()
+        self.weight_ = float(np.cov(x, target, bias=True)[0, 1] / spread) if spread > 0 else 0.0
+        self.intercept_ = float(target.mean() - self.weight_ * x.mean())
+        self.mean = float(target.mean())
+        return self
+
+    def start(self, X: np.ndarray) -> np.ndarray:
+        return self.intercept_ + self.weight_ * log_positive(X[:, self.index])
 
 
 class ReferenceStart(_OneFeatureStart, BaseEstimator):
