@@ -98,7 +98,8 @@ def _figures(results: list[str]) -> str:
         return " / ".join(results)
     values = sorted(f[0] for f in figures)
     unit = _UNITS_TEXT.get(next(p for p, _ in _UNITS if p.search(results[0])).pattern, "")
-    return f"{values[0]:,.2f}-{values[-1]:,.2f}{unit} ({len(values)} rounds)"
+    digits = 0 if values[0] >= 100 else 2  # rows/s as counts, milliseconds to 0.01
+    return f"{values[0]:,.{digits}f}-{values[-1]:,.{digits}f}{unit} ({len(values)} rounds)"
 
 
 _UNITS_TEXT = {p.pattern: text for (p, _), text in zip(
