@@ -22,10 +22,11 @@ from opm_ml.settings import Settings  # noqa: E402
 
 
 def registry_settings(tmp: Path) -> Settings:
-    """Settings for a registry, artifacts and history kept in `tmp` (no `.env` read)."""
+    """Settings for a registry, artifacts, history and the service database (its prediction
+    log) kept in `tmp` (no `.env` read): a benchmark never writes into the project's own."""
     return Settings(_env_file=None, mlflow_tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}",
                     mlflow_artifact_root=tmp / "artifacts", data_dir=tmp / "history",
-                    registry_poll_seconds=0)
+                    database_url=f"sqlite:///{tmp / 'opm-ml.db'}", registry_poll_seconds=0)
 
 
 def write_history(settings: Settings, projects: int, seed: int = 42):
@@ -93,6 +94,7 @@ def api_env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
     """The OPM_ML_* environment serving `settings`' registry on 127.0.0.1:`port`."""
     return {"OPM_ML_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
             "OPM_ML_MLFLOW_ARTIFACT_ROOT": str(settings.mlflow_artifact_root),
+            "OPM_ML_DATABASE_URL": settings.database_url,
             "OPM_ML_API_HOST": "127.0.0.1", "OPM_ML_API_PORT": str(port),
             "OPM_ML_REGISTRY_POLL_SECONDS": "0", "PYTHONPATH": str(ROOT), **extra}
 

@@ -140,7 +140,8 @@ def api_latency(n_activities: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         body = write_schedule(schedule, Path(tmp) / "plan.xer").read_bytes()
         settings = Settings(_env_file=None, registry_poll_seconds=0,
-                            mlflow_tracking_uri=f"sqlite:///{tmp}/none.db")
+                            mlflow_tracking_uri=f"sqlite:///{tmp}/none.db",
+                            database_url=f"sqlite:///{tmp}/opm-ml.db")
         client = TestClient(create_app(settings, ModelStore(settings)))
         print(f"\nAPI, {n_activities:,}-activity XER ({len(body) / 1e6:.1f} MB), in process:\n")
         print("| request | seconds | CPU seconds | status |")

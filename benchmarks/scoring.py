@@ -253,7 +253,9 @@ def _peak_rss_mb() -> float:
 
 
 def _settings(uri: str, artifacts: Path) -> Settings:
+    # The service database (prediction log) beside the artifacts, never the project's own.
     return Settings(_env_file=None, mlflow_tracking_uri=uri, mlflow_artifact_root=artifacts,
+                    database_url=f"sqlite:///{artifacts.parent / 'opm-ml.db'}",
                     registry_poll_seconds=0)
 
 

@@ -132,7 +132,7 @@ def _settings(args, tmp: Path) -> Settings:
     """The registry to benchmark: given, or default-spec models trained into `tmp`."""
     if args.registry:
         return Settings(_env_file=None, mlflow_tracking_uri=args.registry,
-                        registry_poll_seconds=0)
+                        database_url=f"sqlite:///{tmp / 'opm-ml.db'}", registry_poll_seconds=0)
     settings = registry_settings(tmp)
     print(f"training default-spec models on {args.train_projects:,} projects ...",
           file=sys.stderr, flush=True)
