@@ -152,7 +152,6 @@ class LogLinearStart(BaseEstimator):
             self.coef_, self.intercept_ = model.coef_, float(model.intercept_)
         else:
             self.coef_, self.intercept_ = np.zeros(0), float(target.mean())
-        self.features_ = np.array([j for j, _, _ in self.terms_], dtype=np.intp)
         self.mean = self.intercept_
         return self
 
