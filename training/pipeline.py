@@ -26,7 +26,7 @@ from opm_ml.forecasting import FAMILY_NAMES, FamilyModel
 from opm_ml.forecasting import pyfunc
 from opm_ml.forecasting.families import LEVELS, STAGES, family
 from opm_ml.forecasting.role_profile import RoleProfile
-from opm_ml.intake.past_projects import ARTIFACT as PAST_PROJECTS, PastProjects
+from opm_ml.intake import past_projects
 from opm_ml.manifest import FeatureManifest
 from opm_ml.real_data.dataset import MAX_MISSING_SHARE
 from opm_ml.settings import Settings, get_settings
@@ -119,9 +119,9 @@ def train_family(spec: ModelSpec, history, seed: int, fitter=None,
                                                      manifest.roles, group)
     model = FamilyModel(spec.family, manifest, stages, spec.late_threshold, profile,
                         tuple(notes))
-    if spec.family == "resource" and manifest.profile != CONTRACT:
+    if spec.family == past_projects.FAMILY and manifest.profile != CONTRACT:
         # What intake scoring ranks this profile's effort forecasts among: its own history.
-        model.intake_reference = PastProjects.of(history.projects)
+        model.intake_reference = past_projects.PastProjects.of(history.projects)
     return model, data
 
 
@@ -270,7 +270,7 @@ def _run_family(spec: ModelSpec, history, seed: int, settings: Settings, experim
         _log_run(spec, model, data, evaluation, seed, data_source, fit_seconds)
         tracking.log_reference(model, data, evaluation)  # drift reference, in the model file
         if model.intake_reference is not None:
-            mlflow.log_text(model.intake_reference.csv, PAST_PROJECTS)
+            mlflow.log_text(model.intake_reference.csv, past_projects.ARTIFACT)
         model_info = tracking.log_family_model(model, _example_rows(model, data))
         progress(spec.family, "promotion gate")
         heldout = heldout_frame(data.intake.test, data.inflight.test)

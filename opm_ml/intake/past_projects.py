@@ -20,11 +20,16 @@ import numpy as np
 import pandas as pd
 
 from opm_ml.contract_manifest import NAME as CONTRACT
+from opm_ml.forecasting.families import FAMILIES
 from opm_ml.intake import scales
 from opm_ml.intake.risk import NEUTRAL_SCORE
 from opm_ml.intake.scorecard import ScorecardConfig
 
 ARTIFACT = "intake_reference.csv"
+EFFORT = "actual_effort_hours"  # the outcome the percentile scales compare effort with
+# The family trained on that outcome: its models carry the past projects (the registry says
+# which, so no family name is spelled out here or in training).
+FAMILY = next(name for name, f in FAMILIES.items() if f.actual == EFFORT)
 
 
 @dataclass(frozen=True)
@@ -37,9 +42,9 @@ class PastProjects:
     @classmethod
     def of(cls, projects: pd.DataFrame) -> PastProjects | None:
         """The projects with an actual effort above 0; None when there are none."""
-        if "actual_effort_hours" not in projects.columns:
+        if EFFORT not in projects.columns:
             return None
-        effort = projects["actual_effort_hours"].to_numpy(dtype=float, na_value=np.nan)
+        effort = projects[EFFORT].to_numpy(dtype=float, na_value=np.nan)
         done = np.isfinite(effort) & (effort > 0)
         if not done.any():
             return None
@@ -58,7 +63,7 @@ class PastProjects:
 
 def carried(models: Mapping) -> PastProjects | None:
     """The past projects the served resource model carries (None: none, or no such model)."""
-    return getattr(models.get("resource"), "intake_reference", None)
+    return getattr(models.get(FAMILY), "intake_reference", None)
 
 
 def for_profile(config: ScorecardConfig, profile: str, past: PastProjects | None,
