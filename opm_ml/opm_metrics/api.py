@@ -91,10 +91,7 @@ def evm_frame(snapshots: pd.DataFrame) -> pd.DataFrame:
     for m in _NUMERIC:
         undefined = reasons[m] > 0
         data[m] = pd.arrays.FloatingArray(np.where(undefined, 0.0, values[m]), undefined)
-    data["forecast_finish_date"] = np.where(
-        reasons["forecast_finish_date"] > 0, np.datetime64("NaT", "s"),
-        values["forecast_finish_date"],
-    )
+    data["forecast_finish_date"] = _forecast_finish(values, reasons)
     data["undefined"] = pd.array(_undefined_text(reasons, texts), dtype="str")
     return pd.DataFrame(data, index=snapshots.index)
 
@@ -165,9 +162,13 @@ def evm_columns(bac: np.ndarray, pv: np.ndarray, ev: np.ndarray, ac: np.ndarray,
     undefined = np.array([reasons[m] for m in _NUMERIC]) > 0  # one (metrics, n) pass
     table = np.where(undefined, np.nan, np.array([values[m] for m in _NUMERIC]))
     numbers = dict(zip(_NUMERIC, table))
-    finish = np.where(reasons["forecast_finish_date"] > 0, np.datetime64("NaT", "s"),
-                      values["forecast_finish_date"])
-    return numbers, finish, list(_undefined_text(reasons, texts))
+    return numbers, _forecast_finish(values, reasons), list(_undefined_text(reasons, texts))
+
+
+def _forecast_finish(values, reasons) -> np.ndarray:
+    """The forecast finish dates (datetime64[s]), NaT where undefined."""
+    return np.where(reasons["forecast_finish_date"] > 0, np.datetime64("NaT", "s"),
+                    values["forecast_finish_date"])
 
 
 def _evaluate(inputs, project, curve, where_row: Callable, name_of: Callable):
