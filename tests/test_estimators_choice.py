@@ -11,6 +11,7 @@ from opm_ml.forecasting.estimators import (
     _best_tree_count,
     choice_splits,
     complexity,
+    corrected_face_value,
     simplest_within_one_se,
 )
 
@@ -44,6 +45,22 @@ def test_a_weighted_anchor_is_as_simple_as_the_anchor_and_trees_are_richest():
     assert complexity(None, "shift") == complexity("weighted", "shift")
     assert complexity(None, "start") < complexity("loglinear", "start") < complexity(
         None, "shift") < complexity(None, "trees")
+
+
+def test_the_plan_kept_by_the_one_se_rule_gives_way_to_its_median_correction():
+    base = np.random.default_rng(3).exponential(1.0, 60)
+    swing = np.tile([0.2, -0.2], 30)
+    plan, law = (None, "start"), ("loglinear", "start")
+    losses = {plan: base + swing + 0.01, (None, "shift"): base, law: base - 0.005}
+    kept = simplest_within_one_se(losses, key=lambda k: complexity(*k))
+    assert kept == plan  # within one standard error of the law: the rule keeps the plan
+    assert corrected_face_value(kept, losses) == (None, "shift")
+    # Where the plan itself scores lower, or something else was chosen, nothing changes.
+    assert corrected_face_value(plan, {**losses, (None, "shift"): base + 0.02}) == plan
+    assert corrected_face_value(law, losses) == law
+    assert corrected_face_value(("weighted", "start"), {**losses,
+                                                        ("weighted", "shift"): base}) == (
+        "weighted", "start")
 
 
 def test_rows_of_one_group_count_as_one_draw():
