@@ -81,8 +81,10 @@ def fit_stage(estimator: StageEstimator, manifest: FeatureManifest, stage: str,
     """
     X = build_features(train, stage, manifest)[features]
     X_cal = build_features(calibration, stage, manifest)[features]
-    groups = train["project_id"].to_numpy() if "project_id" in train.columns else None
+    def groups(part):  # a project's snapshots count as one draw in the choice
+        return part["project_id"].to_numpy() if "project_id" in part.columns else None
+
     estimator.fit(X, train[target_columns], X_cal, calibration[target_columns], fitter=fitter,
-                  groups=groups)
-    estimator.calibrate(X_cal, calibration[target_columns])
+                  groups=groups(train))
+    estimator.calibrate(X_cal, calibration[target_columns], groups=groups(calibration))
     return estimator

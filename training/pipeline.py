@@ -109,8 +109,8 @@ def train_family(spec: ModelSpec, history, seed: int, fitter=None,
                  "refclass": "the reference class's median",
                  "weighted": "the anchor with its weight learned"}.get(stages[stage].base_choice_)
         if start:
-            notes.append(f"{stage}: trees start from {start} (the lowest pinball loss on the "
-                         "calibration slice)")
+            notes.append(f"{stage}: trees start from {start} (chosen on the calibration "
+                         "slice)")
     profile = None
     if roles and len(history.resource_usage):
         group = manifest.reference_class

@@ -82,7 +82,8 @@ class FamilyEstimator(RegressorMixin, BaseEstimator):
             fit, cal = calibration_split(len(frame), groups, self.random_state)
             estimator.fit(frame.iloc[fit], Y.iloc[fit], frame.iloc[cal], Y.iloc[cal],
                           groups=None if groups is None else np.asarray(groups)[fit])
-            estimator.calibrate(frame.iloc[cal], Y.iloc[cal])
+            estimator.calibrate(frame.iloc[cal], Y.iloc[cal],
+                                groups=None if groups is None else np.asarray(groups)[cal])
         self.estimator_: StageEstimator = estimator
         return self
 

@@ -48,7 +48,7 @@ Fitter = Callable[[list, "int | None"], None]
 
 # Role effort can be 0 hours; intervals for roles live in log(hours / planned hours + eps).
 _ROLE_EPS = 1e-3
-# What a quantile model predicts with (`ConformalQuantileRegressor.choose_trees`): its trees on
+# What a quantile model predicts with (`ConformalQuantileRegressor.use`): its trees on
 # top of the start, the start plus each level's training quantile of what remains, or the start
 # as the median (with the same spread around it).
 OPTIONS = ("trees", "shift", "start")
@@ -181,6 +181,16 @@ def corrected_face_value(choice: tuple, losses: dict) -> tuple:
     return choice
 
 
+def choose_candidate(losses: dict, groups=None) -> tuple:
+    """The (start, option) a stage predicts with, from each candidate's per-row pinball
+    losses on rows it did not train on (out of fold, or the calibration slice): the simplest
+    within one standard error of the lowest (`simplest_within_one_se`, ranked by
+    `complexity`), the plan or anchor at face value giving way to its median correction
+    where that scores lower (`corrected_face_value`). One rule wherever the choice is made."""
+    chosen = simplest_within_one_se(losses, key=lambda k: complexity(*k), groups=groups)
+    return corrected_face_value(chosen, losses)
+
+
 def prediction_threads(n_rows: int) -> int:
     """LightGBM `num_threads` for predicting `n_rows`: 1 for few rows, else the batch budget
     (`batch_threads`; 0, every core, unless a caller bounds it)."""
@@ -293,7 +303,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
                         for q in self.quantiles]
         self.offsets_ = np.zeros(len(self.quantiles))
         y = np.asarray(y, dtype=float) - start
-        # The start alone: each level's quantile of what remains (see `choose_trees`).
+        # The start alone: each level's quantile of what remains (see `options`).
         self.shifts_ = np.quantile(y, self.quantiles)
         self.use("trees")
         if X_eval is not None:
@@ -338,18 +348,6 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
             out["shap"] = contrib
         return out
 
-    def choose_trees(self, X: np.ndarray, y) -> ConformalQuantileRegressor:
-        """Keep the trees only if they beat their start alone on held-out rows (`X`, `y`).
-
-        On small or point-mass data (a re-forecast that is usually the outcome) the trees can
-        only add noise. The start alone is then the model, with each level's training quantile
-        of what remains, or with its median at the start itself (the start as the forecast),
-        whichever scores better (`OPTIONS`).
-        """
-        scores = {option: pinball_loss(y, raw, self.quantiles)
-                  for option, raw in self.options(X).items()}
-        return self.use(min(scores, key=scores.get))
-
     def options(self, X: np.ndarray, trees: list[int] | None = None) -> dict[str, np.ndarray]:
         """The raw quantiles (n, 3) of each of the `OPTIONS` on the float matrix `X`; `trees`:
         how many trees of each level's model to use (default: all, or the early-stopped best)."""
@@ -369,11 +367,6 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         self.flat_ = self.shifts_ - (self.shifts_[1] if option == "start" else 0.0)
         self.trees_choice_ = option
         return self
-
-    def pinball(self, X: np.ndarray, y) -> float:
-        """Mean pinball loss of the raw quantiles on (X, y): how the base choice is made."""
-        return pinball_loss(y, self._raw(X, self._start(X), prediction_threads(len(X))),
-                            self.quantiles)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The median (P50) of the log-ratio target."""
@@ -532,10 +525,10 @@ class StageEstimator(BaseEstimator):
     argument, not a parameter: the fitted estimator is pickled into the model, a cluster
     client must not be). `base` (without an anchor): "loglinear" starts the trees from a
     log-linear size law, "refclass" from the reference class's median, "auto" fits every
-    start (none, loglinear, and refclass given a `reference` feature) and keeps the one with
-    the lowest pinball loss on the calibration slice (`base_choice_`, `base_scores_`), with
-    or without its trees (`ConformalQuantileRegressor.choose_trees`). With an anchor, "auto"
-    tries the anchor as it is ("none") and with its weight learned ("weighted").
+    start (none, loglinear, and refclass given a `reference` feature) and `calibrate` keeps
+    the start and option (with its trees or without) that `choose_candidate` picks on the
+    calibration slice (`base_choice_`, `trees_choice_`, `choice_scores_`). With an anchor,
+    "auto" tries the anchor as it is ("none") and with its weight learned ("weighted").
 
     `choice_folds` (for small histories, where a calibration slice of a few dozen rows makes
     a noisy choice): `fit` makes that choice itself, by the pinball loss of out-of-fold
@@ -612,17 +605,25 @@ class StageEstimator(BaseEstimator):
             state.setdefault("base_choice_", "none")
         super().__setstate__(state)
 
-    def calibrate(self, X: pd.DataFrame, Y: pd.DataFrame) -> StageEstimator:
-        """Base choice (unless `fit` made it), conformal offsets and probability calibration
-        on the calibration slice."""
+    def calibrate(self, X: pd.DataFrame, Y: pd.DataFrame, groups=None) -> StageEstimator:
+        """Start and option (unless `fit` chose them by folds: `choose_candidate` on the
+        calibration slice, rows of one `groups` label counting as one draw), conformal
+        offsets and probability calibration on the calibration slice."""
         matrix = feature_matrix(X, self.feature_names_)
         candidates = self.__dict__.pop("candidates_", None)
         if candidates is not None:
-            self.base_scores_ = {name: r.choose_trees(matrix, Y[self.target]).pinball(
-                matrix, Y[self.target]) for name, r in candidates.items()}
-            self.base_choice_ = min(self.base_scores_, key=self.base_scores_.get)
-            self.regressor_ = candidates[self.base_choice_]
-            self.trees_choice_ = self.regressor_.trees_choice_
+            y = np.asarray(Y[self.target], dtype=float)
+            losses = {(None if name == "none" else name, option):
+                      row_pinball_loss(y, raw, self.quantiles)
+                      for name, r in candidates.items()
+                      for option, raw in r.options(matrix).items()}
+            base, option = choose_candidate(losses, groups)
+            self.choice_scores_ = {(b or "none", o): float(loss.mean())
+                                   for (b, o), loss in losses.items()}
+            self.base_scores_ = {name: min(score for (b, _), score in self.choice_scores_.items()
+                                           if b == name) for name in candidates}
+            self.base_choice_, self.trees_choice_ = base or "none", option
+            self.regressor_ = candidates[self.base_choice_].use(option)
         self.regressor_.conformalize(matrix, Y[self.target])
         if self.classifier_ is not None:
             self.classifier_.calibrate(X, Y["late"])
@@ -655,9 +656,7 @@ class StageEstimator(BaseEstimator):
 
     def _choose_by_folds(self, X: pd.DataFrame, y: pd.Series, bases: list, groups,
                          fitter: Fitter | None) -> tuple[str | None, list[int]]:
-        """The simplest start and option whose out-of-fold pinball loss is within one standard
-        error of the lowest (`simplest_within_one_se`; the plan or anchor at face value gives
-        way to its median correction where that scores lower, `corrected_face_value`), and
+        """The start and option `choose_candidate` picks by out-of-fold pinball loss, and
         its tree counts.
 
         Each level's number of trees is the one with the lowest held-out loss summed over the
@@ -693,8 +692,7 @@ class StageEstimator(BaseEstimator):
                     oof[(base, option)][test] = raw
         losses = {key: row_pinball_loss(target, raw, self.quantiles) for key, raw in oof.items()}
         scores = {key: float(loss.mean()) for key, loss in losses.items()}
-        base, option = corrected_face_value(simplest_within_one_se(
-            losses, key=lambda k: complexity(*k), groups=groups), losses)
+        base, option = choose_candidate(losses, groups)
         self.choice_scores_ = {(b or "none", o): s for (b, o), s in scores.items()}
         self.base_scores_ = {(b or "none"): min(s for (c, _), s in scores.items() if c == b)
                              for b in bases}
