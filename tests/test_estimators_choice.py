@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from opm_ml.features import feature_matrix
 from opm_ml.forecasting.estimators import (
     StageEstimator,
     _best_tree_count,
@@ -69,8 +70,6 @@ def test_the_calibration_slice_chooses_by_the_same_rule_as_the_folds():
     # A large history chooses on its calibration slice; the lowest loss there is not the
     # answer when a simpler candidate is within one standard error (the synthetic resource
     # family lost 0.05 MAPE points on its test slice to such a choice).
-    from opm_ml.features import feature_matrix
-
     rng = np.random.default_rng(2)
     X = pd.DataFrame({"size": rng.lognormal(4, 1, 300), "noise": rng.normal(size=300)})
     Y = pd.DataFrame({"y": rng.normal(0.1, 0.3, 300)})
@@ -78,7 +77,8 @@ def test_the_calibration_slice_chooses_by_the_same_rule_as_the_folds():
     estimator = StageEstimator("y", params=PARAMS, base="auto", n_jobs=1)
     estimator.fit(X[train], Y[train], X[cal], Y[cal])
     matrix, y = feature_matrix(X[cal], estimator.feature_names_), Y["y"].to_numpy()[cal]
-    losses = {(None if name == "none" else name, option): row_pinball_loss(y, raw, (0.1, 0.5, 0.9))
+    losses = {(None if name == "none" else name, option):
+              row_pinball_loss(y, raw, estimator.quantiles)
               for name, r in estimator.candidates_.items()
               for option, raw in r.options(matrix).items()}
     base, option = choose_candidate(losses)

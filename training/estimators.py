@@ -75,16 +75,19 @@ def fit_stage(estimator: StageEstimator, manifest: FeatureManifest, stage: str,
               target_columns: list[str], fitter: Fitter | None = None) -> StageEstimator:
     """Fit on the training slice (stopping early on the calibration slice), then calibrate.
 
-    Using the calibration slice for both only picks each model's number of trees; coverage is
-    always reported on the untouched test slice. A choice by folds (`choice_folds`) keeps each
-    project's rows (its in-flight snapshots) in one fold.
+    The calibration slice picks each model's number of trees, the start and option
+    (`choose_candidate`, a project's snapshots counting as one draw) and the intervals;
+    coverage is always reported on the untouched test slice. A choice by folds
+    (`choice_folds`) keeps each project's rows (its in-flight snapshots) in one fold.
     """
     X = build_features(train, stage, manifest)[features]
     X_cal = build_features(calibration, stage, manifest)[features]
-    def groups(part):  # a project's snapshots count as one draw in the choice
-        return part["project_id"].to_numpy() if "project_id" in part.columns else None
-
     estimator.fit(X, train[target_columns], X_cal, calibration[target_columns], fitter=fitter,
-                  groups=groups(train))
-    estimator.calibrate(X_cal, calibration[target_columns], groups=groups(calibration))
+                  groups=_projects(train))
+    estimator.calibrate(X_cal, calibration[target_columns], groups=_projects(calibration))
     return estimator
+
+
+def _projects(part: pd.DataFrame):
+    """Each row's project (its in-flight snapshots count as one draw in the choice)."""
+    return part["project_id"].to_numpy() if "project_id" in part.columns else None

@@ -117,11 +117,6 @@ def row_pinball_loss(y, raw: np.ndarray, quantiles) -> np.ndarray:
     return np.maximum(levels * diff, (levels - 1) * diff).mean(axis=1)
 
 
-def pinball_loss(y, raw: np.ndarray, quantiles) -> float:
-    """Mean pinball loss of quantile predictions `raw` (n, levels) for the outcomes `y`."""
-    return float(row_pinball_loss(y, raw, quantiles).mean())
-
-
 # The options from the simplest (fewest values learned from the outcomes) to the richest.
 SIMPLICITY = ("start", "shift", "trees")
 # The starts likewise: none or the anchor, and the anchor with its weight learned (one value
