@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import islice
 
-from sqlalchemy import insert
+from sqlalchemy import JSON, Table, Text, bindparam, insert
 
 from opm_ml import database
 from opm_ml.database.engine import safe_url
@@ -182,9 +182,8 @@ class PredictionLog:
             log_rows += a
             forecast_rows += b
         with database.engine.translate_errors(engine), engine.begin() as conn:
-            conn.execute(insert(prediction_log), log_rows)
-            if forecast_rows:
-                conn.execute(insert(prediction_log_forecast), forecast_rows)
+            insert_rows(conn, prediction_log, log_rows)
+            insert_rows(conn, prediction_log_forecast, forecast_rows)
 
     def _done(self, batch: list[Entry], rows: int, dropped: str | None = None) -> None:
         with self._cond:
@@ -240,3 +239,13 @@ class PredictionLog:
         log.warning("prediction log: %s (%s, queue %d/%d rows): %d records dropped so far",
                     "queue full" if reason == "queue_full" else "stopping", state, self._queued,
                     self.capacity, sum(self._dropped.values()))
+
+
+def insert_rows(conn, table: Table, rows: list[tuple]) -> None:
+    """Insert `rows`: tuples in `table`'s column order, its JSON columns already as text."""
+    if not rows:
+        return
+    names = table.columns.keys()
+    as_text = {c.name: bindparam(c.name, type_=Text()) for c in table.columns
+               if isinstance(c.type, JSON)}  # bound as the text it is, not serialized again
+    conn.execute(insert(table).values(as_text), [dict(zip(names, row)) for row in rows])
