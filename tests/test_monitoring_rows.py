@@ -1,0 +1,218 @@
+"""The prediction log stores the same rows as the dict-per-row writer it replaced.
+
+`reference_write` is that writer, frozen (a dict per row, `insert()` through SQLAlchemy with
+its own JSON and date handling). One mixed entry (intake and in-flight rows, missing
+features, a row without a planned effort and so without a resource forecast, an in-flight
+row without percent complete) is written by it and by `PredictionLog._write` with the same
+ids, and both tables are read back: every column of every row must match, the features as
+JSON values, and on SQLite the stored type of every value as well.
+"""
+
+import json
+import os
+import random
+import uuid
+from datetime import datetime, timezone
+
+import numpy as np
+import pg_cluster
+import pytest
+from sqlalchemy import delete, insert, select, text
+
+from opm_ml import database
+from opm_ml.database.tables import prediction_log, prediction_log_forecast
+from opm_ml.forecasting.assessment import assess
+from opm_ml.forecasting.families import STAGES
+from opm_ml.forecasting.inputs import ProjectInputs
+from opm_ml.model_set import load_model_set
+from opm_ml.monitoring import scenario
+from opm_ml.monitoring.log import PredictionLog
+from opm_ml.monitoring.records import Entry, features_json, uuid4_hex
+
+TABLES = (prediction_log, prediction_log_forecast)
+
+
+def reference_rows(entry: Entry) -> tuple[list[dict], list[dict]]:
+    """`entry_rows` as it was before the columnar writer (commit 7a7a977), helpers too."""
+    inputs = entry.inputs
+    ids = [uuid.uuid4().hex for _ in range(inputs.n)]
+    log_rows: list[dict | None] = [None] * inputs.n
+    status = _dates(inputs.columns.get("status_date"), inputs.n)
+    progress = _progress(inputs)
+    group = inputs.columns.get(inputs.manifest.reference_class or "")
+    for stage in STAGES:
+        rows = inputs.rows_of(stage)
+        if not len(rows):
+            continue
+        features = inputs.features(stage)
+        names = list(features)
+        matrix = np.column_stack([features[n] for n in names]).astype(object) if names else \
+            np.empty((len(rows), 0), dtype=object)
+        matrix[matrix != matrix] = None  # NaN (the only value unequal to itself) -> null
+        for pos, values in zip(rows.tolist(), matrix.tolist()):
+            log_rows[pos] = {
+                "id": ids[pos], "logged_at": entry.logged_at, "source": entry.source,
+                "project_id": _text(inputs.ids[pos]), "stage": stage,
+                "status_date": status[pos] if stage == "inflight" else None,
+                "progress": progress[pos] if stage == "inflight" else None,
+                "project_type": None if group is None else _text(group[pos]),
+                "features": dict(zip(names, values)),
+            }
+    forecast_rows = []
+    for name, batch in entry.forecasts.items():
+        model_name, version = entry.models[name]
+        planned = inputs.columns.get(batch.family.planned)
+        planned = [None] * inputs.n if planned is None else _floats(planned)
+        q = _floats(batch.quantiles)
+        late = batch.values.get("probability_late")
+        late = _floats(late) if late is not None else [None] * inputs.n
+        for i in range(inputs.n):
+            if planned[i] is None or q[i][1] is None:
+                continue  # no forecast of this family: the row lacks its planned value
+            forecast_rows.append({
+                "prediction_id": ids[i], "family": name, "model_name": model_name,
+                "model_version": str(version), "planned": planned[i],
+                "p10": q[i][0], "p50": q[i][1], "p90": q[i][2], "probability_late": late[i],
+                "late_threshold": batch.late_threshold if late[i] is not None else None,
+            })
+    return [row for row in log_rows if row is not None], forecast_rows
+
+
+def _progress(inputs: ProjectInputs) -> list[float | None]:
+    """Percent complete per row: as reported, else earned value / budget (the EVM reading)."""
+    cols, n = inputs.columns, inputs.n
+    pct = cols.get("percent_complete")
+    pct = np.full(n, np.nan) if pct is None else np.asarray(pct, dtype=float)
+    if "ev" in cols and "budget_at_completion" in cols:
+        earned = 100 * np.asarray(cols["ev"], float) / np.asarray(cols["budget_at_completion"],
+                                                                  float)
+        pct = np.where(np.isnan(pct), earned, pct)
+    return _floats(pct)
+
+
+def _floats(values) -> list:
+    """Floats as Python values, NaN as None (SQL NULL), for any array shape."""
+    array = np.asarray(values, dtype=float)
+    out = array.astype(object)
+    out[np.isnan(array)] = None
+    return out.tolist()
+
+
+def _dates(values, n: int) -> list:
+    if values is None:
+        return [None] * n
+    days = np.asarray(values).astype("datetime64[D]")
+    return [None if np.isnat(d) else d.item() for d in days]
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def reference_write(engine, entry: Entry) -> None:
+    log_rows, forecast_rows = reference_rows(entry)
+    with engine.begin() as conn:
+        conn.execute(insert(prediction_log), log_rows)
+        conn.execute(insert(prediction_log_forecast), forecast_rows)
+
+
+@pytest.fixture(scope="module")
+def entry(small_registry) -> Entry:
+    """One assessed batch of every kind of row the log meets (checked, so it stays mixed)."""
+    settings, _ = small_registry
+    model_set = load_model_set(settings)
+    frame = scenario.forecast_rows(scenario.future(30, seed=5, shifted=False))
+    frame = frame.sample(frac=1, random_state=3).reset_index(drop=True)  # stages interleaved
+    inflight = frame.index[frame["status_date"].notna()]
+    intake = frame.index[frame["status_date"].isna()]
+    frame.loc[intake[0], "planned_effort_hours"] = np.nan  # no resource forecast for it
+    frame.loc[inflight[0], "planned_effort_hours"] = np.nan
+    frame.loc[intake[1], "pm_experience_years"] = np.nan  # a missing feature -> null
+    frame.loc[inflight[1], "percent_complete"] = np.nan  # progress from EV / BAC
+    frame.loc[intake[3], "percent_complete"] = 40.0  # no status date: intake, no progress
+    frame["project_type"] = frame["project_type"].astype(object)
+    frame.loc[intake[2], "project_type"] = None  # no reference class
+    inputs = ProjectInputs.from_frame(frame, model_set.manifest)
+    forecasts = assess(model_set.family_models(), inputs).forecasts
+    refs = {f: (m.name, m.version) for f, m in model_set.models.items()}
+    assert len(inputs.intake) and len(inputs.inflight) and intake[3] in inputs.intake
+    assert np.isnan(forecasts["resource"].quantiles[intake[0], 1])
+    assert np.isnan(inputs.features("intake")["pm_experience_years"]).any()
+    return Entry("api", datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc), inputs,
+                 forecasts, refs)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    if request.param == "sqlite":
+        yield database.connect(f"sqlite:///{tmp_path / 'rows.db'}")
+        return
+    try:
+        pg_cluster.server_bin()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    with pg_cluster.postgres_cluster("opm") as url:
+        yield database.connect(url)
+
+
+def stored(engine, monkeypatch, write) -> dict:
+    """Every row of both tables after `write(engine)` on empty tables, the ids made of the
+    same random bytes (uuid4 draws 16 at a time, the writer all at once)."""
+    stream = random.Random(7)
+    monkeypatch.setattr(os, "urandom", lambda k: stream.randbytes(k))
+    with engine.begin() as conn:
+        for table in reversed(TABLES):
+            conn.execute(delete(table))
+    write(engine)
+    out = {}
+    with engine.connect() as conn:
+        for table in TABLES:
+            key = list(table.primary_key.columns)
+            typed = conn.execute(select(table).order_by(*key)).all()
+            raw = conn.execute(text(f"SELECT * FROM {table.name} ORDER BY "
+                                    + ", ".join(c.name for c in key))).all()
+            out[table.name] = [tuple(row) for row in typed]
+            # The values as stored, JSON text parsed (its spacing is not part of the value).
+            out[table.name, "raw"] = [tuple(json.loads(v) if c == "features" and isinstance(
+                v, str) else v for c, v in zip(table.columns.keys(), row)) for row in raw]
+            if engine.dialect.name == "sqlite":
+                kinds = ", ".join(f"typeof({c.name})" for c in table.columns)
+                out[table.name, "types"] = conn.execute(text(
+                    f"SELECT {kinds} FROM {table.name} ORDER BY "
+                    + ", ".join(c.name for c in key))).all()
+    return out
+
+
+def test_the_writer_stores_what_the_dict_per_row_writer_stored(engine, entry, monkeypatch):
+    before = stored(engine, monkeypatch, lambda e: reference_write(e, entry))
+    after = stored(engine, monkeypatch, lambda e: PredictionLog("unused")._write(e, [entry]))
+    n = entry.inputs.n
+    logged = before["prediction_log"]
+    assert len(logged) == n and len(before["prediction_log_forecast"]) < 3 * n
+    assert any(v is None for row in logged for v in row[-1].values())  # a null feature
+    assert {row[4] for row in logged} == {"intake", "inflight"}
+    for key in before:
+        assert after[key] == before[key], key
+
+
+@pytest.mark.parametrize("values", [
+    [[1.5, np.nan, 3.0], [0.1, 2e-7, 1e16]],
+    [[np.inf, 1.0, np.nan], [-np.inf, 0.0, -0.0]],  # not JSON: written as json.dumps writes it
+])
+def test_features_json_is_json_dumps_of_the_row(values):
+    names = ["a", "b", "c"]
+    matrix = np.array(values)
+    expected = [{n: None if v != v else v for n, v in zip(names, row)} for row in values]
+    texts = features_json(dict(zip(names, matrix.T)), len(values))
+    assert [json.loads(t) for t in texts] == expected
+    for text_, row in zip(texts, expected):
+        if any(v in (np.inf, -np.inf) for v in row.values()):
+            assert text_ == json.dumps(row)
+    assert features_json({}, 2) == ["{}", "{}"]
+
+
+def test_uuid4_hex_are_version_4_uuids():
+    ids = uuid4_hex(1000)
+    parsed = [uuid.UUID(h) for h in ids]
+    assert len(set(ids)) == 1000 and all(p.hex == h for p, h in zip(parsed, ids))
+    assert {(p.version, p.variant) for p in parsed} == {(4, uuid.RFC_4122)}
