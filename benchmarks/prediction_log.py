@@ -33,27 +33,26 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 import warnings
 from contextlib import ExitStack
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-import numpy as np
 from harness import ROOT, registry_settings, train_champions, write_history
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 
 from opm_ml import database
 from opm_ml.database.tables import prediction_log, prediction_log_forecast
 from opm_ml.forecasting.assessment import assess
-from opm_ml.forecasting.families import STAGES
-from opm_ml.forecasting.inputs import ProjectInputs
 from opm_ml.model_set import load_model_set
 from opm_ml.monitoring import scenario
 from opm_ml.monitoring.log import PredictionLog
 from opm_ml.monitoring.records import Entry, entry_rows
 from serving.batches import CHUNK_ROWS, LANE_ROWS
 from serving.requests import project_inputs
+
+sys.path.insert(0, str(ROOT / "tests"))  # the writer as it was: the in-run baseline
+from frozen_log_writer import reference_rows, reference_write  # noqa: E402
 
 warnings.filterwarnings("ignore")
 logging.getLogger("mlflow").setLevel(logging.ERROR)
@@ -131,7 +130,7 @@ def postgres_database(url: str):
 
 def measure(entries: list[Entry], databases: dict, rounds: int) -> dict:
     """(step, database, code) -> [(CPU s, wall s)] over the rounds."""
-    codes = {"baseline": (baseline_entry_rows, baseline_write),
+    codes = {"baseline": (reference_rows, reference_write),
              "current": (entry_rows, PredictionLog("unused")._write)}
     batches = writer_batches(entries)
     expected = None
@@ -194,94 +193,6 @@ def print_table(results: dict, n: int) -> None:
                       f"{max(c for c, _ in runs):.3f}"
                       for (step, name, code), runs in results.items()))
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
-
-
-# --- the baseline: the writer before the columnar rows (commit 7a7a977), frozen -------------
-
-def baseline_write(engine, batch: list[Entry]) -> None:
-    log_rows, forecast_rows = [], []
-    for entry in batch:
-        a, b = baseline_entry_rows(entry)
-        log_rows += a
-        forecast_rows += b
-    with database.engine.translate_errors(engine), engine.begin() as conn:
-        conn.execute(insert(prediction_log), log_rows)
-        if forecast_rows:
-            conn.execute(insert(prediction_log_forecast), forecast_rows)
-
-
-def baseline_entry_rows(entry: Entry) -> tuple[list[dict], list[dict]]:
-    inputs = entry.inputs
-    ids = [uuid.uuid4().hex for _ in range(inputs.n)]
-    log_rows: list[dict | None] = [None] * inputs.n
-    status = _dates(inputs.columns.get("status_date"), inputs.n)
-    progress = _progress(inputs)
-    group = inputs.columns.get(inputs.manifest.reference_class or "")
-    for stage in STAGES:
-        rows = inputs.rows_of(stage)
-        if not len(rows):
-            continue
-        features = inputs.features(stage)
-        names = list(features)
-        matrix = np.column_stack([features[n] for n in names]).astype(object) if names else \
-            np.empty((len(rows), 0), dtype=object)
-        matrix[matrix != matrix] = None  # NaN (the only value unequal to itself) -> null
-        for pos, values in zip(rows.tolist(), matrix.tolist()):
-            log_rows[pos] = {
-                "id": ids[pos], "logged_at": entry.logged_at, "source": entry.source,
-                "project_id": _text(inputs.ids[pos]), "stage": stage,
-                "status_date": status[pos] if stage == "inflight" else None,
-                "progress": progress[pos] if stage == "inflight" else None,
-                "project_type": None if group is None else _text(group[pos]),
-                "features": dict(zip(names, values)),
-            }
-    forecast_rows = []
-    for name, batch in entry.forecasts.items():
-        model_name, version = entry.models[name]
-        planned = inputs.columns.get(batch.family.planned)
-        planned = [None] * inputs.n if planned is None else _floats(planned)
-        q = _floats(batch.quantiles)
-        late = batch.values.get("probability_late")
-        late = _floats(late) if late is not None else [None] * inputs.n
-        for i in range(inputs.n):
-            if planned[i] is None or q[i][1] is None:
-                continue  # no forecast of this family: the row lacks its planned value
-            forecast_rows.append({
-                "prediction_id": ids[i], "family": name, "model_name": model_name,
-                "model_version": str(version), "planned": planned[i],
-                "p10": q[i][0], "p50": q[i][1], "p90": q[i][2], "probability_late": late[i],
-                "late_threshold": batch.late_threshold if late[i] is not None else None,
-            })
-    return [row for row in log_rows if row is not None], forecast_rows
-
-
-def _progress(inputs: ProjectInputs) -> list[float | None]:
-    cols, n = inputs.columns, inputs.n
-    pct = cols.get("percent_complete")
-    pct = np.full(n, np.nan) if pct is None else np.asarray(pct, dtype=float)
-    if "ev" in cols and "budget_at_completion" in cols:
-        earned = 100 * np.asarray(cols["ev"], float) / np.asarray(cols["budget_at_completion"],
-                                                                  float)
-        pct = np.where(np.isnan(pct), earned, pct)
-    return _floats(pct)
-
-
-def _floats(values) -> list:
-    array = np.asarray(values, dtype=float)
-    out = array.astype(object)
-    out[np.isnan(array)] = None
-    return out.tolist()
-
-
-def _dates(values, n: int) -> list:
-    if values is None:
-        return [None] * n
-    days = np.asarray(values).astype("datetime64[D]")
-    return [None if np.isnat(d) else d.item() for d in days]
-
-
-def _text(value) -> str | None:
-    return None if value is None else str(value)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,12 @@ from datetime import datetime, timezone
 import numpy as np
 import pg_cluster
 import pytest
-from sqlalchemy import delete, insert, select, text
+from frozen_log_writer import reference_write
+from sqlalchemy import delete, select, text
 
 from opm_ml import database
 from opm_ml.database.tables import prediction_log, prediction_log_forecast
 from opm_ml.forecasting.assessment import assess
-from opm_ml.forecasting.families import STAGES
 from opm_ml.forecasting.inputs import ProjectInputs
 from opm_ml.model_set import load_model_set
 from opm_ml.monitoring import scenario
@@ -30,90 +30,6 @@ from opm_ml.monitoring.log import PredictionLog
 from opm_ml.monitoring.records import Entry, features_json, uuid4_hex
 
 TABLES = (prediction_log, prediction_log_forecast)
-
-
-def reference_rows(entry: Entry) -> tuple[list[dict], list[dict]]:
-    """`entry_rows` as it was before the columnar writer (commit 7a7a977), helpers too."""
-    inputs = entry.inputs
-    ids = [uuid.uuid4().hex for _ in range(inputs.n)]
-    log_rows: list[dict | None] = [None] * inputs.n
-    status = _dates(inputs.columns.get("status_date"), inputs.n)
-    progress = _progress(inputs)
-    group = inputs.columns.get(inputs.manifest.reference_class or "")
-    for stage in STAGES:
-        rows = inputs.rows_of(stage)
-        if not len(rows):
-            continue
-        features = inputs.features(stage)
-        names = list(features)
-        matrix = np.column_stack([features[n] for n in names]).astype(object) if names else \
-            np.empty((len(rows), 0), dtype=object)
-        matrix[matrix != matrix] = None  # NaN (the only value unequal to itself) -> null
-        for pos, values in zip(rows.tolist(), matrix.tolist()):
-            log_rows[pos] = {
-                "id": ids[pos], "logged_at": entry.logged_at, "source": entry.source,
-                "project_id": _text(inputs.ids[pos]), "stage": stage,
-                "status_date": status[pos] if stage == "inflight" else None,
-                "progress": progress[pos] if stage == "inflight" else None,
-                "project_type": None if group is None else _text(group[pos]),
-                "features": dict(zip(names, values)),
-            }
-    forecast_rows = []
-    for name, batch in entry.forecasts.items():
-        model_name, version = entry.models[name]
-        planned = inputs.columns.get(batch.family.planned)
-        planned = [None] * inputs.n if planned is None else _floats(planned)
-        q = _floats(batch.quantiles)
-        late = batch.values.get("probability_late")
-        late = _floats(late) if late is not None else [None] * inputs.n
-        for i in range(inputs.n):
-            if planned[i] is None or q[i][1] is None:
-                continue  # no forecast of this family: the row lacks its planned value
-            forecast_rows.append({
-                "prediction_id": ids[i], "family": name, "model_name": model_name,
-                "model_version": str(version), "planned": planned[i],
-                "p10": q[i][0], "p50": q[i][1], "p90": q[i][2], "probability_late": late[i],
-                "late_threshold": batch.late_threshold if late[i] is not None else None,
-            })
-    return [row for row in log_rows if row is not None], forecast_rows
-
-
-def _progress(inputs: ProjectInputs) -> list[float | None]:
-    """Percent complete per row: as reported, else earned value / budget (the EVM reading)."""
-    cols, n = inputs.columns, inputs.n
-    pct = cols.get("percent_complete")
-    pct = np.full(n, np.nan) if pct is None else np.asarray(pct, dtype=float)
-    if "ev" in cols and "budget_at_completion" in cols:
-        earned = 100 * np.asarray(cols["ev"], float) / np.asarray(cols["budget_at_completion"],
-                                                                  float)
-        pct = np.where(np.isnan(pct), earned, pct)
-    return _floats(pct)
-
-
-def _floats(values) -> list:
-    """Floats as Python values, NaN as None (SQL NULL), for any array shape."""
-    array = np.asarray(values, dtype=float)
-    out = array.astype(object)
-    out[np.isnan(array)] = None
-    return out.tolist()
-
-
-def _dates(values, n: int) -> list:
-    if values is None:
-        return [None] * n
-    days = np.asarray(values).astype("datetime64[D]")
-    return [None if np.isnat(d) else d.item() for d in days]
-
-
-def _text(value) -> str | None:
-    return None if value is None else str(value)
-
-
-def reference_write(engine, entry: Entry) -> None:
-    log_rows, forecast_rows = reference_rows(entry)
-    with engine.begin() as conn:
-        conn.execute(insert(prediction_log), log_rows)
-        conn.execute(insert(prediction_log_forecast), forecast_rows)
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +100,7 @@ def stored(engine, monkeypatch, write) -> dict:
 
 
 def test_the_writer_stores_what_the_dict_per_row_writer_stored(engine, entry, monkeypatch):
-    before = stored(engine, monkeypatch, lambda e: reference_write(e, entry))
+    before = stored(engine, monkeypatch, lambda e: reference_write(e, [entry]))
     after = stored(engine, monkeypatch, lambda e: PredictionLog("unused")._write(e, [entry]))
     n = entry.inputs.n
     logged = before["prediction_log"]
