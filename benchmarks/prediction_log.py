@@ -14,7 +14,8 @@ records). Then, `--rounds` times, each code in turn (which goes first alternates
   into a fresh SQLite file (and, with `--postgres`, emptied PostgreSQL tables).
 
 `baseline` is the writer as it was before the columnar rows (commit 7a7a977: a dict per row,
-`insert()` through SQLAlchemy), kept below as a frozen copy; `current` is the code in the tree.
+`insert()` through SQLAlchemy), frozen in tests/frozen_log_writer.py (also the oracle of
+tests/test_monitoring_rows.py); `current` is the code in the tree.
 Printed: medians of CPU seconds (`time.process_time`, this process, the writer's own cost,
 held under the GIL) and wall seconds, and projects per CPU second. Garbage collection stays on,
 as in the writer. The writer runs this on a thread while the API serves: every CPU second here

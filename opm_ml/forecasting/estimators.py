@@ -612,12 +612,7 @@ class StageEstimator(BaseEstimator):
                       row_pinball_loss(y, raw, self.quantiles)
                       for name, r in candidates.items()
                       for option, raw in r.options(matrix).items()}
-            base, option = choose_candidate(losses, groups)
-            self.choice_scores_ = {(b or "none", o): float(loss.mean())
-                                   for (b, o), loss in losses.items()}
-            self.base_scores_ = {name: min(score for (b, _), score in self.choice_scores_.items()
-                                           if b == name) for name in candidates}
-            self.base_choice_, self.trees_choice_ = base or "none", option
+            _, option = self._choose(losses, groups)
             self.regressor_ = candidates[self.base_choice_].use(option)
         self.regressor_.conformalize(matrix, Y[self.target])
         if self.classifier_ is not None:
@@ -648,6 +643,19 @@ class StageEstimator(BaseEstimator):
             fit_local(jobs, self.early_stopping_rounds, self.n_jobs)
         else:
             fitter(jobs, self.early_stopping_rounds)
+
+    def _choose(self, losses: dict, groups) -> tuple:
+        """`choose_candidate` on per-row `losses` ((start or None, option) -> losses), recorded
+        as `base_choice_`, `trees_choice_`, `choice_scores_` (each candidate's mean loss) and
+        `base_scores_` (each start's best option)."""
+        base, option = choose_candidate(losses, groups)
+        self.choice_scores_ = {(b or "none", o): float(loss.mean())
+                               for (b, o), loss in losses.items()}
+        self.base_scores_ = {}
+        for (name, _), score in self.choice_scores_.items():
+            self.base_scores_[name] = min(score, self.base_scores_.get(name, np.inf))
+        self.base_choice_, self.trees_choice_ = base or "none", option
+        return base, option
 
     def _choose_by_folds(self, X: pd.DataFrame, y: pd.Series, bases: list, groups,
                          fitter: Fitter | None) -> tuple[str | None, list[int]]:
@@ -686,12 +694,7 @@ class StageEstimator(BaseEstimator):
                     oof.setdefault((base, option), np.empty((len(X), len(self.quantiles))))
                     oof[(base, option)][test] = raw
         losses = {key: row_pinball_loss(target, raw, self.quantiles) for key, raw in oof.items()}
-        scores = {key: float(loss.mean()) for key, loss in losses.items()}
-        base, option = choose_candidate(losses, groups)
-        self.choice_scores_ = {(b or "none", o): s for (b, o), s in scores.items()}
-        self.base_scores_ = {(b or "none"): min(s for (c, _), s in scores.items() if c == b)
-                             for b in bases}
-        self.base_choice_, self.trees_choice_ = base or "none", option
+        base, option = self._choose(losses, groups)
         offsets = conformal_offsets(oof[(base, option)], target, self.quantiles)
         offsets[np.isclose(self.quantiles, 0.5)] = 0.0
         self.fold_offsets_ = offsets
