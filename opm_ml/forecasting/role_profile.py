@@ -18,6 +18,7 @@ import orjson
 import pandas as pd
 
 DAYS_PER_MONTH = 365.25 / 12
+_KEPT_FRACTIONS = 4096  # (group, months) pairs; bounds the memory any durations can claim
 
 
 class RoleProfile:
@@ -33,6 +34,7 @@ class RoleProfile:
     def fit(self, usage: pd.DataFrame, projects: pd.DataFrame, roles: Sequence[str],
             group: str) -> RoleProfile:
         self.__dict__.pop("_cdfs", None)
+        self.__dict__.pop("_fractions", None)
         self.roles_ = tuple(roles)
         flat = np.full((len(self.roles_), self.bins), 1.0 / self.bins)
         self.overall_ = flat
@@ -71,6 +73,7 @@ class RoleProfile:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state.pop("_cdfs", None)  # derived from `shapes_` on first use
+        state.pop("_fractions", None)
         return state
 
     def _cdf(self, group: str) -> np.ndarray:
@@ -84,7 +87,20 @@ class RoleProfile:
         return cdfs[group]
 
     def monthly_fractions(self, group: str, months: int) -> np.ndarray:
-        """(roles, months) fractions of each role's hours per planned month; rows sum to 1."""
+        """(roles, months) fractions of each role's hours per planned month; rows sum to 1.
+
+        Kept per (group, months) up to `_KEPT_FRACTIONS` pairs: a one-project forecast
+        otherwise spends more on the interpolation than on its role models."""
+        kept = self.__dict__.setdefault("_fractions", {})
+        fractions = kept.get((group, months))
+        if fractions is None:
+            fractions = self._fractions_of(group, months)
+            fractions.flags.writeable = False  # shared by every forecast that reads it
+            if len(kept) < _KEPT_FRACTIONS:
+                kept[(group, months)] = fractions
+        return fractions
+
+    def _fractions_of(self, group: str, months: int) -> np.ndarray:
         cdf = self._cdf(group)
         edges = np.linspace(0, 1, self.bins + 1)
         month_edges = np.linspace(0, 1, months + 1)
