@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     batch_threads: int = Field(
         0, ge=0, description="LightGBM threads a large batch request may use; 0 = every core "
                              "while no single-project request waits, one fewer while one does")
+    freeze_models: bool = Field(
+        True, description="after loading models, keep the process's long-lived objects out of "
+                          "the garbage collector's full passes (gc.freeze): ~0.3 s less per "
+                          "large batch, no such pause on single requests")
     registry_poll_seconds: float = Field(
         60.0, ge=0, description="how often to check the registry for a new alias; 0 = never"
     )

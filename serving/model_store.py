@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from opm_ml import mlflow_access
+from opm_ml import heap, mlflow_access
 from opm_ml.model_set import ModelSet, ModelUnavailable, load_model_set
 from opm_ml.schedule.served import activity_version
 from opm_ml.settings import Settings
@@ -162,6 +162,8 @@ class ModelStore:
                 listener(None, self.last_error)
             return False
         self._current = new  # the atomic swap: one reference assignment
+        if self.settings.freeze_models:
+            heap.settle()  # the new set out of full collections' way, the replaced one collected
         self.last_error = self.problem = None
         log.info("serving model set %s", new.versions())
         if new.missing:

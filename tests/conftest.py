@@ -26,6 +26,9 @@ from training.specs import load_spec
 # throwaway database, never to the project folder's var/opm-ml.db.
 os.environ.setdefault("OPM_ML_DATABASE_URL",
                       f"sqlite:///{tempfile.mkdtemp(prefix='opm-ml-tests-')}/opm-ml.db")
+# One test process builds hundreds of apps and model sets: freezing each into the permanent
+# generation (`opm_ml.heap`) would keep their garbage; test_heap.py covers it on purpose.
+os.environ.setdefault("OPM_ML_FREEZE_MODELS", "false")
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from opm_ml import heap
 from opm_ml.forecasting import FAMILY_NAMES, FamilyModel
 from opm_ml.forecasting.assessment import EVM_PREFIX, assess
 from opm_ml.forecasting.families import check_families
@@ -65,6 +66,8 @@ def load_models(settings, families: list[str] | None) -> ScoringModels:
     if missing:
         raise ModelsUnavailable("; ".join(missing) + " (train it first: opm-ml train)")
     served = {f: model_set.models[f] for f in FAMILY_NAMES if f in families}
+    if settings.freeze_models:
+        heap.settle()  # models out of the full collections a long scoring run triggers
     return ScoringModels(
         {f: m.model for f, m in served.items()},
         {f: f"{m.name} v{m.version} ({m.alias})" for f, m in served.items()},
