@@ -607,12 +607,10 @@ class StageEstimator(BaseEstimator):
         matrix = feature_matrix(X, self.feature_names_)
         candidates = self.__dict__.pop("candidates_", None)
         if candidates is not None:
-            y = np.asarray(Y[self.target], dtype=float)
-            losses = {(None if name == "none" else name, option):
-                      row_pinball_loss(y, raw, self.quantiles)
-                      for name, r in candidates.items()
-                      for option, raw in r.options(matrix).items()}
-            _, option = self._choose(losses, groups)
+            raws = {(None if name == "none" else name, option): raw
+                    for name, r in candidates.items()
+                    for option, raw in r.options(matrix).items()}
+            _, option = self._choose(raws, Y[self.target], groups)
             self.regressor_ = candidates[self.base_choice_].use(option)
         self.regressor_.conformalize(matrix, Y[self.target])
         if self.classifier_ is not None:
@@ -644,10 +642,13 @@ class StageEstimator(BaseEstimator):
         else:
             fitter(jobs, self.early_stopping_rounds)
 
-    def _choose(self, losses: dict, groups) -> tuple:
-        """`choose_candidate` on per-row `losses` ((start or None, option) -> losses), recorded
-        as `base_choice_`, `trees_choice_`, `choice_scores_` (each candidate's mean loss) and
+    def _choose(self, raws: dict, y, groups) -> tuple:
+        """`choose_candidate` on each candidate's per-row pinball loss of its raw quantiles
+        (`raws`: (start or None, option) -> (n, levels)) for the outcomes `y`, recorded as
+        `base_choice_`, `trees_choice_`, `choice_scores_` (each candidate's mean loss) and
         `base_scores_` (each start's best option)."""
+        y = np.asarray(y, dtype=float)
+        losses = {key: row_pinball_loss(y, raw, self.quantiles) for key, raw in raws.items()}
         base, option = choose_candidate(losses, groups)
         self.choice_scores_ = {(b or "none", o): float(loss.mean())
                                for (b, o), loss in losses.items()}
@@ -693,8 +694,7 @@ class StageEstimator(BaseEstimator):
                 for option, raw in regressor.options(matrix, counts(base, f)).items():
                     oof.setdefault((base, option), np.empty((len(X), len(self.quantiles))))
                     oof[(base, option)][test] = raw
-        losses = {key: row_pinball_loss(target, raw, self.quantiles) for key, raw in oof.items()}
-        base, option = self._choose(losses, groups)
+        base, option = self._choose(oof, target, groups)
         offsets = conformal_offsets(oof[(base, option)], target, self.quantiles)
         offsets[np.isclose(self.quantiles, 0.5)] = 0.0
         self.fold_offsets_ = offsets
