@@ -19,6 +19,8 @@ import pandas as pd
 
 DAYS_PER_MONTH = 365.25 / 12
 _KEPT_FRACTIONS = 4096  # (group, months) pairs; bounds the memory any durations can claim
+# Kept beside the fitted shapes, derived from them on first use: never pickled, reset by fit.
+_DERIVED = ("_cdfs", "_fractions")
 
 
 class RoleProfile:
@@ -33,8 +35,8 @@ class RoleProfile:
 
     def fit(self, usage: pd.DataFrame, projects: pd.DataFrame, roles: Sequence[str],
             group: str) -> RoleProfile:
-        self.__dict__.pop("_cdfs", None)
-        self.__dict__.pop("_fractions", None)
+        for name in _DERIVED:
+            self.__dict__.pop(name, None)
         self.roles_ = tuple(roles)
         flat = np.full((len(self.roles_), self.bins), 1.0 / self.bins)
         self.overall_ = flat
@@ -72,8 +74,8 @@ class RoleProfile:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state.pop("_cdfs", None)  # derived from `shapes_` on first use
-        state.pop("_fractions", None)
+        for name in _DERIVED:
+            state.pop(name, None)
         return state
 
     def _cdf(self, group: str) -> np.ndarray:
