@@ -110,11 +110,13 @@ def conformal_offsets(raw: np.ndarray, y: np.ndarray, quantiles) -> np.ndarray:
     return offsets
 
 
-def row_pinball_loss(y, raw: np.ndarray, quantiles) -> np.ndarray:
-    """Each row's pinball loss of quantile predictions `raw` (n, levels), mean over levels."""
-    diff = np.asarray(y, dtype=float)[:, None] - raw
-    levels = np.asarray(quantiles)[None, :]
-    return np.maximum(levels * diff, (levels - 1) * diff).mean(axis=1)
+def median_loss(y, raw: np.ndarray, quantiles) -> np.ndarray:
+    """Each row's pinball loss of the median column of quantile predictions `raw` (n, levels):
+    half its absolute error, what the served point forecast is judged by. The choice of start
+    and option uses it alone: the interval ends get conformal offsets afterwards anyway, and
+    with them in the loss a candidate won on interval width what its median lost."""
+    median = raw[:, list(quantiles).index(0.5)]
+    return 0.5 * np.abs(np.asarray(y, dtype=float) - median)
 
 
 # The options from the simplest (fewest values learned from the outcomes) to the richest.
@@ -143,20 +145,24 @@ def simplest_within_one_se(losses: dict, key: Callable, groups=None):
     """
     best = min(losses, key=lambda name: losses[name].mean())
     labels = None if groups is None else pd.factorize(np.asarray(groups))[0]
-
-    def within(name) -> bool:
-        diff = losses[name] - losses[best]
-        n = len(diff)
-        if labels is None:
-            se = diff.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0
-        else:
-            totals = np.bincount(labels, weights=diff - diff.mean())
-            g = len(totals)
-            se = np.sqrt(g / (g - 1) * np.sum(totals**2)) / n if g > 1 else 0.0
-        return diff.mean() <= se
-
-    return min((name for name in losses if within(name)),
+    return min((name for name in losses
+                if not clearly_lower(losses[best], losses[name], labels)),
                key=lambda name: (key(name), losses[name].mean()))
+
+
+def clearly_lower(a: np.ndarray, b: np.ndarray, labels=None) -> bool:
+    """Whether per-row losses `a` are lower than `b` (the same rows) by more than one standard
+    error of their paired difference; with `labels` (integer group codes), rows of one group
+    count as one draw (cluster-robust error)."""
+    diff = b - a
+    n = len(diff)
+    if labels is None:
+        se = diff.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0
+    else:
+        totals = np.bincount(labels, weights=diff - diff.mean())
+        g = len(totals)
+        se = np.sqrt(g / (g - 1) * np.sum(totals**2)) / n if g > 1 else 0.0
+    return diff.mean() > se
 
 
 def corrected_face_value(choice: tuple, losses: dict) -> tuple:
@@ -176,14 +182,41 @@ def corrected_face_value(choice: tuple, losses: dict) -> tuple:
     return choice
 
 
+def trees_on_the_better_start(choice: tuple, losses: dict, groups=None) -> tuple:
+    """`choice` (start, option), except that trees over a start yield to trees over another
+    start that clearly beats it at face value (each start's better of as-is and shifted, by
+    more than one standard error), when those trees also score lower.
+
+    The one-SE rule ranks trees over the plan simpler than trees over a size law, and on a
+    few dozen rows it cannot tell them apart; but trees over the plan must relearn from those
+    rows what the law already knows, and cannot extrapolate it (Kitchenham's effort lost 18
+    SA points in a fold that chose them).
+    """
+    if choice[1] != "trees":
+        return choice
+    labels = None if groups is None else pd.factorize(np.asarray(groups))[0]
+
+    def face(start):
+        return min((losses[(start, o)] for o in ("start", "shift") if (start, o) in losses),
+                   key=np.mean)
+
+    better = [(start, option) for start, option in losses
+              if option == "trees" and start != choice[0]
+              and losses[(start, option)].mean() < losses[choice].mean()
+              and clearly_lower(face(start), face(choice[0]), labels)]
+    return min(better, key=lambda k: losses[k].mean()) if better else choice
+
+
 def choose_candidate(losses: dict, groups=None) -> tuple:
-    """The (start, option) a stage predicts with, from each candidate's per-row pinball
-    losses on rows it did not train on (out of fold, or the calibration slice): the simplest
-    within one standard error of the lowest (`simplest_within_one_se`, ranked by
-    `complexity`), the plan or anchor at face value giving way to its median correction
-    where that scores lower (`corrected_face_value`). One rule wherever the choice is made."""
+    """The (start, option) a stage predicts with, from each candidate's per-row median loss
+    (`median_loss`) on rows it did not train on (out of fold, or the calibration slice):
+    the simplest within one standard error of the lowest (`simplest_within_one_se`, ranked
+    by `complexity`), the plan or anchor at face value giving way to its median correction
+    where that scores lower (`corrected_face_value`), trees over a start to trees over a
+    clearly better one (`trees_on_the_better_start`). One rule wherever the choice is made."""
     chosen = simplest_within_one_se(losses, key=lambda k: complexity(*k), groups=groups)
-    return corrected_face_value(chosen, losses)
+    chosen = corrected_face_value(chosen, losses)
+    return trees_on_the_better_start(chosen, losses, groups)
 
 
 def prediction_threads(n_rows: int) -> int:
@@ -526,7 +559,7 @@ class StageEstimator(BaseEstimator):
     "auto" tries the anchor as it is ("none") and with its weight learned ("weighted").
 
     `choice_folds` (for small histories, where a calibration slice of a few dozen rows makes
-    a noisy choice): `fit` makes that choice itself, by the pinball loss of out-of-fold
+    a noisy choice): `fit` makes that choice itself, by the median loss of out-of-fold
     predictions over `choice_folds` folds of its own rows (folds never split a `groups`
     label; each fold's trees stop early on its held-out part). The chosen start and option
     are then refitted on all rows with the median number of trees the folds kept, and the
@@ -643,12 +676,12 @@ class StageEstimator(BaseEstimator):
             fitter(jobs, self.early_stopping_rounds)
 
     def _choose(self, raws: dict, y, groups) -> tuple:
-        """`choose_candidate` on each candidate's per-row pinball loss of its raw quantiles
+        """`choose_candidate` on each candidate's per-row median loss of its raw quantiles
         (`raws`: (start or None, option) -> (n, levels)) for the outcomes `y`, recorded as
         `base_choice_`, `trees_choice_`, `choice_scores_` (each candidate's mean loss) and
         `base_scores_` (each start's best option)."""
         y = np.asarray(y, dtype=float)
-        losses = {key: row_pinball_loss(y, raw, self.quantiles) for key, raw in raws.items()}
+        losses = {key: median_loss(y, raw, self.quantiles) for key, raw in raws.items()}
         base, option = choose_candidate(losses, groups)
         self.choice_scores_ = {(b or "none", o): float(loss.mean())
                                for (b, o), loss in losses.items()}
@@ -660,7 +693,7 @@ class StageEstimator(BaseEstimator):
 
     def _choose_by_folds(self, X: pd.DataFrame, y: pd.Series, bases: list, groups,
                          fitter: Fitter | None) -> tuple[str | None, list[int]]:
-        """The start and option `choose_candidate` picks by out-of-fold pinball loss, and
+        """The start and option `choose_candidate` picks by out-of-fold median loss, and
         its tree counts.
 
         Each level's number of trees is the one with the lowest held-out loss summed over the
