@@ -33,6 +33,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.isotonic import IsotonicRegression
 
 from opm_ml.features import feature_matrix
+from opm_ml.forecasting import single_row
 from opm_ml.forecasting.starts import (
     AnchorStart,
     LogLinearStart,
@@ -41,7 +42,6 @@ from opm_ml.forecasting.starts import (
     frame_matrix,
     log_positive,
 )
-from opm_ml.forecasting import single_row
 
 # fitter(jobs, early_stopping_rounds): fits (model, X, y, X_eval, y_eval) jobs in place.
 Fitter = Callable[[list, "int | None"], None]
