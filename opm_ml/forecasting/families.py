@@ -83,7 +83,9 @@ class _Delay(Family):
             out["probability_late"] = stage_out["probability_late"]
         if start is not None:
             # Capped so the sum cannot overflow: anything past 9999-12-31 becomes null anyway.
-            days = np.rint(np.minimum(np.nan_to_num(quantiles, nan=0.0), MAX_DAYS))
+            # (`fmin` caps a NaN too; its date is replaced by NaT below. `nan_to_num` cost
+            # ~12 µs on one project's three values.)
+            days = np.rint(np.fmin(quantiles, MAX_DAYS))
             finish = start[:, None] + days.astype(np.int64).astype("timedelta64[D]")
             out["finish_date"] = np.where(np.isnan(quantiles), np.datetime64("NaT"), finish)
         return out
