@@ -26,6 +26,18 @@ def test_family_model_learns_a_log_linear_effort_law_with_gaps_and_unseen_levels
     assert np.isfinite(model.predict(test)).all()
 
 
+def test_few_groups_choose_by_folds_however_many_rows(monkeypatch):
+    # Rows of one project are one draw: 60 rows of 6 projects are too few for a calibration
+    # slice (SiP's calibration quarter held 5 of its 19 training projects).
+    monkeypatch.setattr("training.real_data.CHOOSE_BY_FOLDS_BELOW", 50)
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"size": rng.lognormal(3, 1, 60)})
+    effort = 2.0 * X["size"].to_numpy() * rng.lognormal(0, 0.2, 60)
+    assert FamilyEstimator().fit(X, effort).estimator_.choice_folds is None  # 60 draws
+    grouped = FamilyEstimator().fit(X, effort, groups=np.repeat(np.arange(6), 10))
+    assert grouped.estimator_.choice_folds == 5  # 6 draws
+
+
 def test_family_model_rejects_non_positive_targets():
     with pytest.raises(ValueError, match="positive"):
         FamilyEstimator().fit(pd.DataFrame({"x": [1.0, 2.0, 3.0]}), [1.0, 0.0, 2.0])

@@ -30,10 +30,12 @@ SPEC_FOR = {"effort": "resource", "delay": "delay", "overrun": "overrun"}
 # The calibration share of the training rows when the estimator does not choose by folds
 # (the specs' 0.6 train / 0.2 calibration split).
 CALIBRATION_SHARE = 0.25
-# Below this many training rows a random calibration slice (a few dozen rows) makes a noisy
-# choice of start, option and trees: the estimator chooses by this many folds of its
-# training rows. Training proper keeps its calibration slice, which is newer than the
-# training slice; a real dataset's folds have no such order to respect.
+# Below this many independent draws among the training rows (rows, or projects where rows
+# are grouped by project) a random calibration slice makes a noisy choice of start, option
+# and trees: the estimator chooses by `CHOICE_FOLDS` folds of its training rows. (SiP's 8,175
+# tasks are 19 projects per fold: a calibration quarter held 5.) Training proper keeps its
+# calibration slice, which is newer than the training slice; a real dataset's folds have no
+# such order to respect.
 CHOOSE_BY_FOLDS_BELOW = 1000
 CHOICE_FOLDS = 5
 
@@ -44,10 +46,11 @@ class FamilyEstimator(RegressorMixin, BaseEstimator):
     `family`: the spec (`resource`, `delay`, `overrun`); `stage`: "intake", or "inflight" for
     snapshots that carry a current forecast, which is then the `anchor` (a ratio to plan, as
     the EVM index forecasts are in flight); `reference`: the reference-class category.
-    `fit` builds the estimator with `stage_estimator` for its number of rows: sets under
-    `CHOOSE_BY_FOLDS_BELOW` choose the start, option and trees by folds of the training rows
-    (`StageEstimator.choice_folds`), larger ones on a random calibration slice of
-    `CALIBRATION_SHARE` of them (as training does on its time-ordered one), split by `groups`.
+    `fit` builds the estimator with `stage_estimator` for its number of rows: sets with fewer
+    than `CHOOSE_BY_FOLDS_BELOW` rows (groups, with `groups`) choose the start, option and
+    trees by folds of the training rows (`StageEstimator.choice_folds`), larger ones on a
+    random calibration slice of `CALIBRATION_SHARE` of them (as training does on its
+    time-ordered one), split by `groups`.
     SA scores the P50, so the delay family's late classifier is not fitted. Strings become
     pandas categories with the levels seen in training; unseen or missing levels are NaN.
     """
@@ -72,7 +75,8 @@ class FamilyEstimator(RegressorMixin, BaseEstimator):
         }
         frame = self._encode(X)
         Y = pd.DataFrame({spec.target: np.log(target)}, index=frame.index)
-        small = len(frame) < CHOOSE_BY_FOLDS_BELOW
+        draws = len(frame) if groups is None else pd.Series(groups).nunique()
+        small = draws < CHOOSE_BY_FOLDS_BELOW
         estimator = stage_estimator(self.stage, spec, self.random_state, self.anchor,
                                     n_rows=len(frame), reference=self.reference,
                                     choice_folds=CHOICE_FOLDS if small else None)
