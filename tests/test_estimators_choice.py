@@ -98,6 +98,22 @@ def test_trees_on_the_plan_yield_to_trees_on_a_clearly_better_law():
     assert trees_on_the_better_start((None, "shift"), losses) == (None, "shift")
 
 
+def test_trees_that_clearly_beat_the_law_alone_keep_their_start():
+    # The synthetic history's resource intake: on a thousand calibration rows the trees on
+    # the plan clearly beat the size law alone (they learned more than it knows) and tie the
+    # trees on the law, which score a hair lower: the plan's trees stay.
+    rng = np.random.default_rng(4)
+    base = rng.exponential(0.1, 1000)
+    swing = np.tile([0.008, -0.008], 500)
+    losses = {(None, "start"): base + 3.5, (None, "shift"): base + 0.25,
+              (None, "trees"): 0.5 * base + swing + 0.0001,
+              ("loglinear", "start"): base + 0.007, ("loglinear", "shift"): base + 0.007,
+              ("loglinear", "trees"): 0.5 * base}
+    assert simplest_within_one_se(losses, key=lambda k: complexity(*k)) == (None, "trees")
+    assert choose_candidate(losses) == (None, "trees")
+    # (Trees that only tie the law alone yield: the Kitchenham test above.)
+
+
 def test_the_calibration_slice_chooses_by_the_same_rule_as_the_folds():
     # A large history chooses on its calibration slice; the lowest loss there is not the
     # answer when a simpler candidate is within one standard error (the synthetic resource
