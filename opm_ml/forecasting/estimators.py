@@ -217,7 +217,8 @@ def choose_candidate(losses: dict, groups=None) -> tuple:
     the simplest within one standard error of the lowest (`simplest_within_one_se`, ranked
     by `complexity`), the plan or anchor at face value giving way to its median correction
     where that scores lower (`corrected_face_value`), trees over a start to trees over a
-    clearly better one (`trees_on_the_better_start`). One rule wherever the choice is made."""
+    clearly better one unless they clearly beat it alone (`trees_on_the_better_start`). One
+    rule wherever the choice is made."""
     chosen = simplest_within_one_se(losses, key=lambda k: complexity(*k), groups=groups)
     chosen = corrected_face_value(chosen, losses)
     return trees_on_the_better_start(chosen, losses, groups)
