@@ -366,12 +366,14 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
             start, start_contributions = self.start_.start_and_contributions(X)
         else:
             start = self._start(X)
-        out = {"log_quantiles": order_around_median(self._raw(X, start, threads) + self.offsets_)}
+        contrib = None
+        if shap and self.trees_:  # its row sums are the median's trees: not predicted twice
+            contrib = single_row.predict(self.models_[1].booster_, X, threads, single_row.CONTRIB)
+        median = None if contrib is None else contrib.sum(axis=1)
+        raw = self._raw(X, start, threads, median)
+        out = {"log_quantiles": order_around_median(raw + self.offsets_)}
         if shap:
-            if self.trees_:
-                contrib = single_row.predict(self.models_[1].booster_, X, threads,
-                                             single_row.CONTRIB)
-            else:
+            if contrib is None:
                 contrib = np.zeros((len(X), X.shape[1] + 1))
                 contrib[:, -1] = self.flat_[1]
             contrib[:, -1] += self.offsets_[1]
@@ -405,12 +407,19 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         """The median (P50) of the log-ratio target."""
         return self.predict_arrays(X, False, prediction_threads(len(X)))["log_quantiles"][:, 1]
 
-    def _raw(self, X: np.ndarray, start: np.ndarray, threads: int) -> np.ndarray:
-        """Uncalibrated quantiles: each level's trees (or its constant) plus the start."""
+    def _raw(self, X: np.ndarray, start: np.ndarray, threads: int,
+             median: np.ndarray | None = None) -> np.ndarray:
+        """Uncalibrated quantiles: each level's trees (or its constant) plus the start;
+        `median`: the median's trees already predicted (the row sums of its TreeSHAP values)."""
         if not getattr(self, "trees_", True):
             return start[:, None] + self.flat_[None, :]
-        return single_row.predict_columns([m.booster_ for m in self.models_], X,
-                                          threads) + start[:, None]
+        if median is None:
+            return single_row.predict_columns([m.booster_ for m in self.models_], X,
+                                              threads) + start[:, None]
+        mid = list(self.quantiles).index(0.5)
+        ends = single_row.predict_columns([m.booster_ for j, m in enumerate(self.models_)
+                                           if j != mid], X, threads)
+        return np.insert(ends, mid, median, axis=1) + start[:, None]
 
     def _start(self, X: np.ndarray) -> np.ndarray:
         """Where the trees start: the anchor or base (`starts`), else 0 (the plan)."""
