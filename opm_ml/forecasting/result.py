@@ -22,7 +22,7 @@ import pandas as pd
 
 from opm_ml.forecasting.families import LEVELS, Family, Output
 from opm_ml.forecasting.inputs import ProjectInputs
-from opm_ml.forecasting.role_profile import profiles_json
+from opm_ml.forecasting.role_profile import profile_lists, profiles_json
 
 # The last day an ISO date (and Python's `date`) can hold.
 LAST_DATE = np.datetime64("9999-12-31")
@@ -168,7 +168,7 @@ class ForecastBatch:
             return [{role: dict(zip(LEVELS, row[r])) for r, role in enumerate(self.roles)}
                     for row in values.tolist()]
         if output.kind == "profile":
-            return self.profiles
+            return profile_lists(self.profiles)
         raise ValueError(f"unknown output kind {output.kind!r}")
 
     def _explain(self, part: StageShap, top_k: int | None, compact: bool = False) -> list[dict]:

@@ -110,7 +110,8 @@ class RoleProfile:
         return np.diff(at, axis=1)
 
     def monthly_hours(self, groups, planned_days, role_hours: np.ndarray) -> list[dict]:
-        """Per row: {"months": M, "hours": {role: [h_month0, ...]}} over the planned duration.
+        """Per row: {"months": M, "hours": {role: array of M monthly hours}} over the planned
+        duration (`profiles_json` writes them as text, `profile_lists` as JSON-ready lists).
 
         Rows of one (group, months) share their fractions: each such set is spread at once.
         The rows are grouped by a dict (the answer is built row by row anyway); two
@@ -125,12 +126,20 @@ class RoleProfile:
         for (group, m), rows in rows_of.items():
             fractions = self.monthly_fractions(group, m)
             spread = role_hours[rows][:, :, None] * fractions[None]  # (rows, roles, months)
-            for row, hours in zip(rows, spread.tolist()):
+            for row, hours in zip(rows, spread):
                 out[row] = {"months": m, "hours": dict(zip(self.roles_, hours))}
         return out
 
 
 def profiles_json(profiles: list[dict]) -> list[str]:
     """JSON text per row, for a DataFrame column a REST client can read (orjson: ~15x faster
-    than the standard library on 100,000 profiles)."""
-    return [orjson.dumps(p).decode() for p in profiles]
+    than the standard library on 100,000 profiles; it writes the arrays themselves, the same
+    text as their lists in under half the time)."""
+    return [orjson.dumps(p, option=orjson.OPT_SERIALIZE_NUMPY).decode() for p in profiles]
+
+
+def profile_lists(profiles: list[dict]) -> list[dict]:
+    """The profiles with each role's hours as a list (for answers built as Python objects)."""
+    return [{"months": p["months"], "hours": {role: hours.tolist()
+                                              for role, hours in p["hours"].items()}}
+            for p in profiles]
