@@ -12,7 +12,7 @@ import copy
 import json
 import logging
 import os
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -92,9 +92,11 @@ def create_app(settings: Settings | None = None, model_store: ModelStore | None 
     app.state.settings = settings
     app.state.model_store = store
     app.state.metrics = metrics
-    app.state.batch_lane = BatchLane(settings.batch_threads)
     store.on_load(record_load)
     install_monitoring(app, settings, metrics)
+    log = app.state.prediction_log
+    app.state.batch_lane = BatchLane(settings.batch_threads,
+                                     nullcontext if log is None else log.held)
     openapi.install(app, served_manifest)
 
     errors.install(app)

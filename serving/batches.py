@@ -4,7 +4,8 @@ A request of `LANE_ROWS` projects or more is scored in chunks of `CHUNK_ROWS` th
 (a lock): batches take turns chunk by chunk, so however many arrive at once, batch work holds at
 most one chunk's LightGBM threads. Each chunk gets `threads` of them (OPM_ML_BATCH_THREADS; 0 =
 every core), one fewer while a smaller request is being scored, so an interactive answer always
-has a core. Smaller requests skip the lane and predict on one thread (`prediction_threads`).
+has a core, and the prediction log starts no write while a large batch is scored (`held`).
+Smaller requests skip the lane and predict on one thread (`prediction_threads`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TypeVar
 
 from opm_ml.forecasting.estimators import batch_threads
@@ -29,8 +30,10 @@ Result = TypeVar("Result")
 class BatchLane:
     """The process's one batch lane and its count of interactive requests in flight."""
 
-    def __init__(self, threads: int = 0):
+    def __init__(self, threads: int = 0,
+                 quiet: Callable[[], AbstractContextManager] = nullcontext):
         self.cores = threads or os.cpu_count() or 1
+        self._quiet = quiet  # held around a large batch: background writes wait (the log's `held`)
         self._lane = threading.Lock()
         self._count = threading.Lock()
         self.interactive = 0
@@ -57,8 +60,9 @@ class BatchLane:
             with self.small():
                 yield score(inputs)
             return
-        for start in range(0, inputs.n, CHUNK_ROWS):
-            chunk = inputs.take(slice(start, start + CHUNK_ROWS))
-            with self._lane, batch_threads(self.threads()):
-                result = score(chunk)
-            yield result
+        with self._quiet():  # the whole batch: between chunks its answer is still being built
+            for start in range(0, inputs.n, CHUNK_ROWS):
+                chunk = inputs.take(slice(start, start + CHUNK_ROWS))
+                with self._lane, batch_threads(self.threads()):
+                    result = score(chunk)
+                yield result

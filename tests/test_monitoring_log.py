@@ -207,3 +207,31 @@ def test_batch_scoring_records_every_scored_row(small_registry, tmp_path, monkey
                        "prediction_log l JOIN prediction_log_forecast f ON f.prediction_id = l.id "
                        "GROUP BY l.source")
     assert logged == [("score", 3 * len(frame), 1)]
+
+
+def test_no_write_starts_while_held_unless_the_queue_is_half_full(tmp_path):
+    """A batch chunk holds the log (`BatchLane`'s quiet): records wait, then are written;
+    a queue half full is written at once anyway, so a long batch never drops records."""
+    from opm_ml.features import contract_manifest
+    from opm_ml.forecasting.inputs import ProjectInputs
+
+    frame = scenario.forecast_rows(scenario.future(30, seed=3, shifted=False))
+    inputs = ProjectInputs.from_frame(frame, contract_manifest())
+    log = PredictionLog(f"sqlite:///{tmp_path / 'held.db'}", linger_seconds=0.05)
+    log.start()
+    assert log.record("api", inputs, {}, {}) and log.flush(30)
+    written = log.stats.written
+    with log.held():
+        log.record("api", inputs, {}, {})
+        time.sleep(1.0)  # twenty lingers: the writer would have written by now
+        assert log.stats.written == written and log.stats.queued > 0
+    assert log.flush(30) and log.stats.written > written
+    log.stop()
+
+    small = PredictionLog(f"sqlite:///{tmp_path / 'half.db'}", capacity=2 * inputs.n,
+                          linger_seconds=0.05)
+    small.start()
+    with small.held():
+        assert small.record("api", inputs, {}, {})  # half the capacity: written while held
+        assert small.flush(30)
+    small.stop()

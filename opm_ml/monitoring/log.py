@@ -16,7 +16,8 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import islice
@@ -31,6 +32,7 @@ from opm_ml.text import first_line
 
 log = logging.getLogger("opm_ml.monitoring")
 LOG_EVERY = 10.0  # seconds between repeated "dropped" lines
+HOLD_SECONDS = 30.0  # the longest a `held` block defers a write
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class PredictionLog:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._holds = 0
         self._deadline = float("inf")
         self._written = 0
         self._dropped: Counter[str] = Counter()
@@ -116,6 +119,22 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="opm-prediction-log", daemon=True)
         self._thread.start()
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """No write starts inside the block, unless the queue is half full, the log stops or
+        `HOLD_SECONDS` pass: a large batch's LightGBM threads keep both cores (OpenMP waits
+        for its slowest thread, so a writer on one of them slows the whole chunk; measured on
+        a 10,000-project request over HTTP: 9 %). The writes follow the block."""
+        with self._cond:
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._holds -= 1
+                if not self._holds:
+                    self._cond.notify_all()
+
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued is written or dropped; whether it emptied in time."""
         with self._cond:
@@ -155,6 +174,8 @@ class PredictionLog:
                 # fixed cost (connection check, begin, commit) is most of a small write.
                 self._cond.wait_for(lambda: self._stopping or self._queued >= self.batch_rows,
                                     timeout=self.linger_seconds)
+                self._cond.wait_for(lambda: self._stopping or not self._holds
+                                    or 2 * self._queued >= self.capacity, timeout=HOLD_SECONDS)
                 batch, rows = [], 0
                 for entry in islice(self._items, 0, None):  # peek: removed once committed
                     if batch and rows + entry.rows > self.batch_rows:
