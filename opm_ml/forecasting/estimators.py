@@ -416,10 +416,10 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         if median is None:
             return single_row.predict_columns([m.booster_ for m in self.models_], X,
                                               threads) + start[:, None]
-        mid = list(self.quantiles).index(0.5)
+        # Column 1 is the median, as everywhere in this class (`models_[1]` gave `median`).
         ends = single_row.predict_columns([m.booster_ for j, m in enumerate(self.models_)
-                                           if j != mid], X, threads)
-        return np.insert(ends, mid, median, axis=1) + start[:, None]
+                                           if j != 1], X, threads)
+        return np.insert(ends, 1, median, axis=1) + start[:, None]
 
     def _start(self, X: np.ndarray) -> np.ndarray:
         """Where the trees start: the anchor or base (`starts`), else 0 (the plan)."""
