@@ -417,9 +417,13 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
             return single_row.predict_columns([m.booster_ for m in self.models_], X,
                                               threads) + start[:, None]
         # Column 1 is the median, as everywhere in this class (`models_[1]` gave `median`).
-        ends = single_row.predict_columns([m.booster_ for j, m in enumerate(self.models_)
-                                           if j != 1], X, threads)
-        return np.insert(ends, 1, median, axis=1) + start[:, None]
+        others = [j for j in range(len(self.models_)) if j != 1]
+        raw = np.empty((len(X), len(self.models_)))  # filled in place: `np.insert` took ~25 µs
+        raw[:, others] = single_row.predict_columns([self.models_[j].booster_ for j in others],
+                                                    X, threads)
+        raw[:, 1] = median
+        raw += start[:, None]
+        return raw
 
     def _start(self, X: np.ndarray) -> np.ndarray:
         """Where the trees start: the anchor or base (`starts`), else 0 (the plan)."""
