@@ -191,10 +191,12 @@ def run_mode(uri: str, artifacts: str, source: str, out: str, workers: int,
     """Score `source` in this process (workers=0) or on a LocalCluster; time and memory."""
     import logging
 
+    from opm_ml.arrow_memory import use_system_pool
     from opm_ml.batch_scoring import load_models, score_dask, score_files
     from opm_ml.batch_scoring.inputs import count_rows, input_files
     from opm_ml.dask_cluster import dask_client
 
+    use_system_pool()  # as every `opm-ml` command starts (its Dask workers inherit it)
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     models = load_models(_settings(uri, Path(artifacts)), ["delay", "overrun", "resource"])

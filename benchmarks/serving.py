@@ -66,7 +66,10 @@ def main() -> None:
                         help="with --compare: old and new alternately this many times each; "
                              "the side-by-side table gives each figure's range")
     args = parser.parse_args()
+    # As `opm-ml serve` starts the server, so the in-process rows use its allocator too.
+    from opm_ml.arrow_memory import use_system_pool
 
+    use_system_pool()
     with tempfile.TemporaryDirectory(prefix="opm-bench-") as tmp:
         settings = _settings(args, Path(tmp))
         rows = project_bodies(args.batch, seed=5)

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
+from opm_ml.arrow_memory import use_system_pool
 from opm_ml.batch_scoring.cli import ALL_MODELS
 from opm_ml.batch_scoring.cli import score as score_command
 from opm_ml.cli_options import ProfileOption, with_profile
@@ -41,9 +42,11 @@ from training.retrain_cli import retrain as retrain_command
 
 class Commands(TyperGroup):
     """The top-level group: invalid OPM_ML_* settings (e.g. a short OPM_ML_API_KEY) end any
-    command that reads them with one `error:` line, never a stack trace; `--help` still works."""
+    command that reads them with one `error:` line, never a stack trace; `--help` still works.
+    Every command runs with Arrow on the system allocator (`opm_ml.arrow_memory`)."""
 
     def invoke(self, ctx):
+        use_system_pool()
         try:
             return super().invoke(ctx)
         except SettingsError as exc:

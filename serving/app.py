@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from opm_ml.arrow_memory import use_system_pool
 from opm_ml.features import contract_manifest
 from opm_ml.mlflow_access import ACTIVITY_DURATION
 from opm_ml.model_set import ModelSet
@@ -140,6 +141,7 @@ def serve(settings: Settings | None = None) -> None:
     """
     import uvicorn
 
+    use_system_pool()  # before the workers start: they inherit it (opm_ml.arrow_memory)
     settings = settings or get_settings()
     workers = settings.api_workers
     if workers > 1 and settings.registry_poll_seconds <= 0:
