@@ -120,6 +120,48 @@ def test_request_columns_give_the_features_of_the_same_rows_as_a_frame(trained):
     assert np.isnan(parsed.features("inflight")["percent_complete"][0])
 
 
+def test_request_objects_without_some_fields_read_them_as_missing():
+    """An object lacking a manifest field (an intake candidate of another shape, a status
+    without percent_complete) reads it as missing, exactly as the field set to None."""
+    manifest = contract_manifest()
+    request = project_request(manifest)
+    project = request.model_validate({**EXAMPLE_PROJECT, "status": EXAMPLE_STATUS})
+    values = project.model_dump()
+    lacking = ("sector", "expected_roi", "percent_complete")
+
+    class Lacking:  # the validated values less `lacking`, as plain attributes
+        def __init__(self, fields: dict):
+            self.__dict__.update({k: v for k, v in fields.items() if k not in lacking})
+
+    blank = project.model_copy(update={  # the same fields set to None (not validated)
+        "sector": None, "expected_roi": None,
+        "status": project.status.model_copy(update={"percent_complete": None})})
+    bare = Lacking(values)
+    bare.status = Lacking(values["status"])
+    for objects in ([bare], [bare, project]):
+        read = ProjectInputs.from_requests(objects, manifest)
+        want = ProjectInputs.from_requests([blank, project][:len(objects)], manifest)
+        assert read.columns.keys() == want.columns.keys()
+        for name, column in want.columns.items():
+            np.testing.assert_array_equal(read.columns[name], column, err_msg=name)
+    assert read.columns["sector"][0] is None and np.isnan(read.columns["expected_roi"][0])
+    assert read.columns["sector"][1] is not None and not np.isnan(read.columns["expected_roi"][1])
+
+
+def test_fields_read_one_or_several_names_and_blanks():
+    """`_fields`: one column per name, None for a None object, a missing field or no objects."""
+    from types import SimpleNamespace
+
+    from opm_ml.forecasting.inputs import _fields
+
+    a, b = SimpleNamespace(x=1, y=2.5), SimpleNamespace(x=3)
+    assert _fields([a, None], ["x"]) == [(1, None)]
+    assert _fields([a, None, a], ["x", "y"]) == [(1, None, 1), (2.5, None, 2.5)]
+    assert _fields([a, b], ["y"]) == [(2.5, None)]
+    assert _fields([], ["x", "y"]) == [(), ()]
+    assert _fields([a], []) == []
+
+
 @pytest.mark.parametrize("task", list(TASKS))
 def test_forecasts_equal_the_registered_pyfunc(client, trained, task):
     settings, history = trained

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
+from operator import attrgetter
 
 import numpy as np
 import pandas as pd
@@ -59,23 +60,17 @@ class ProjectInputs:
         n = len(items)
         statuses = [getattr(i, "status", None) for i in items]
         inflight = np.fromiter((s is not None for s in statuses), bool, n)
-        columns, numbers = {}, {}
-        for column in manifest.columns:
-            if column.stage == "intake":
-                values = [getattr(i, column.name, None) for i in items]
-            elif column.stage == "snapshot":
-                values = [None if s is None else getattr(s, column.name, None) for s in statuses]
-            else:
-                continue
-            if column.kind in NUMBER_KINDS:
-                numbers[column.name] = values
-            else:
-                columns[column.name] = _array(values, column.kind)
-        # All number columns in one conversion (a row each of one table): one array call
-        # instead of one per column, which is most of the cost for a single project.
-        table = np.array([[np.nan if v is None else float(v) for v in values]
-                          for values in numbers.values()], dtype=float).reshape(len(numbers), n)
-        columns.update(zip(numbers, table))
+        values = {}
+        for stage, objects in (("intake", items), ("snapshot", statuses)):
+            names = [c.name for c in manifest.columns if c.stage == stage]
+            values.update(zip(names, _fields(objects, names)))
+        numbers = [c.name for c in manifest.columns if c.kind in NUMBER_KINDS and c.name in values]
+        # All number columns in one conversion (None -> NaN): one array call instead of one
+        # per column or per value, which is most of the cost for a single project.
+        table = np.array([values[name] for name in numbers], dtype=float).reshape(len(numbers), n)
+        columns = dict(zip(numbers, table))
+        columns.update({c.name: _array(values[c.name], c.kind) for c in manifest.columns
+                        if c.kind not in NUMBER_KINDS and c.name in values})
         return cls(manifest, {c.name: columns[c.name] for c in manifest.columns
                               if c.name in columns},
                    inflight, [getattr(i, "project_id", None) for i in items])
@@ -173,7 +168,23 @@ class ProjectInputs:
         return out
 
 
-def _array(values: list, kind: str) -> np.ndarray:
+def _fields(objects: Sequence, names: list[str]) -> list[tuple]:
+    """Per name, its value on each object (None for a None object or one without the field),
+    read by one `attrgetter` call per object rather than one `getattr` per value."""
+    if not names:
+        return []
+    # attrgetter of one name returns the value itself, of several a tuple
+    read = attrgetter(*names) if len(names) > 1 else \
+        (lambda o, one=attrgetter(names[0]): (one(o),))
+    blank = (None,) * len(names)
+    try:
+        rows = [blank if o is None else read(o) for o in objects]
+    except AttributeError:  # objects without some fields: one value at a time
+        rows = [tuple(getattr(o, name, None) for name in names) for o in objects]
+    return list(zip(*rows)) if rows else [() for _ in names]
+
+
+def _array(values: Sequence, kind: str) -> np.ndarray:
     """Python values of one column that is not a number (those make one table in
     `from_requests`) as the array `feature_arrays` takes (None = missing)."""
     if kind == "category":
