@@ -44,6 +44,7 @@ from harness import (
     write_history,
 )
 
+from opm_ml.arrow_memory import use_system_pool
 from opm_ml.settings import Settings
 
 warnings.filterwarnings("ignore")
@@ -66,10 +67,7 @@ def main() -> None:
                         help="with --compare: old and new alternately this many times each; "
                              "the side-by-side table gives each figure's range")
     args = parser.parse_args()
-    # As `opm-ml serve` starts the server, so the in-process rows use its allocator too.
-    from opm_ml.arrow_memory import use_system_pool
-
-    use_system_pool()
+    use_system_pool()  # as `opm-ml serve` starts the server: the in-process rows use its allocator
     with tempfile.TemporaryDirectory(prefix="opm-bench-") as tmp:
         settings = _settings(args, Path(tmp))
         rows = project_bodies(args.batch, seed=5)
