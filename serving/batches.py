@@ -5,7 +5,8 @@ A request of `LANE_ROWS` projects or more is scored in chunks of `CHUNK_ROWS` th
 most one chunk's LightGBM threads. Each chunk gets `threads` of them (OPM_ML_BATCH_THREADS; 0 =
 every core), one fewer while a smaller request is being scored, so an interactive answer always
 has a core, and the prediction log starts no write while a large batch is scored (`held`).
-Smaller requests skip the lane and predict on one thread (`prediction_threads`).
+Smaller requests skip the lane and predict on one thread (`prediction_threads`); a request
+for one project (a JSON object, not a list) is answered on the event loop itself (`scored`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
 
 from opm_ml.forecasting.estimators import batch_threads
 from opm_ml.forecasting.inputs import ProjectInputs
@@ -66,3 +69,17 @@ class BatchLane:
                 with self._lane, batch_threads(self.threads()):
                     result = score(chunk)
                 yield result
+
+
+async def scored(body: Any, handler: Callable[..., Result], *args: Any) -> Result:
+    """`handler(*args)` for a request whose parsed JSON is `body`: one project's answer on the
+    event loop, a list's in the thread pool.
+
+    The hop into the pool and back cost one project's forecast a tenth of its latency at
+    concurrency 1 and a fifth to a third of the throughput at 16 (docs/benchmarks.md); one
+    project holds the loop a few milliseconds, about what a pool thread holding the GIL would.
+    A list may hold thousands of projects, so it leaves the loop free for the rest.
+    """
+    if isinstance(body, list):
+        return await run_in_threadpool(handler, *args)
+    return handler(*args)

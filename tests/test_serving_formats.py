@@ -227,6 +227,20 @@ def test_batches_leave_a_core_to_waiting_single_requests(small_registry, bodies)
     assert lane.interactive == 0
 
 
+def test_one_project_is_scored_on_the_event_loop_a_list_in_the_pool():
+    """`scored` runs a single project's handler on the loop's own thread (no pool hop) and a
+    list's on a worker thread, so a large batch never holds the loop; both return its value."""
+    import threading
+
+    async def thread_of(body):
+        loop_thread = threading.get_ident()
+        ran_on = await batches.scored(body, threading.get_ident)
+        return ran_on == loop_thread
+
+    assert asyncio.run(thread_of({"project_id": "P1"})) is True
+    assert asyncio.run(thread_of([{"project_id": "P1"}])) is False
+
+
 @pytest.mark.parametrize("accept, media", [
     (None, "application/json"), ("*/*", "application/json"),
     ("application/x-ndjson", NDJSON), ("text/html;q=0.9, application/vnd.apache.parquet", PARQUET),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Any, Union
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
 from opm_ml.forecasting.assessment import assess as assess_projects
-from serving.dependencies import ERRORS, ForecastingDep, require, served
+from serving.batches import scored
+from serving.dependencies import ERRORS, Forecasting, ForecastingDep, require, served
 from serving.formats import OPENAPI_200, Answer, with_warnings
 from serving.monitoring import log_forecasts
 from serving.requests import project_inputs
@@ -23,11 +24,15 @@ router = APIRouter(prefix="/v1/projects", tags=["forecasts"])
     responses={**ERRORS, 200: OPENAPI_200},
     summary="Every family's forecast, explained, plus OPM metrics when status is given",
 )
-def assess(body: ProjectBody, ask: ForecastingDep) -> Response:
+async def assess(body: ProjectBody, ask: ForecastingDep) -> Response:
     """Delay, overrun and resource-demand forecasts with SHAP explanations; with `status`,
     also SV, CV, SPI, CPI, EAC, ETC, VAC, TCPI, ES, SPI(t), IEAC(t), the forecast finish and
     the EVM index forecasts next to each model's P50. `Accept` chooses JSON (default), NDJSON
     (streamed), Arrow IPC or Parquet (docs/formats.md)."""
+    return await scored(body, _assess, body, ask)
+
+
+def _assess(body: Any, ask: Forecasting) -> Response:
     model_set, manifest = served(ask.store, ask.settings)
     inputs = project_inputs(body, manifest, ask.settings.max_batch)
     model_set = require(model_set, ask.store)

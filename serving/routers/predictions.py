@@ -10,7 +10,8 @@ from fastapi import APIRouter, Body
 from fastapi.responses import Response
 
 from opm_ml.forecasting import FAMILIES
-from serving.dependencies import ERRORS, ForecastingDep, require, served
+from serving.batches import scored
+from serving.dependencies import ERRORS, Forecasting, ForecastingDep, require, served
 from serving.formats import OPENAPI_200, Answer, with_warnings
 from serving.monitoring import log_forecasts
 from serving.requests import project_inputs, require_planned
@@ -37,7 +38,7 @@ ProjectBody = Annotated[Any, Body(openapi_examples=PROJECT_EXAMPLES)]
     responses={**ERRORS, 200: OPENAPI_200},
     summary="Forecast with P10/P50/P90 and a SHAP explanation",
 )
-def predict(task: Task, body: ProjectBody, ask: ForecastingDep) -> Response:
+async def predict(task: Task, body: ProjectBody, ask: ForecastingDep) -> Response:
     """Delay (duration), cost overrun or resource demand (effort) of one project or a batch.
 
     A project with `status` is scored by the in-flight model, otherwise by the intake model.
@@ -45,6 +46,10 @@ def predict(task: Task, body: ProjectBody, ask: ForecastingDep) -> Response:
     base_value + contributions + other_features_contribution = prediction. `Accept` chooses
     JSON (default), NDJSON (streamed), Arrow IPC or Parquet (docs/formats.md).
     """
+    return await scored(body, _predict, task, body, ask)
+
+
+def _predict(task: Task, body: Any, ask: Forecasting) -> Response:
     model_set, manifest = served(ask.store, ask.settings)
     inputs = project_inputs(body, manifest, ask.settings.max_batch)
     model = require(model_set, ask.store).model(task.value)
