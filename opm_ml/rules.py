@@ -116,6 +116,8 @@ def _sum_to(columns, rule) -> list[pd.DataFrame]:
     total = values.sum(axis=1)  # NaN (a missing share) is the range check's business
     off = np.abs(total - rule["total"]) > rule["tolerance"]
     rows = np.flatnonzero(off & np.isfinite(total))
+    if not len(rows):  # the usual case: no report text to build
+        return []
     text = number_text(total[rows])
     label = rule.get("label") or "+".join(rule["columns"])
     reason = (rule.get("name", "values") + " sum to " + text
@@ -128,14 +130,17 @@ def _zero_together(columns, rule) -> list[pd.DataFrame]:
     count = np.asarray(columns[count_name], float)
     value = np.asarray(columns[value_name], float)
     kind = rule.get("type", "zero_together")
+    parts = []
     rows = np.flatnonzero((count == 0) & (value != 0) & np.isfinite(value))
-    text = number_text(value[rows])
-    parts = [finding(rows, value_name, text,
-                     f"{value_name} must be 0 when {count_name} is 0, got " + text, kind)]
+    if len(rows):  # (report text only for rows that break the rule)
+        text = number_text(value[rows])
+        parts.append(finding(rows, value_name, text,
+                             f"{value_name} must be 0 when {count_name} is 0, got " + text, kind))
     rows = np.flatnonzero((count > 0) & (value == 0))
-    parts.append(finding(rows, value_name, number_text(value[rows]),
-                         f"{value_name} must be > 0 when {count_name} is "
-                         + number_text(count[rows]), kind))
+    if len(rows):
+        parts.append(finding(rows, value_name, number_text(value[rows]),
+                             f"{value_name} must be > 0 when {count_name} is "
+                             + number_text(count[rows]), kind))
     return parts
 
 
@@ -155,32 +160,38 @@ def status_findings(columns: Mapping[str, np.ndarray], inflight: np.ndarray) -> 
     parts = []
     start = np.asarray(columns["start_date"], "datetime64[D]")[rows]
     status = np.asarray(columns["status_date"], "datetime64[D]")[rows]
+    # Report text is built only for rows a rule flags: most requests have none, and building
+    # it for nothing cost a single project's request a tenth of its validation.
     if "budget_at_completion" in columns and "pv" in columns:
         bac = np.asarray(columns["budget_at_completion"], float)[rows]
         for name in ("ev", "pv"):
             amount = np.asarray(columns[name], float)[rows]
             over = above_bac(amount, bac)
+            if not over.any():
+                continue
             text = number_text(amount[over])
             parts.append(finding(rows[over], name, text, name + " " + text + " exceeds the "
                                  "project's budget_at_completion " + number_text(bac[over]),
                                  f"{name}_above_bac", status=True))
     early = status < start
-    text = date_text(status[early])
-    parts.append(finding(rows[early], "status_date", text, "status_date " + text
-                         + " is before the project's start_date " + date_text(start[early]),
-                         "status_before_start", status=True))
+    if early.any():
+        text = date_text(status[early])
+        parts.append(finding(rows[early], "status_date", text, "status_date " + text
+                             + " is before the project's start_date " + date_text(start[early]),
+                             "status_before_start", status=True))
     if "budget_at_completion" in columns and "pv" in columns \
             and "planned_duration_days" in columns:
         pv = np.asarray(columns["pv"], float)[rows]
         duration = np.asarray(columns["planned_duration_days"], float)[rows]
         at = (status - start).astype(np.int64).astype(float)
         short = short_of_bac_after_finish(pv, bac, at, duration) & ~early
-        text = number_text(pv[short])
-        parts.append(finding(
-            rows[short], "pv", text, "pv " + text + " must equal the project's "
-            "budget_at_completion " + number_text(bac[short]) + " once the planned finish ("
-            + number_text(duration[short]) + " days after start_date) has passed",
-            "pv_below_bac_after_finish", status=True))
+        if short.any():
+            text = number_text(pv[short])
+            parts.append(finding(
+                rows[short], "pv", text, "pv " + text + " must equal the project's "
+                "budget_at_completion " + number_text(bac[short]) + " once the planned finish ("
+                + number_text(duration[short]) + " days after start_date) has passed",
+                "pv_below_bac_after_finish", status=True))
     return Findings.of(parts)
 
 
