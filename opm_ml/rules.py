@@ -112,8 +112,8 @@ def profile_findings(columns: Mapping[str, np.ndarray], rules: Sequence[Mapping]
 
 
 def _sum_to(columns, rule) -> list[pd.DataFrame]:
-    values = np.column_stack([np.asarray(columns[c], float) for c in rule["columns"]])
-    total = values.sum(axis=1)  # NaN (a missing share) is the range check's business
+    values = np.array([np.asarray(columns[c], float) for c in rule["columns"]])  # (k, n)
+    total = values.sum(axis=0)  # NaN (a missing share) is the range check's business
     off = np.abs(total - rule["total"]) > rule["tolerance"]
     rows = np.flatnonzero(off & np.isfinite(total))
     if not len(rows):  # the usual case: no report text to build
