@@ -58,23 +58,31 @@ class ScoringLimitMiddleware:
             await self.app(scope, receive, send)
             return
         gate = self._gate()
-        if gate.slots.locked() and gate.waiting >= self.queue:
-            await self._refuse(send, gate, "the queue is full")
+        if not gate.slots.locked():
+            await gate.slots.acquire()  # a free slot, taken at once: no timeout task to start
+        elif not await self._wait_for_slot(send, gate):
             return
-        gate.waiting += 1
-        try:
-            await asyncio.wait_for(gate.slots.acquire(), self.wait_seconds)
-        except TimeoutError:
-            await self._refuse(send, gate, f"no turn came within {self.wait_seconds:g} s")
-            return
-        finally:
-            gate.waiting -= 1
         gate.running += 1
         try:
             await self.app(scope, receive, send)
         finally:
             gate.running -= 1
             gate.slots.release()
+
+    async def _wait_for_slot(self, send: Send, gate: _Gate) -> bool:
+        """Queue for a slot; False (the 503 sent) when the queue is full or the wait too long."""
+        if gate.waiting >= self.queue:
+            await self._refuse(send, gate, "the queue is full")
+            return False
+        gate.waiting += 1
+        try:
+            await asyncio.wait_for(gate.slots.acquire(), self.wait_seconds)
+        except TimeoutError:
+            await self._refuse(send, gate, f"no turn came within {self.wait_seconds:g} s")
+            return False
+        finally:
+            gate.waiting -= 1
+        return True
 
     async def _refuse(self, send: Send, gate: _Gate, why: str) -> None:
         retry = max(1, math.ceil(self.wait_seconds / 2))
