@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from opm_ml import rules
 from opm_ml.features import status_metrics
 from opm_ml.forecasting.assessment import metric_dicts
+from serving.batches import scored
 from serving.requests import counted_first, raise_findings
 from serving.schemas.common import ErrorResponse
 from serving.schemas.evm import EXAMPLE_EVM, EvmBatchResult, EvmBody, EvmRequest, EvmResult
@@ -51,11 +52,15 @@ def inconsistent_input(exc: ValueError) -> RequestValidationError:
     summary="Earned value and earned schedule metrics (SV, CV, SPI, CPI, EAC, TCPI, ES, ...)",
     dependencies=[counted_first(lambda body: body)],
 )
-def evm(body: Annotated[EvmBody, Body(openapi_examples=EXAMPLES)]) -> JSONResponse:
+async def evm(body: Annotated[EvmBody, Body(openapi_examples=EXAMPLES)]) -> JSONResponse:
     """The standard OPM metrics for one status snapshot, or for a list of them.
 
     Undefined metrics (e.g. CPI while AC is 0) are null, with the reason in `undefined`.
     """
+    return await scored(body, _evm, body)
+
+
+def _evm(body: EvmRequest | list[EvmRequest]) -> JSONResponse:
     if isinstance(body, EvmRequest):
         return JSONResponse(evm_metrics([body], single=True)[0])
     items = evm_metrics(body)
