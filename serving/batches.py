@@ -75,9 +75,9 @@ async def scored(body: Any, handler: Callable[..., Result], *args: Any) -> Resul
     """`handler(*args)` for a request whose parsed JSON is `body`: one project's answer on the
     event loop, a list's in the thread pool.
 
-    The hop into the pool and back cost one project's forecast a tenth of its latency at
-    concurrency 1 and a fifth to a third of the throughput at 16 (docs/benchmarks.md); one
-    project holds the loop a few milliseconds, about what a pool thread holding the GIL would.
+    The hop into the pool and back cost single-project requests ~8 % of their requests/s at
+    concurrency 1 and ~20 % at 16 (docs/benchmarks.md); one project holds the loop a few
+    milliseconds, about what a pool thread holding the GIL would.
     A list may hold thousands of projects, so it leaves the loop free for the rest.
     """
     if isinstance(body, list):
