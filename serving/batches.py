@@ -71,9 +71,9 @@ class BatchLane:
                 yield result
 
 
-async def scored(body: Any, handler: Callable[..., Result], *args: Any) -> Result:
-    """`handler(*args)` for a request whose parsed JSON is `body`: one project's answer on the
-    event loop, a list's in the thread pool.
+async def scored(handler: Callable[..., Result], body: Any, *args: Any) -> Result:
+    """`handler(body, *args)` for a request whose parsed JSON is `body`: one project's answer
+    on the event loop, a list's in the thread pool.
 
     The hop into the pool and back cost single-project requests ~8 % of their requests/s at
     concurrency 1 and ~20 % at 16 (docs/benchmarks.md); one project holds the loop a few
@@ -81,5 +81,5 @@ async def scored(body: Any, handler: Callable[..., Result], *args: Any) -> Resul
     A list may hold thousands of projects, so it leaves the loop free for the rest.
     """
     if isinstance(body, list):
-        return await run_in_threadpool(handler, *args)
-    return handler(*args)
+        return await run_in_threadpool(handler, body, *args)
+    return handler(body, *args)

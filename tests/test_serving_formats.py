@@ -234,7 +234,7 @@ def test_one_project_is_scored_on_the_event_loop_a_list_in_the_pool():
 
     async def thread_of(body):
         loop_thread = threading.get_ident()
-        ran_on = await batches.scored(body, threading.get_ident)
+        ran_on = await batches.scored(lambda _body: threading.get_ident(), body)
         return ran_on == loop_thread
 
     assert asyncio.run(thread_of({"project_id": "P1"})) is True

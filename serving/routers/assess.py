@@ -29,7 +29,7 @@ async def assess(body: ProjectBody, ask: ForecastingDep) -> Response:
     also SV, CV, SPI, CPI, EAC, ETC, VAC, TCPI, ES, SPI(t), IEAC(t), the forecast finish and
     the EVM index forecasts next to each model's P50. `Accept` chooses JSON (default), NDJSON
     (streamed), Arrow IPC or Parquet (docs/formats.md)."""
-    return await scored(body, _assess, body, ask)
+    return await scored(_assess, body, ask)
 
 
 def _assess(body: Any, ask: Forecasting) -> Response:

@@ -57,7 +57,7 @@ async def evm(body: Annotated[EvmBody, Body(openapi_examples=EXAMPLES)]) -> JSON
 
     Undefined metrics (e.g. CPI while AC is 0) are null, with the reason in `undefined`.
     """
-    return await scored(body, _evm, body)
+    return await scored(_evm, body)
 
 
 def _evm(body: EvmRequest | list[EvmRequest]) -> JSONResponse:

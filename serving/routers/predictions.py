@@ -46,10 +46,10 @@ async def predict(task: Task, body: ProjectBody, ask: ForecastingDep) -> Respons
     base_value + contributions + other_features_contribution = prediction. `Accept` chooses
     JSON (default), NDJSON (streamed), Arrow IPC or Parquet (docs/formats.md).
     """
-    return await scored(body, _predict, task, body, ask)
+    return await scored(_predict, body, task, ask)
 
 
-def _predict(task: Task, body: Any, ask: Forecasting) -> Response:
+def _predict(body: Any, task: Task, ask: Forecasting) -> Response:
     model_set, manifest = served(ask.store, ask.settings)
     inputs = project_inputs(body, manifest, ask.settings.max_batch)
     model = require(model_set, ask.store).model(task.value)
