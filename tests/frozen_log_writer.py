@@ -2,7 +2,7 @@
 dict per row and per forecast, `insert()` through SQLAlchemy with its own JSON and date
 handling. The oracle of tests/test_monitoring_rows.py and the in-run baseline of
 benchmarks/prediction_log.py. (Percent complete and the float conversion are today's
-`records` helpers, unchanged in what they compute.)"""
+`records` helpers, unchanged in what they compute; `_progress` now takes a list of inputs.)"""
 
 import uuid
 
@@ -21,7 +21,7 @@ def reference_rows(entry: Entry) -> tuple[list[dict], list[dict]]:
     ids = [uuid.uuid4().hex for _ in range(inputs.n)]
     log_rows: list[dict | None] = [None] * inputs.n
     status = _dates(inputs.columns.get("status_date"), inputs.n)
-    progress = _floats(_progress(inputs))
+    progress = _floats(_progress([inputs]))
     group = inputs.columns.get(inputs.manifest.reference_class or "")
     for stage in STAGES:
         rows = inputs.rows_of(stage)

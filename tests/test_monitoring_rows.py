@@ -58,6 +58,21 @@ def entry(small_registry) -> Entry:
                  forecasts, refs)
 
 
+@pytest.fixture(scope="module")
+def entries(small_registry, entry) -> list[Entry]:
+    """What the writer meets in one linger window: one-project requests of either stage,
+    a small batch, and the mixed entry, from two sources at different times."""
+    models = load_model_set(small_registry[0]).family_models()
+    inputs = entry.inputs
+    parts = [inputs.take([int(inputs.inflight[0])]), inputs.take([int(inputs.intake[0])]),
+             inputs.take(slice(4, 9)), inputs.take([int(inputs.inflight[1])])]
+    out = [Entry("api" if k % 2 else "score",
+                 datetime(2024, 5, 6, 7, 8, k, tzinfo=timezone.utc), part,
+                 assess(models, part).forecasts, entry.models)
+           for k, part in enumerate(parts)]
+    return [*out[:2], entry, *out[2:]]
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request, tmp_path):
     if request.param == "sqlite":
@@ -107,6 +122,17 @@ def test_the_writer_stores_what_the_dict_per_row_writer_stored(engine, entry, mo
     assert len(logged) == n and len(before["prediction_log_forecast"]) < 3 * n
     assert any(v is None for row in logged for v in row[-1].values())  # a null feature
     assert {row[4] for row in logged} == {"intake", "inflight"}
+    for key in before:
+        assert after[key] == before[key], key
+
+
+def test_one_write_of_several_entries_stores_what_the_dict_per_row_writer_stored(
+        entries, monkeypatch, tmp_path):
+    engine = database.connect(f"sqlite:///{tmp_path / 'rows.db'}")
+    before = stored(engine, monkeypatch, lambda e: reference_write(e, entries))
+    after = stored(engine, monkeypatch, lambda e: PredictionLog("unused")._write(e, entries))
+    assert len(before["prediction_log"]) == sum(e.inputs.n for e in entries)
+    assert {row[2] for row in before["prediction_log"]} == {"api", "score"}
     for key in before:
         assert after[key] == before[key], key
 

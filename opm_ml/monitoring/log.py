@@ -27,7 +27,7 @@ from sqlalchemy import JSON, Table, Text, bindparam, insert
 from opm_ml import database
 from opm_ml.database.engine import safe_url
 from opm_ml.database.tables import prediction_log, prediction_log_forecast
-from opm_ml.monitoring.records import Entry, entry_rows
+from opm_ml.monitoring.records import Entry, entries_rows
 from opm_ml.text import first_line
 
 log = logging.getLogger("opm_ml.monitoring")
@@ -197,11 +197,7 @@ class PredictionLog:
             self._done(batch, rows)
 
     def _write(self, engine, batch: list[Entry]) -> None:
-        log_rows, forecast_rows = [], []
-        for entry in batch:
-            a, b = entry_rows(entry)
-            log_rows += a
-            forecast_rows += b
+        log_rows, forecast_rows = entries_rows(batch)
         with database.engine.translate_errors(engine), engine.begin() as conn:
             insert_rows(conn, prediction_log, log_rows)
             insert_rows(conn, prediction_log_forecast, forecast_rows)

@@ -1,18 +1,19 @@
 """What the prediction log writes: one forecast request as rows of the two log tables.
 
 `Entry` is captured on the hot path (references to the request's inputs and forecast arrays,
-nothing copied or converted); `entry_rows` turns it into table rows in the writer thread, so
-a request pays for a timestamp and a queue append, not for building dictionaries.
+nothing copied or converted); `entries_rows` turns the queued entries into table rows in the
+writer thread, so a request pays for a timestamp and a queue append, not for building
+dictionaries.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import repeat
+from itertools import chain, repeat
 
 import numpy as np
 import orjson
@@ -41,46 +42,90 @@ class Entry:
 
 
 def entry_rows(entry: Entry) -> tuple[list[tuple], list[tuple]]:
-    """(prediction_log rows, prediction_log_forecast rows) of an entry: tuples in the tables'
-    column order, the features as JSON text.
+    """`entries_rows` of one entry."""
+    return entries_rows([entry])
 
-    Built a column at a time (numpy, then one list per column zipped into rows): the writer
-    holds the GIL meanwhile, and a dict per row and per forecast cost the API's next batch.
+
+def entries_rows(entries: Sequence[Entry]) -> tuple[list[tuple], list[tuple]]:
+    """(prediction_log rows, prediction_log_forecast rows) of queued entries, in their order:
+    tuples in the tables' column order, the features as JSON text.
+
+    Built a column at a time across all the entries (numpy, then one list per column zipped
+    into rows), each entry handing over array references only. The writer holds the GIL
+    meanwhile: converting a linger window of one-project requests one entry at a time took the
+    API ~10 % of its requests/s at concurrency 1 (docs/benchmarks.md).
     """
-    inputs, n = entry.inputs, entry.inputs.n
-    ids = uuid4_hex(n)
-    inflight = inputs.inflight_mask
-    status = inputs.columns.get("status_date")
-    status = [None] * n if status is None else \
-        np.where(inflight, np.asarray(status).astype("datetime64[D]").astype(object), None)
-    group = inputs.columns.get(inputs.manifest.reference_class or "")
-    features: list = [None] * n
-    for stage in STAGES:
-        rows = inputs.rows_of(stage)
-        if len(rows):  # (a stage without rows has no features to compute)
-            texts = features_json(inputs.features(stage), len(rows))
-            for pos, text in zip(rows.tolist(), texts):
-                features[pos] = text
+    inputs = [e.inputs for e in entries]
+    sizes = [i.n for i in inputs]
+    starts = np.cumsum([0, *sizes])[:-1].tolist()
+    total = sum(sizes)
+    ids = uuid4_hex(total)
+    inflight = np.concatenate([i.inflight_mask for i in inputs])
+    status = np.concatenate([_dates(i.columns.get("status_date"), i.n) for i in inputs])
+    status = np.where(inflight, status.astype(object), None)  # NaT -> None as well
+    progress = np.where(inflight, _progress(inputs), np.nan)
+    groups = chain.from_iterable(
+        repeat(None, i.n) if (g := i.columns.get(i.manifest.reference_class or "")) is None
+        else map(_text, g) for i in inputs)
     log_rows = list(zip(
-        ids, repeat(entry.logged_at), repeat(entry.source), map(_text, inputs.ids),
-        np.where(inflight, "inflight", "intake").tolist(), list(status),
-        _floats(np.where(inflight, _progress(inputs), np.nan)),
-        repeat(None) if group is None else map(_text, group), features))
-    forecast_rows: list[tuple] = []
-    for name, batch in entry.forecasts.items():
-        planned = inputs.columns.get(batch.family.planned)
-        if planned is None:
-            continue  # no forecast of this family: the rows lack its planned value
-        late = batch.values.get("probability_late")
-        late = np.full(n, np.nan) if late is None else np.asarray(late, dtype=float)
-        threshold = np.nan if batch.late_threshold is None else batch.late_threshold
-        values = np.column_stack([np.asarray(planned, dtype=float), batch.quantiles, late,
-                                  np.where(np.isnan(late), np.nan, threshold)])
-        kept = np.flatnonzero(~np.isnan(values[:, 0]) & ~np.isnan(values[:, 2]))  # plan, P50
-        model_name, version = entry.models[name]
-        forecast_rows += zip([ids[i] for i in kept], repeat(name), repeat(model_name),
-                             repeat(str(version)), *_floats(values[kept].T))
-    return log_rows, forecast_rows
+        ids, chain.from_iterable(repeat(e.logged_at, k) for e, k in zip(entries, sizes)),
+        chain.from_iterable(repeat(e.source, k) for e, k in zip(entries, sizes)),
+        map(_text, chain.from_iterable(i.ids for i in inputs)),
+        np.where(inflight, "inflight", "intake").tolist(), status.tolist(), _floats(progress),
+        groups, _features(inputs, starts, total)))
+    return log_rows, _forecast_rows(entries, starts, ids)
+
+
+def _features(inputs: list[ProjectInputs], starts: list[int], total: int) -> list:
+    """Each row's features as JSON text: one matrix per stage and feature set."""
+    parts: dict[tuple, list] = {}  # (stage, names) -> [(row positions, feature arrays)]
+    for start, i in zip(starts, inputs):
+        for stage in STAGES:
+            rows = i.rows_of(stage)
+            if len(rows):  # (a stage without rows has no features to compute)
+                features = i.features(stage)
+                parts.setdefault((stage, tuple(features)), []).append((rows + start, features))
+    texts: list = [None] * total
+    for (_, names), group in parts.items():
+        positions = np.concatenate([rows for rows, _ in group]).tolist()
+        if not names:
+            matrix = np.empty((len(positions), 0))
+        else:  # (F, rows) per entry, side by side, transposed: one array call per entry
+            matrix = np.concatenate([np.array([f[n] for n in names]) for _, f in group],
+                                    axis=1).T
+        for pos, text in zip(positions, _matrix_json(names, matrix)):
+            texts[pos] = text
+    return texts
+
+
+def _forecast_rows(entries: Sequence[Entry], starts: list[int], ids: list[str]) -> list[tuple]:
+    """Every entry's family forecasts with a plan and a P50, entry by entry, family by family."""
+    rows, planned, quantiles, late, thresholds, labels = [], [], [], [], [], []
+    for start, entry in zip(starts, entries):
+        inputs, n = entry.inputs, entry.inputs.n
+        for name, batch in entry.forecasts.items():
+            plan = inputs.columns.get(batch.family.planned)
+            if plan is None:
+                continue  # no forecast of this family: the rows lack its planned value
+            rows.append(np.arange(start, start + n))
+            planned.append(plan)
+            quantiles.append(batch.quantiles)
+            p_late = batch.values.get("probability_late")
+            late.append(np.full(n, np.nan) if p_late is None else p_late)
+            thresholds.append(np.nan if batch.late_threshold is None else batch.late_threshold)
+            model_name, version = entry.models[name]
+            labels.append((name, model_name, str(version)))
+    if not rows:
+        return []
+    counts = [len(r) for r in rows]
+    late = np.concatenate(late).astype(float)
+    values = np.column_stack([np.concatenate(planned).astype(float), np.concatenate(quantiles),
+                              late, np.where(np.isnan(late), np.nan,
+                                             np.repeat(thresholds, counts))])
+    kept = np.flatnonzero(~np.isnan(values[:, 0]) & ~np.isnan(values[:, 2]))  # plan, P50
+    label = np.repeat(np.arange(len(labels)), counts)[kept].tolist()
+    return list(zip([ids[i] for i in np.concatenate(rows)[kept].tolist()],
+                    *zip(*(labels[j] for j in label)), *_floats(values[kept].T)))
 
 
 def uuid4_hex(n: int) -> list[str]:
@@ -94,32 +139,44 @@ def uuid4_hex(n: int) -> list[str]:
 
 
 def features_json(features: Mapping[str, np.ndarray], rows: int) -> list[str]:
-    """Each row's features (name -> float array) as a JSON object, NaN as null.
-
-    orjson writes it (under a tenth of the cost of `json.dumps`); a row holding an infinite value is
-    written by `json.dumps` as before (`Infinity`), where orjson would write null.
-    """
+    """Each row's features (name -> float array) as a JSON object, NaN as null."""
     names = list(features)
     if not names:
         return ["{}"] * rows
     # (n, F) as a transposed (F, n): one array call, a third of `column_stack`'s cost
-    matrix = np.array([features[name] for name in names]).T
+    return _matrix_json(names, np.array([features[name] for name in names]).T)
+
+
+def _matrix_json(names: Sequence[str], matrix: np.ndarray) -> list[str]:
+    """Each row of the (n, F) `matrix` as a JSON object of `names`, NaN as null.
+
+    orjson writes it (under a tenth of the cost of `json.dumps`); a row holding an infinite value is
+    written by `json.dumps` as before (`Infinity`), where orjson would write null.
+    """
     infinite = np.isinf(matrix).any(axis=1).tolist()
     return [json.dumps({k: None if v != v else v for k, v in zip(names, values)}) if inf
             else orjson.dumps(dict(zip(names, values))).decode()  # NaN -> null
             for values, inf in zip(matrix.tolist(), infinite)]
 
 
-def _progress(inputs: ProjectInputs) -> np.ndarray:
+def _progress(inputs: list[ProjectInputs]) -> np.ndarray:
     """Percent complete per row: as reported, else earned value / budget (the EVM reading)."""
-    cols, n = inputs.columns, inputs.n
-    pct = cols.get("percent_complete")
-    pct = np.full(n, np.nan) if pct is None else np.asarray(pct, dtype=float)
-    if "ev" in cols and "budget_at_completion" in cols:
-        earned = 100 * np.asarray(cols["ev"], float) / np.asarray(cols["budget_at_completion"],
-                                                                  float)
-        pct = np.where(np.isnan(pct), earned, pct)
-    return pct
+    pct = _numbers(inputs, "percent_complete")
+    earned = 100 * _numbers(inputs, "ev") / _numbers(inputs, "budget_at_completion")
+    return np.where(np.isnan(pct), earned, pct)
+
+
+def _numbers(inputs: list[ProjectInputs], name: str) -> np.ndarray:
+    """Column `name` of every entry's inputs as one float array, NaN where an entry lacks it."""
+    return np.concatenate([np.full(i.n, np.nan) if (c := i.columns.get(name)) is None
+                           else np.asarray(c, dtype=float) for i in inputs])
+
+
+def _dates(values, n: int) -> np.ndarray:
+    """Dates as datetime64[D] (NaT for a missing column)."""
+    if values is None:
+        return np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    return np.asarray(values).astype("datetime64[D]")
 
 
 def _floats(values) -> list:
