@@ -145,12 +145,12 @@ def test_features_json_is_json_dumps_of_the_row(values):
     names = ["a", "b", "c"]
     matrix = np.array(values)
     expected = [{n: None if v != v else v for n, v in zip(names, row)} for row in values]
-    texts = features_json(dict(zip(names, matrix.T)), len(values))
+    texts = features_json(names, matrix)
     assert [json.loads(t) for t in texts] == expected
     for text_, row in zip(texts, expected):
         if any(v in (np.inf, -np.inf) for v in row.values()):
             assert text_ == json.dumps(row)
-    assert features_json({}, 2) == ["{}", "{}"]
+    assert features_json([], np.empty((2, 0))) == ["{}", "{}"]
 
 
 def test_uuid4_hex_are_version_4_uuids():

@@ -93,7 +93,7 @@ def _features(inputs: list[ProjectInputs], starts: list[int], total: int) -> lis
         else:  # (F, rows) per entry, side by side, transposed: one array call per entry
             matrix = np.concatenate([np.array([f[n] for n in names]) for _, f in group],
                                     axis=1).T
-        for pos, text in zip(positions, _matrix_json(names, matrix)):
+        for pos, text in zip(positions, features_json(names, matrix)):
             texts[pos] = text
     return texts
 
@@ -138,16 +138,7 @@ def uuid4_hex(n: int) -> list[str]:
     return [text[i:i + 32] for i in range(0, 32 * n, 32)]
 
 
-def features_json(features: Mapping[str, np.ndarray], rows: int) -> list[str]:
-    """Each row's features (name -> float array) as a JSON object, NaN as null."""
-    names = list(features)
-    if not names:
-        return ["{}"] * rows
-    # (n, F) as a transposed (F, n): one array call, a third of `column_stack`'s cost
-    return _matrix_json(names, np.array([features[name] for name in names]).T)
-
-
-def _matrix_json(names: Sequence[str], matrix: np.ndarray) -> list[str]:
+def features_json(names: Sequence[str], matrix: np.ndarray) -> list[str]:
     """Each row of the (n, F) `matrix` as a JSON object of `names`, NaN as null.
 
     orjson writes it (under a tenth of the cost of `json.dumps`); a row holding an infinite value is
