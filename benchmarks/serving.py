@@ -213,10 +213,9 @@ def _stage_work(model_set, inputs, stage: str | None = None) -> list:
     return work
 
 
-def _p50_work(model_set, inputs, stage: str | None = None) -> list:
-    """(P50 booster, feature matrix) of every family and stage present in `inputs`."""
-    return [(_median_booster(model, name), X)
-            for model, name, _, X in _stage_work(model_set, inputs, stage)]
+def _p50_work(work: list) -> list:
+    """(P50 booster, feature matrix) of each entry of `_stage_work`."""
+    return [(_median_booster(model, name), X) for model, name, _, X in work]
 
 
 def _floor(table: Table, model_set, rows: list[dict], repeats: int) -> None:
@@ -224,7 +223,7 @@ def _floor(table: Table, model_set, rows: list[dict], repeats: int) -> None:
     import shap
 
     inputs = _inputs(model_set, [rows[1]])
-    booster, X = _p50_work(model_set, inputs, "inflight")[0]
+    booster, X = _p50_work(_stage_work(model_set, inputs, "inflight"))[0]
     trees = booster.num_trees()
 
     def raw():
@@ -270,7 +269,7 @@ def _in_process(table: Table, model_set, rows: list[dict], repeats: int) -> None
         table.add("2b. same incl. request validation and JSON encoding", label,
                   _percentiles(_timed(end_to_end, repeats)))
         work = _stage_work(model_set, _inputs(model_set, [body]))
-        floor = [(_median_booster(model, name), X) for model, name, _, X in work]
+        floor = _p50_work(work)
 
         def three_floors():
             for booster, X in floor:
@@ -391,7 +390,7 @@ class BatchFloor:
     before and just after it, since this machine's speed drifts by a fifth within minutes."""
 
     def __init__(self, model_set, inputs):
-        self.work, self.n = _p50_work(model_set, inputs), inputs.n
+        self.work, self.n = _p50_work(_stage_work(model_set, inputs)), inputs.n
         self.rates = [self._measure()]
 
     def _measure(self) -> float:
